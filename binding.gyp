@@ -1,0 +1,10 @@
+{
+  "targets": [
+    {
+      "target_name": "sparkler",
+      "sources": ["native/sparkler.c"],
+      "cflags": ["-std=gnu11", "-O2", "-Wall", "-Wextra", "-Wno-unused-parameter"],
+      "libraries": ["-lpthread"]
+    }
+  ]
+}

@@ -1,0 +1,373 @@
+// Sparkler's native shim: one N-API function per syscall, plus the vCPU thread.
+// No policy lives here: struct layouts, ioctl numbers and every decision about an exit are in
+// TypeScript (src/kvm, src/vmm). Functions return the syscall's result, or -errno on failure,
+// so TypeScript builds the error with context. Only argument-type mistakes throw here.
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <semaphore.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <node_api.h>
+
+#define KVM_RUN_IOCTL 0xAE80  // _IO(KVMIO, 0x80)
+
+// Every napi_status is checked: a failure throws a JS error naming the call and returns NULL.
+#define NAPI_CALL(env, call)                                                   \
+  do {                                                                         \
+    napi_status status_ = (call);                                              \
+    if (status_ != napi_ok) {                                                  \
+      const napi_extended_error_info* info_ = NULL;                            \
+      napi_get_last_error_info((env), &info_);                                 \
+      bool pending_;                                                           \
+      napi_is_exception_pending((env), &pending_);                             \
+      if (!pending_) {                                                         \
+        const char* msg_ = info_ && info_->error_message ? info_->error_message \
+                                                         : #call " failed";    \
+        napi_throw_error((env), NULL, msg_);                                   \
+      }                                                                        \
+      return NULL;                                                             \
+    }                                                                          \
+  } while (0)
+
+static napi_value make_int64(napi_env env, int64_t v) {
+  napi_value out;
+  NAPI_CALL(env, napi_create_int64(env, v, &out));
+  return out;
+}
+
+// Reads argument i as an int64 (accepts a number or a bigint).
+static bool arg_int64(napi_env env, napi_value v, int64_t* out) {
+  napi_valuetype t;
+  if (napi_typeof(env, v, &t) != napi_ok) return false;
+  if (t == napi_bigint) {
+    bool lossless;
+    return napi_get_value_bigint_int64(env, v, out, &lossless) == napi_ok;
+  }
+  return napi_get_value_int64(env, v, out) == napi_ok;
+}
+
+static bool get_args(napi_env env, napi_callback_info info, size_t want, napi_value* argv) {
+  size_t argc = want;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < want) {
+    napi_throw_type_error(env, NULL, "Too few arguments to a native call.");
+    return false;
+  }
+  return true;
+}
+
+#define INT_ARG(env, v, name)                                             \
+  int64_t name;                                                           \
+  if (!arg_int64((env), (v), &name)) {                                    \
+    napi_throw_type_error((env), NULL, "Expected an integer argument: " #name); \
+    return NULL;                                                          \
+  }
+
+// open(path: string, flags: number) -> fd | -errno
+static napi_value js_open(napi_env env, napi_callback_info info) {
+  napi_value argv[2];
+  if (!get_args(env, info, 2, argv)) return NULL;
+  char path[4096];
+  size_t len;
+  NAPI_CALL(env, napi_get_value_string_utf8(env, argv[0], path, sizeof path, &len));
+  INT_ARG(env, argv[1], flags);
+  int fd = open(path, (int)flags | O_CLOEXEC);
+  return make_int64(env, fd < 0 ? -errno : fd);
+}
+
+// close(fd) -> 0 | -errno
+static napi_value js_close(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  if (!get_args(env, info, 1, argv)) return NULL;
+  INT_ARG(env, argv[0], fd);
+  return make_int64(env, close((int)fd) < 0 ? -errno : 0);
+}
+
+// ioctl(fd, request, arg) -> result | -errno. `arg` is an integer (passed by value) or a
+// TypedArray/Buffer whose bytes the kernel reads and/or writes in place (the struct).
+static napi_value js_ioctl(napi_env env, napi_callback_info info) {
+  napi_value argv[3];
+  if (!get_args(env, info, 3, argv)) return NULL;
+  INT_ARG(env, argv[0], fd);
+  INT_ARG(env, argv[1], request);
+  bool is_typed;
+  NAPI_CALL(env, napi_is_typedarray(env, argv[2], &is_typed));
+  long ret;
+  if (is_typed) {
+    void* data;
+    size_t length;
+    napi_typedarray_type type;
+    NAPI_CALL(env, napi_get_typedarray_info(env, argv[2], &type, &length, &data, NULL, NULL));
+    // Safety: the kernel accesses at most _IOC_SIZE(request) bytes from `data`; TypeScript
+    // sizes the buffer from the same struct layout that defines `request`.
+    ret = ioctl((int)fd, (unsigned long)request, data);
+  } else {
+    INT_ARG(env, argv[2], value);
+    ret = ioctl((int)fd, (unsigned long)request, (unsigned long)value);
+  }
+  return make_int64(env, ret < 0 ? -errno : ret);
+}
+
+static void unmap_finalizer(napi_env env, void* data, void* hint) {
+  (void)env;
+  munmap(data, (size_t)(uintptr_t)hint);
+}
+
+// mmap(length, prot, flags, fd, offset) -> { buffer: ArrayBuffer, address: bigint } | -errno.
+// The ArrayBuffer is the mapping itself (no copy); it is unmapped when garbage-collected.
+static napi_value js_mmap(napi_env env, napi_callback_info info) {
+  napi_value argv[5];
+  if (!get_args(env, info, 5, argv)) return NULL;
+  INT_ARG(env, argv[0], length);
+  INT_ARG(env, argv[1], prot);
+  INT_ARG(env, argv[2], flags);
+  INT_ARG(env, argv[3], fd);
+  INT_ARG(env, argv[4], offset);
+  if (length <= 0) return make_int64(env, -EINVAL);
+  // Safety: a fresh mapping chosen by the kernel (addr NULL), never MAP_FIXED, so no existing
+  // host memory is replaced.
+  void* p = mmap(NULL, (size_t)length, (int)prot, (int)flags, (int)fd, (off_t)offset);
+  if (p == MAP_FAILED) return make_int64(env, -errno);
+  napi_value buffer, address, out;
+  NAPI_CALL(env, napi_create_external_arraybuffer(env, p, (size_t)length, unmap_finalizer,
+                                                  (void*)(uintptr_t)length, &buffer));
+  NAPI_CALL(env, napi_create_bigint_uint64(env, (uint64_t)(uintptr_t)p, &address));
+  NAPI_CALL(env, napi_create_object(env, &out));
+  NAPI_CALL(env, napi_set_named_property(env, out, "buffer", buffer));
+  NAPI_CALL(env, napi_set_named_property(env, out, "address", address));
+  return out;
+}
+
+// madvise(typedArray, advice) -> 0 | -errno, over the pages of the array.
+static napi_value js_madvise(napi_env env, napi_callback_info info) {
+  napi_value argv[2];
+  if (!get_args(env, info, 2, argv)) return NULL;
+  void* data;
+  size_t length;
+  napi_typedarray_type type;
+  NAPI_CALL(env, napi_get_typedarray_info(env, argv[0], &type, &length, &data, NULL, NULL));
+  INT_ARG(env, argv[1], advice);
+  return make_int64(env, madvise(data, length, (int)advice) < 0 ? -errno : 0);
+}
+
+// addressOf(typedArray) -> bigint host address of its first byte (for ioctls whose struct
+// carries a pointer, such as a dirty-log bitmap).
+static napi_value js_address_of(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  if (!get_args(env, info, 1, argv)) return NULL;
+  void* data;
+  size_t length;
+  napi_typedarray_type type;
+  NAPI_CALL(env, napi_get_typedarray_info(env, argv[0], &type, &length, &data, NULL, NULL));
+  napi_value out;
+  NAPI_CALL(env, napi_create_bigint_uint64(env, (uint64_t)(uintptr_t)data, &out));
+  return out;
+}
+
+// eventfd(initval, flags) -> fd | -errno
+static napi_value js_eventfd(napi_env env, napi_callback_info info) {
+  napi_value argv[2];
+  if (!get_args(env, info, 2, argv)) return NULL;
+  INT_ARG(env, argv[0], initval);
+  INT_ARG(env, argv[1], flags);
+  int fd = eventfd((unsigned)initval, (int)flags | EFD_CLOEXEC);
+  return make_int64(env, fd < 0 ? -errno : fd);
+}
+
+// eventfdWrite(fd, value) -> 0 | -errno: raise an irqfd or signal an ioeventfd consumer.
+static napi_value js_eventfd_write(napi_env env, napi_callback_info info) {
+  napi_value argv[2];
+  if (!get_args(env, info, 2, argv)) return NULL;
+  INT_ARG(env, argv[0], fd);
+  INT_ARG(env, argv[1], value);
+  uint64_t v = (uint64_t)value;
+  return make_int64(env, write((int)fd, &v, sizeof v) < 0 ? -errno : 0);
+}
+
+// monotonicNs() -> bigint CLOCK_MONOTONIC, the clock the vCPU thread stamps exits with.
+static napi_value js_monotonic_ns(napi_env env, napi_callback_info info) {
+  (void)info;
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  napi_value out;
+  NAPI_CALL(env, napi_create_bigint_uint64(env, (uint64_t)ts.tv_sec * 1000000000ull + ts.tv_nsec, &out));
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------
+// vCPU threads. Each runs `ioctl(KVM_RUN)` in a loop on its own pthread. After every return
+// it hands the result to TypeScript on the main thread (napi_threadsafe_function) and sleeps
+// on a semaphore until TypeScript calls vcpuResume(): device emulation therefore happens on
+// the one VMM thread while the vCPU waits, and the exit data lives in the shared kvm_run
+// mapping that TypeScript reads and writes directly. To interrupt KVM_RUN (pause, stop),
+// TypeScript sets kvm_run.immediate_exit and calls vcpuKick(), which sends KICK_SIGNAL to the
+// thread; the handler does nothing, so KVM_RUN returns -EINTR and is reported like any exit.
+
+#define KICK_SIGNAL (SIGRTMIN + 2)
+
+typedef struct {
+  int fd;
+  int index;
+  pthread_t thread;
+  sem_t resume;
+  volatile int stop;        // set by vcpuResume(handle, true); read by the vCPU thread
+  int64_t last_result;      // KVM_RUN's result (or -errno) for the pending report
+  uint64_t first_run_ns;    // CLOCK_MONOTONIC at the first KVM_RUN
+  napi_threadsafe_function tsfn;
+} vcpu_t;
+
+static void kick_handler(int sig) { (void)sig; }
+
+static void* vcpu_thread(void* arg) {
+  vcpu_t* v = (vcpu_t*)arg;
+  // Only this thread takes the kick signal: it is unblocked here and blocked elsewhere.
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, KICK_SIGNAL);
+  pthread_sigmask(SIG_UNBLOCK, &set, NULL);
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  v->first_run_ns = (uint64_t)ts.tv_sec * 1000000000ull + ts.tv_nsec;
+  while (!v->stop) {
+    long r = ioctl(v->fd, KVM_RUN_IOCTL, 0);
+    v->last_result = r < 0 ? -errno : r;
+    if (napi_call_threadsafe_function(v->tsfn, v, napi_tsfn_blocking) != napi_ok) break;
+    while (sem_wait(&v->resume) != 0 && errno == EINTR) {
+    }
+  }
+  napi_release_threadsafe_function(v->tsfn, napi_tsfn_release);
+  return NULL;
+}
+
+// Runs on the main thread: callback(index, result, firstRunNs).
+static void vcpu_call_js(napi_env env, napi_value callback, void* context, void* data) {
+  (void)context;
+  if (env == NULL) return;  // the environment is shutting down
+  vcpu_t* v = (vcpu_t*)data;
+  napi_value argv[3], undefined;
+  if (napi_create_int32(env, v->index, &argv[0]) != napi_ok) return;
+  if (napi_create_int64(env, v->last_result, &argv[1]) != napi_ok) return;
+  if (napi_create_bigint_uint64(env, v->first_run_ns, &argv[2]) != napi_ok) return;
+  if (napi_get_undefined(env, &undefined) != napi_ok) return;
+  napi_call_function(env, undefined, callback, 3, argv, NULL);
+}
+
+static void vcpu_finalize(napi_env env, void* data, void* hint) {
+  (void)env;
+  (void)hint;
+  // The handle may be collected only after its thread ended (TypeScript joins it first).
+  vcpu_t* v = (vcpu_t*)data;
+  sem_destroy(&v->resume);
+  free(v);
+}
+
+// vcpuStart(fd, index, onExit(index, result, firstRunNs)) -> handle
+static napi_value js_vcpu_start(napi_env env, napi_callback_info info) {
+  napi_value argv[3];
+  if (!get_args(env, info, 3, argv)) return NULL;
+  INT_ARG(env, argv[0], fd);
+  INT_ARG(env, argv[1], index);
+  vcpu_t* v = calloc(1, sizeof *v);
+  if (!v) {
+    napi_throw_error(env, NULL, "Out of memory creating a vCPU thread.");
+    return NULL;
+  }
+  v->fd = (int)fd;
+  v->index = (int)index;
+  sem_init(&v->resume, 0, 0);
+  napi_value name, handle;
+  NAPI_CALL(env, napi_create_string_utf8(env, "sparkler-vcpu", NAPI_AUTO_LENGTH, &name));
+  NAPI_CALL(env, napi_create_threadsafe_function(env, argv[2], NULL, name, 0, 1, NULL, NULL, NULL,
+                                                 vcpu_call_js, &v->tsfn));
+  NAPI_CALL(env, napi_create_external(env, v, vcpu_finalize, NULL, &handle));
+  int err = pthread_create(&v->thread, NULL, vcpu_thread, v);
+  if (err != 0) {
+    napi_release_threadsafe_function(v->tsfn, napi_tsfn_abort);
+    napi_throw_error(env, NULL, "pthread_create failed for a vCPU thread.");
+    return NULL;
+  }
+  return handle;
+}
+
+static vcpu_t* get_vcpu(napi_env env, napi_value handle) {
+  void* data = NULL;
+  if (napi_get_value_external(env, handle, &data) != napi_ok || data == NULL) {
+    napi_throw_type_error(env, NULL, "Expected a vCPU handle.");
+    return NULL;
+  }
+  return (vcpu_t*)data;
+}
+
+// vcpuResume(handle, stop: boolean): let the waiting vCPU thread run again (or end).
+static napi_value js_vcpu_resume(napi_env env, napi_callback_info info) {
+  napi_value argv[2];
+  if (!get_args(env, info, 2, argv)) return NULL;
+  vcpu_t* v = get_vcpu(env, argv[0]);
+  if (!v) return NULL;
+  bool stop;
+  NAPI_CALL(env, napi_get_value_bool(env, argv[1], &stop));
+  if (stop) v->stop = 1;
+  sem_post(&v->resume);
+  return NULL;
+}
+
+// vcpuKick(handle) -> 0 | -errno: interrupt a running KVM_RUN (immediate_exit set by caller).
+static napi_value js_vcpu_kick(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  if (!get_args(env, info, 1, argv)) return NULL;
+  vcpu_t* v = get_vcpu(env, argv[0]);
+  if (!v) return NULL;
+  return make_int64(env, -pthread_kill(v->thread, KICK_SIGNAL));
+}
+
+// vcpuJoin(handle): wait for a stopped vCPU thread to end (call after vcpuResume(h, true)).
+static napi_value js_vcpu_join(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  if (!get_args(env, info, 1, argv)) return NULL;
+  vcpu_t* v = get_vcpu(env, argv[0]);
+  if (!v) return NULL;
+  return make_int64(env, -pthread_join(v->thread, NULL));
+}
+
+static napi_value init(napi_env env, napi_value exports) {
+  // The kick signal interrupts syscalls (no SA_RESTART) and is blocked on every thread but
+  // the vCPU threads, so a stray delivery cannot disturb Node's own threads.
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = kick_handler;
+  sigemptyset(&sa.sa_mask);
+  sigaction(KICK_SIGNAL, &sa, NULL);
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, KICK_SIGNAL);
+  pthread_sigmask(SIG_BLOCK, &set, NULL);
+
+  napi_property_descriptor props[] = {
+      {"open", NULL, js_open, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"close", NULL, js_close, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"ioctl", NULL, js_ioctl, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"mmap", NULL, js_mmap, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"madvise", NULL, js_madvise, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"addressOf", NULL, js_address_of, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"eventfd", NULL, js_eventfd, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"eventfdWrite", NULL, js_eventfd_write, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"monotonicNs", NULL, js_monotonic_ns, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"vcpuStart", NULL, js_vcpu_start, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"vcpuResume", NULL, js_vcpu_resume, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"vcpuKick", NULL, js_vcpu_kick, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"vcpuJoin", NULL, js_vcpu_join, NULL, NULL, NULL, napi_enumerable, NULL},
+  };
+  NAPI_CALL(env, napi_define_properties(env, exports, sizeof props / sizeof props[0], props));
+  return exports;
+}
+
+NAPI_MODULE(NODE_GYP_MODULE_NAME, init)

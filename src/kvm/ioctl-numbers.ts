@@ -1,0 +1,79 @@
+/**
+ * KVM ioctl request numbers, computed as linux/ioctl.h's _IOC macros do
+ * (dir << 30 | size << 16 | type << 8 | nr), from include/uapi/linux/kvm.h.
+ */
+const KVMIO = 0xae;
+const NONE = 0;
+const WRITE = 1;
+const READ = 2;
+
+function ioc(dir: number, nr: number, size: number): number {
+  return ((dir << 30) | (size << 16) | (KVMIO << 8) | nr) >>> 0;
+}
+const io = (nr: number) => ioc(NONE, nr, 0);
+const ior = (nr: number, size: number) => ioc(READ, nr, size);
+const iow = (nr: number, size: number) => ioc(WRITE, nr, size);
+const iowr = (nr: number, size: number) => ioc(READ | WRITE, nr, size);
+
+/** Struct sizes (bytes) that are part of the request numbers. */
+export const SIZE = {
+  cpuid2Header: 8,
+  msrsHeader: 8,
+  msrList: 4,
+  userspaceMemoryRegion: 32,
+  irqLevel: 8,
+  pitConfig: 64,
+  irqfd: 32,
+  ioeventfd: 64,
+  regs: 144,
+  sregs: 312,
+  fpu: 416,
+  lapic: 1024,
+  u64: 8,
+} as const;
+
+export const KVM = {
+  GET_API_VERSION: io(0x00),
+  CREATE_VM: io(0x01),
+  GET_MSR_INDEX_LIST: iowr(0x02, SIZE.msrList),
+  CHECK_EXTENSION: io(0x03),
+  GET_VCPU_MMAP_SIZE: io(0x04),
+  GET_SUPPORTED_CPUID: iowr(0x05, SIZE.cpuid2Header),
+  CREATE_VCPU: io(0x41),
+  SET_USER_MEMORY_REGION: iow(0x46, SIZE.userspaceMemoryRegion),
+  SET_TSS_ADDR: io(0x47),
+  SET_IDENTITY_MAP_ADDR: iow(0x48, SIZE.u64),
+  CREATE_IRQCHIP: io(0x60),
+  IRQ_LINE: iow(0x61, SIZE.irqLevel),
+  IRQFD: iow(0x76, SIZE.irqfd),
+  CREATE_PIT2: iow(0x77, SIZE.pitConfig),
+  IOEVENTFD: iow(0x79, SIZE.ioeventfd),
+  RUN: io(0x80),
+  GET_REGS: ior(0x81, SIZE.regs),
+  SET_REGS: iow(0x82, SIZE.regs),
+  GET_SREGS: ior(0x83, SIZE.sregs),
+  SET_SREGS: iow(0x84, SIZE.sregs),
+  GET_MSRS: iowr(0x88, SIZE.msrsHeader),
+  SET_MSRS: iow(0x89, SIZE.msrsHeader),
+  GET_FPU: ior(0x8c, SIZE.fpu),
+  SET_FPU: iow(0x8d, SIZE.fpu),
+  GET_LAPIC: ior(0x8e, SIZE.lapic),
+  SET_LAPIC: iow(0x8f, SIZE.lapic),
+  SET_CPUID2: iow(0x90, SIZE.cpuid2Header),
+} as const;
+
+/** KVM_CAP_* numbers used by the VMM (include/uapi/linux/kvm.h). */
+export const KVM_CAP = {
+  IRQCHIP: 0,
+  USER_MEMORY: 3,
+  SET_TSS_ADDR: 4,
+  EXT_CPUID: 7,
+  NR_VCPUS: 9,
+  PIT2: 33,
+  IRQFD: 32,
+  IOEVENTFD: 36,
+  MAX_VCPUS: 66,
+  IMMEDIATE_EXIT: 136,
+} as const;
+
+export const KVM_API_VERSION = 12;

@@ -1,0 +1,62 @@
+/**
+ * The one place the native addon is loaded. Everything else imports `native` from here.
+ * Functions return the syscall result or -errno (see native/sparkler.c); src/kvm turns a
+ * negative result into a SyscallError with context.
+ */
+import * as path from 'node:path';
+import { SparklerError } from './errors';
+
+export interface MmapResult {
+  buffer: ArrayBuffer;
+  address: bigint;
+}
+
+/** Opaque handle of a native vCPU thread. */
+export type VcpuHandle = { readonly __brand: 'VcpuHandle' };
+
+/** Called on the main thread after each KVM_RUN return: result is 0 or -errno. */
+export type VcpuExitCallback = (index: number, result: number, firstRunNs: bigint) => void;
+
+export interface NativeShim {
+  open(path: string, flags: number): number;
+  close(fd: number): number;
+  ioctl(fd: number, request: number, arg: number | bigint | Uint8Array): number;
+  mmap(length: number, prot: number, flags: number, fd: number, offset: number): MmapResult | number;
+  madvise(bytes: Uint8Array, advice: number): number;
+  addressOf(bytes: Uint8Array): bigint;
+  eventfd(initval: number, flags: number): number;
+  eventfdWrite(fd: number, value: number): number;
+  monotonicNs(): bigint;
+  vcpuStart(fd: number, index: number, onExit: VcpuExitCallback): VcpuHandle;
+  vcpuResume(handle: VcpuHandle, stop: boolean): void;
+  vcpuKick(handle: VcpuHandle): number;
+  vcpuJoin(handle: VcpuHandle): number;
+}
+
+const ADDON_CANDIDATES = [
+  path.join(__dirname, '..', 'build', 'Release', 'sparkler.node'),
+  path.join(__dirname, '..', 'build', 'Debug', 'sparkler.node'),
+];
+
+function loadAddon(): NativeShim {
+  const failures: string[] = [];
+  for (const candidate of ADDON_CANDIDATES) {
+    try {
+      return require(candidate) as NativeShim;
+    } catch (err) {
+      failures.push(`  ${candidate}: ${(err as Error).message.split('\n')[0]}`);
+    }
+  }
+  throw new SparklerError(
+    'ENATIVE',
+    `The native addon could not be loaded; run \`npm install\` (or \`npx node-gyp rebuild\`) to build it. Tried:\n${failures.join('\n')}`,
+  );
+}
+
+let cached: NativeShim | undefined;
+
+/** The native shim, loaded on first use so that commands which need no KVM never load it. */
+export function native(): NativeShim {
+  cached ??= loadAddon();
+  return cached;
+}
