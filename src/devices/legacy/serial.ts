@@ -1,0 +1,354 @@
+import type { BusDevice, InterruptLine } from '../bus';
+
+/**
+ * A 16550A UART as Linux's 8250 driver probes and drives it (COM1: port 0x3f8, 8 ports, IRQ 4).
+ * Transmission is instantaneous, so THR/TEMT always read as empty. Register semantics follow the
+ * National PC16550D datasheet; the probe sequence it has to satisfy is 8250_port.c's autoconfig().
+ */
+
+// Register offsets (DLAB=0 meaning first; DLL/DLM share 0/1 when LCR.DLAB=1).
+const RBR_THR = 0;
+const IER = 1;
+const IIR_FCR = 2;
+const LCR = 3;
+const MCR = 4;
+const LSR = 5;
+const MSR = 6;
+const SCR = 7;
+
+const IER_RDA = 0x01; // received data available
+const IER_THRE = 0x02; // transmitter holding register empty
+const IER_RLS = 0x04; // receiver line status
+const IER_MS = 0x08; // modem status
+const IER_MASK = 0x0f; // bits 4-7 read as 0 on a 16550A: autoconfig relies on it
+
+const IIR_NONE = 0x01;
+const IIR_MS = 0x00;
+const IIR_THRE = 0x02;
+const IIR_RDA = 0x04;
+const IIR_RLS = 0x06;
+const IIR_TIMEOUT = 0x0c; // data below the trigger level: the 4-character timeout has elapsed
+const IIR_FIFO_BITS = 0xc0;
+
+const FCR_ENABLE = 0x01;
+const FCR_CLEAR_RX = 0x02;
+const RX_TRIGGER = [1, 4, 8, 14];
+
+const LCR_DLAB = 0x80;
+
+const MCR_DTR = 0x01;
+const MCR_RTS = 0x02;
+const MCR_OUT1 = 0x04;
+const MCR_OUT2 = 0x08;
+const MCR_LOOP = 0x10;
+const MCR_MASK = 0x1f;
+
+const LSR_DR = 0x01;
+const LSR_OE = 0x02;
+const LSR_THRE = 0x20;
+const LSR_TEMT = 0x40;
+
+const MSR_CTS = 0x10;
+const MSR_DSR = 0x20;
+const MSR_RI = 0x40;
+const MSR_DCD = 0x80;
+// Outside loopback the line looks like a cable with the other end ready: CTS, DSR, DCD up.
+const MSR_DEFAULT_LINES = MSR_DCD | MSR_DSR | MSR_CTS;
+
+// 1.8432 MHz / 16 / 12 = 9600 baud, the usual reset value of the divisor.
+const DEFAULT_DIVISOR = 12;
+const OUTPUT_BATCH = 4096;
+
+// Pending-condition bits, used to detect when an enabled condition newly becomes pending.
+const P_RLS = 1;
+const P_RDA = 2;
+const P_THRE = 4;
+const P_MS = 8;
+
+export interface SerialOptions {
+  /** Receive FIFO size; a real 16550A has 16, more keeps stdin bursts from stalling. Default 64. */
+  fifoCapacity?: number;
+  /**
+   * When given, transmitted bytes are gathered and handed to the sink in one Buffer when the
+   * scheduled callback runs (the VMM passes e.g. `setImmediate`), or when 4 KiB accumulate.
+   * Without it each byte goes to the sink as soon as the guest writes it.
+   */
+  scheduleFlush?: (flush: () => void) => void;
+}
+
+export class Serial implements BusDevice {
+  // Metrics, read by the metrics module.
+  bytesOut = 0;
+  /** Bytes accepted from the host into the receive FIFO. */
+  bytesIn = 0;
+  /** Guest reads of RBR with nothing received. */
+  missedReads = 0;
+  /** Bytes lost to a full receive FIFO (only possible in loopback). */
+  overruns = 0;
+
+  private ier = 0;
+  private lcr = 0x03; // 8N1
+  private mcr = MCR_OUT2; // routed from reset, so a guest that never writes MCR still gets IRQs
+  private scr = 0;
+  private dll = DEFAULT_DIVISOR;
+  private dlm = 0;
+  private fifoEnabled = false;
+  private rxTrigger = 1;
+  private overrun = false;
+  private msrDeltas = 0;
+  private threPending = false;
+  private lastRbr = 0;
+  private pending = 0; // enabled pending conditions as last signalled
+
+  private readonly rx: Uint8Array;
+  private rxHead = 0;
+  private rxCount = 0;
+  private inputBlocked = false;
+  private inputSpaceCb: (() => void) | undefined;
+
+  private readonly out: Buffer | undefined;
+  private outLen = 0;
+  private flushScheduled = false;
+  private readonly scheduledFlush = (): void => {
+    this.flushScheduled = false;
+    this.flush();
+  };
+
+  constructor(
+    private readonly interrupt: InterruptLine,
+    private readonly output: (bytes: Buffer) => void,
+    private readonly options: SerialOptions = {},
+  ) {
+    this.rx = new Uint8Array(options.fifoCapacity ?? 64);
+    if (options.scheduleFlush) this.out = Buffer.allocUnsafe(OUTPUT_BATCH);
+  }
+
+  /** Offers host input (stdin) to the guest; returns how many bytes fit. */
+  enqueueInput(bytes: Buffer): number {
+    let accepted = 0;
+    // In loopback the receiver is wired to the transmitter, so outside input is refused.
+    if (!(this.mcr & MCR_LOOP)) {
+      accepted = Math.min(bytes.length, this.rx.length - this.rxCount);
+      for (let i = 0; i < accepted; i++) this.pushRx(bytes[i]);
+    }
+    if (accepted < bytes.length) this.inputBlocked = true;
+    this.bytesIn += accepted;
+    this.updateInterrupt();
+    return accepted;
+  }
+
+  /**
+   * `cb` runs once the guest has drained the receive FIFO after enqueueInput refused bytes:
+   * the VMM stops reading stdin when input is refused and resumes here.
+   */
+  onInputSpace(cb: () => void): void {
+    this.inputSpaceCb = cb;
+  }
+
+  /** Hands any gathered output to the sink now. */
+  flush(): void {
+    if (!this.out || this.outLen === 0) return;
+    const chunk = Buffer.from(this.out.subarray(0, this.outLen));
+    this.outLen = 0;
+    this.output(chunk);
+  }
+
+  read(offset: number, data: Buffer): void {
+    // Wider accesses are split into byte cycles, as the ISA bus does.
+    for (let i = 0; i < data.length; i++) data[i] = this.readByte(offset + i);
+    this.updateInterrupt();
+    this.maybeSignalSpace();
+  }
+
+  write(offset: number, data: Buffer): void {
+    for (let i = 0; i < data.length; i++) this.writeByte(offset + i, data[i]);
+    this.updateInterrupt();
+    this.maybeSignalSpace();
+  }
+
+  private readByte(offset: number): number {
+    const dlab = (this.lcr & LCR_DLAB) !== 0;
+    switch (offset) {
+      case RBR_THR:
+        return dlab ? this.dll : this.popRx();
+      case IER:
+        return dlab ? this.dlm : this.ier;
+      case IIR_FCR: {
+        const id = this.interruptId();
+        if (id === IIR_THRE) this.threPending = false; // reading IIR acknowledges THRE
+        return id | (this.fifoEnabled ? IIR_FIFO_BITS : 0);
+      }
+      case LCR:
+        return this.lcr;
+      case MCR:
+        return this.mcr;
+      case LSR: {
+        const v = (this.rxCount > 0 ? LSR_DR : 0) | (this.overrun ? LSR_OE : 0) | LSR_THRE | LSR_TEMT;
+        this.overrun = false; // error bits clear on read
+        return v;
+      }
+      case MSR: {
+        const v = this.msrLines() | this.msrDeltas;
+        this.msrDeltas = 0;
+        return v;
+      }
+      case SCR:
+        return this.scr;
+      default:
+        return 0xff;
+    }
+  }
+
+  private writeByte(offset: number, v: number): void {
+    const dlab = (this.lcr & LCR_DLAB) !== 0;
+    switch (offset) {
+      case RBR_THR:
+        if (dlab) this.dll = v;
+        else this.transmit(v);
+        break;
+      case IER:
+        if (dlab) {
+          this.dlm = v;
+        } else {
+          const enablingThre = (v & IER_THRE) !== 0 && (this.ier & IER_THRE) === 0;
+          this.ier = v & IER_MASK;
+          // The holding register is always empty, so enabling THRE makes it pending at once.
+          this.threPending = enablingThre || (this.threPending && (v & IER_THRE) !== 0);
+        }
+        break;
+      case IIR_FCR:
+        this.writeFcr(v);
+        break;
+      case LCR:
+        this.lcr = v;
+        break;
+      case MCR: {
+        const before = this.msrLines();
+        this.mcr = v & MCR_MASK;
+        this.noteLineChanges(before, this.msrLines());
+        break;
+      }
+      case SCR:
+        this.scr = v;
+        break;
+      default:
+        break; // LSR and MSR are read-only
+    }
+  }
+
+  private transmit(byte: number): void {
+    if (this.mcr & MCR_LOOP) {
+      if (this.rxCount === this.rx.length) {
+        this.overrun = true;
+        this.overruns++;
+      } else {
+        this.pushRx(byte);
+      }
+    } else {
+      this.emit(byte);
+    }
+    // Writing THR clears THRE; it is empty again at once, so the interrupt re-arms as an edge.
+    this.threPending = true;
+    this.pending &= ~P_THRE;
+  }
+
+  private emit(byte: number): void {
+    this.bytesOut++;
+    if (!this.out) {
+      this.output(Buffer.of(byte));
+      return;
+    }
+    this.out[this.outLen++] = byte;
+    if (this.outLen === this.out.length) this.flush();
+    else if (!this.flushScheduled) {
+      this.flushScheduled = true;
+      this.options.scheduleFlush!(this.scheduledFlush);
+    }
+  }
+
+  private writeFcr(v: number): void {
+    const enable = (v & FCR_ENABLE) !== 0;
+    // Toggling the FIFO enable empties the FIFOs (datasheet, FCR bit 0).
+    if (enable !== this.fifoEnabled) this.clearRx();
+    this.fifoEnabled = enable;
+    if (!enable) return; // other FCR bits are only programmed while bit 0 is set
+    if (v & FCR_CLEAR_RX) this.clearRx();
+    this.rxTrigger = RX_TRIGGER[v >> 6];
+  }
+
+  /** Modem input lines: looped back from MCR in loopback mode (DTR->DSR, RTS->CTS, OUT1->RI, OUT2->DCD). */
+  private msrLines(): number {
+    const m = this.mcr;
+    if (!(m & MCR_LOOP)) return MSR_DEFAULT_LINES;
+    return (m & MCR_RTS ? MSR_CTS : 0) | (m & MCR_DTR ? MSR_DSR : 0) | (m & MCR_OUT1 ? MSR_RI : 0) | (m & MCR_OUT2 ? MSR_DCD : 0);
+  }
+
+  private noteLineChanges(before: number, after: number): void {
+    const changed = before ^ after;
+    if (changed & MSR_CTS) this.msrDeltas |= 0x01; // DCTS
+    if (changed & MSR_DSR) this.msrDeltas |= 0x02; // DDSR
+    if (before & ~after & MSR_RI) this.msrDeltas |= 0x04; // TERI: trailing edge only
+    if (changed & MSR_DCD) this.msrDeltas |= 0x08; // DDCD
+  }
+
+  /** The highest-priority enabled pending interrupt, as IIR bits 0-3. */
+  private interruptId(): number {
+    const p = this.pendingConditions();
+    if (p & P_RLS) return IIR_RLS;
+    if (p & P_RDA) return this.fifoEnabled && this.rxCount < this.rxTrigger ? IIR_TIMEOUT : IIR_RDA;
+    if (p & P_THRE) return IIR_THRE;
+    if (p & P_MS) return IIR_MS;
+    return IIR_NONE;
+  }
+
+  private pendingConditions(): number {
+    const ier = this.ier;
+    return (
+      (ier & IER_RLS && this.overrun ? P_RLS : 0) |
+      (ier & IER_RDA && this.rxCount > 0 ? P_RDA : 0) |
+      (ier & IER_THRE && this.threPending ? P_THRE : 0) |
+      (ier & IER_MS && this.msrDeltas ? P_MS : 0)
+    );
+  }
+
+  /**
+   * Raises an edge when an enabled condition becomes pending. On a PC the UART's INTR pin reaches
+   * the interrupt controller only through OUT2 (which loopback forces inactive), and Linux sets
+   * OUT2 when it opens the port; gating on it keeps probe-time conditions from raising IRQ 4.
+   */
+  private updateInterrupt(): void {
+    const routed = (this.mcr & (MCR_OUT2 | MCR_LOOP)) === MCR_OUT2;
+    const now = routed ? this.pendingConditions() : 0;
+    const rising = now & ~this.pending;
+    this.pending = now;
+    if (rising) this.interrupt.trigger();
+  }
+
+  private maybeSignalSpace(): void {
+    if (this.inputBlocked && this.rxCount === 0 && !(this.mcr & MCR_LOOP)) {
+      this.inputBlocked = false;
+      this.inputSpaceCb?.();
+    }
+  }
+
+  private pushRx(byte: number): void {
+    this.rx[(this.rxHead + this.rxCount) % this.rx.length] = byte;
+    this.rxCount++;
+  }
+
+  private popRx(): number {
+    if (this.rxCount === 0) {
+      this.missedReads++;
+      return this.lastRbr; // RBR keeps the last character
+    }
+    this.lastRbr = this.rx[this.rxHead];
+    this.rxHead = (this.rxHead + 1) % this.rx.length;
+    this.rxCount--;
+    return this.lastRbr;
+  }
+
+  private clearRx(): void {
+    this.rxHead = 0;
+    this.rxCount = 0;
+  }
+}
