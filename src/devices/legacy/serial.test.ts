@@ -189,3 +189,58 @@ test('scratch register holds a byte', () => {
   wr(SCR, 0xa5);
   assert.equal(rd(SCR), 0xa5);
 });
+
+test("Linux 8250 probe and startup steps find a 16550A without bug workarounds", () => {
+  const { irq, rd, wr } = setup();
+  // autoconfig(): IER existence test.
+  wr(IER, 0);
+  assert.equal(rd(IER) & 0x0f, 0);
+  wr(IER, 0x0f);
+  assert.equal(rd(IER) & 0x0f, 0x0f);
+  wr(IER, 0);
+  // Loopback test.
+  const mcr = rd(MCR);
+  wr(MCR, 0x1a);
+  assert.equal(rd(MSR) & 0xf0, 0x90);
+  wr(MCR, mcr);
+  // FIFO identification; EFR probes at offset 2 must not read 0 with LCR 0x80 or 0xBF.
+  wr(LCR, 0xbf); wr(FCR, 0); wr(LCR, 0);
+  wr(FCR, 0x01);
+  assert.equal(rd(IIR) >> 6, 3);
+  wr(LCR, 0x80);
+  assert.notEqual(rd(IIR), 0);
+  wr(LCR, 0xbf);
+  assert.notEqual(rd(IIR), 0);
+  // SuperIO check: offset 2 with LCR 0xE0 must not mirror MCR's LOOP bit.
+  wr(LCR, 0);
+  const before = rd(MCR);
+  wr(MCR, before ^ 0x10);
+  wr(LCR, 0xe0);
+  assert.equal((rd(IIR) ^ before) & 0x10, 0);
+  wr(LCR, 0);
+  wr(MCR, before);
+  // 16750 check: FCR bit 5 must not show as IIR bit 5.
+  wr(FCR, 0x21);
+  assert.equal(rd(IIR) & 0xe0, 0xc0);
+  wr(FCR, 0);
+  // UUE bit of IER is not writable: stays a plain 16550A.
+  wr(IER, 0x40);
+  assert.equal(rd(IER) & 0x40, 0);
+  wr(IER, 0);
+  // startup(): LSR must not read 0xff; THRE must re-assert after IER is toggled (no UART_BUG_THRE).
+  assert.notEqual(rd(LSR), 0xff);
+  wr(LCR, 0x03);
+  wr(IER, 0x02);
+  assert.equal(rd(IIR) & 0x01, 0);
+  wr(IER, 0);
+  wr(IER, 0x02);
+  assert.equal(rd(IIR) & 0x01, 0, 'THRE re-asserted');
+  wr(IER, 0);
+  // Enabling THRI shows a pending interrupt (no UART_BUG_TXEN), and with OUT2 it raises IRQ 4.
+  wr(MCR, 0x0b);
+  const edges = irq.count;
+  wr(IER, 0x02);
+  assert.equal(rd(LSR) & 0x40, 0x40);
+  assert.equal(rd(IIR) & 0x01, 0);
+  assert.equal(irq.count, edges + 1);
+});
