@@ -5,8 +5,7 @@
  * Layouts: AMD64 Architecture Programmer's Manual Vol. 3, Appendix E "CPUID".
  */
 import { CpuidEntry } from './types';
-import { Topology, setBit, setBits } from './cpuid-topology';
-import { setCacheSharing } from './cpuid-intel';
+import { Topology, setBit, setBits, setCacheSharing } from './cpuid-topology';
 
 export const AMD_EXT_FEATURES = 0x8000_0001;
 export const AMD_ECX_TOPOEXT = 22;

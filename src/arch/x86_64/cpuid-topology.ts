@@ -4,6 +4,7 @@
  * "Hierarchical Mapping of Shared Resources".
  */
 import { SparklerError } from '../../errors';
+import { CpuidEntry } from './types';
 
 export type CpuVendor = 'intel' | 'amd' | 'hygon' | 'unknown';
 
@@ -91,3 +92,15 @@ export function getBits(value: number, lo: number, width: number): number {
   return ((value >>> lo) & mask) >>> 0;
 }
 
+
+/**
+ * Cache sharing for a leaf 4 / 0x8000_001d subleaf: EAX[7:5] is the cache level; EAX[25:14] is
+ * the number of logical processors sharing it minus one. L1 and L2 belong to one core (its
+ * threads), L3 and beyond to the whole package. Null subleaves (type 0) are left alone.
+ */
+export function setCacheSharing(e: CpuidEntry, t: Topology): void {
+  if (getBits(e.eax, 0, 5) === 0) return;
+  const level = getBits(e.eax, 5, 3);
+  const sharing = level <= 2 ? t.threadsPerCore : t.vcpuCount;
+  e.eax = setBits(e.eax, 14, 12, sharing - 1);
+}

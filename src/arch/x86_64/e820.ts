@@ -42,7 +42,8 @@ export function e820FromRegions(regions: ReadonlyArray<{ start: number; size: nu
         out.push({ addr: HIGH_MEMORY_START, size: end - HIGH_MEMORY_START, type: E820_RAM });
       }
     } else {
-      const s = Math.max(start, start < HIGH_MEMORY_START ? HIGH_MEMORY_START : start);
+      // RAM that starts inside the legacy hole is only usable from 1 MiB.
+      const s = Math.max(start, HIGH_MEMORY_START);
       if (end > s) out.push({ addr: s, size: end - s, type: E820_RAM });
     }
   }
