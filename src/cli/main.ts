@@ -6,22 +6,20 @@
 export type SubcommandRunner = (argv: string[]) => Promise<number>;
 
 const SUBCOMMANDS: Record<string, () => SubcommandRunner> = {
+  doctor: () => require('../host/doctor').run,
   guest: () => require('../guest/cli').run,
   emuhost: () => require('../emuhost/cli').run,
+  demo: () => require('./demo').run,
 };
 
 export function main(argv: string[]): void {
   const sub = argv[0] !== undefined ? SUBCOMMANDS[argv[0]] : undefined;
-  if (!sub) {
-    process.stderr.write('usage: sparkler guest|emuhost ...\n');
-    process.exitCode = 153;
-    return;
-  }
-  sub()(argv.slice(1)).then(
-    (code) => { process.exitCode = code; },
+  const runner: SubcommandRunner = sub ? sub() : require('./run-vmm').runVmm;
+  runner(sub ? argv.slice(1) : argv).then(
+    (code) => process.exit(code),
     (err: unknown) => {
       process.stderr.write(`sparkler: ${err instanceof Error ? err.message : String(err)}\n`);
-      process.exitCode = 1;
+      process.exit(1);
     },
   );
 }

@@ -1,0 +1,41 @@
+/**
+ * The legacy devices every microVM has, wired to the buses and to the guest's interrupts:
+ * COM1 at 0x3f8 (IRQ 4), the i8042 at 0x60-0x64 (IRQ 1), and, with --boot-timer, the boot
+ * timer at MMIO 0xC000_0000.
+ */
+import { Bus } from '../devices/bus';
+import { BootTimer, BOOT_TIMER_ADDRESS, BOOT_TIMER_LENGTH } from '../devices/legacy/boot-timer';
+import { I8042 } from '../devices/legacy/i8042';
+import { Serial } from '../devices/legacy/serial';
+import { VmFd } from '../kvm/vm';
+import { IrqfdLine } from './irq-line';
+
+export const COM1_PORT = 0x3f8;
+export const COM1_IRQ = 4;
+export const I8042_PORT = 0x60;
+export const I8042_IRQ = 1;
+
+export interface LegacyDevices {
+  serial: Serial;
+  i8042: I8042;
+  bootTimer?: BootTimer;
+}
+
+export interface LegacyDeviceOptions {
+  serialOutput: (bytes: Buffer) => void;
+  onReset: () => void;
+  bootTimer?: { log: (line: string) => void };
+}
+
+export function attachLegacyDevices(vm: VmFd, pio: Bus, mmio: Bus, opts: LegacyDeviceOptions): LegacyDevices {
+  const serial = new Serial(IrqfdLine.register(vm, COM1_IRQ), opts.serialOutput, { scheduleFlush: (flush) => setImmediate(flush) });
+  pio.insert(serial, COM1_PORT, 8, 'serial');
+  const i8042 = new I8042(IrqfdLine.register(vm, I8042_IRQ), opts.onReset);
+  pio.insert(i8042, I8042_PORT, 5, 'i8042');
+  let bootTimer: BootTimer | undefined;
+  if (opts.bootTimer) {
+    bootTimer = new BootTimer(opts.bootTimer.log);
+    mmio.insert(bootTimer, BOOT_TIMER_ADDRESS, BOOT_TIMER_LENGTH, 'boot-timer');
+  }
+  return { serial, i8042, bootTimer };
+}

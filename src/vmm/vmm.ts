@@ -1,0 +1,74 @@
+/**
+ * A running microVM: its KVM objects, guest memory, buses, devices and vCPUs. Built by
+ * builder.ts; this class owns the lifecycle from start to the exit the process reports.
+ */
+import { Bus } from '../devices/bus';
+import { Kvm } from '../kvm/kvm';
+import { VcpuFd } from '../kvm/vcpu';
+import { VmFd } from '../kvm/vm';
+import { GuestMemory } from '../memory/guest-memory';
+import { LegacyDevices } from './legacy-devices';
+import { VcpuRunner, VmStopReason } from './vcpu-runner';
+
+export type InstanceState = 'Not started' | 'Running' | 'Paused';
+
+export interface VmmParts {
+  kvm: Kvm;
+  vm: VmFd;
+  memory: GuestMemory;
+  vcpus: VcpuFd[];
+  pio: Bus;
+  mmio: Bus;
+  devices: LegacyDevices;
+}
+
+export class Vmm {
+  private runner: VcpuRunner;
+  private readonly stopped: Promise<VmStopReason>;
+  /** CLOCK_MONOTONIC ns at the first KVM_RUN, once the vCPUs run. */
+  firstRunNs?: bigint;
+
+  constructor(readonly parts: VmmParts) {
+    let resolveStopped!: (reason: VmStopReason) => void;
+    this.stopped = new Promise((resolve) => { resolveStopped = resolve; });
+    this.runner = new VcpuRunner(parts.vcpus, {
+      pio: parts.pio,
+      mmio: parts.mmio,
+      onStop: (reason) => {
+        parts.devices.serial.flush();
+        resolveStopped(reason);
+      },
+      onFirstRun: (ns) => { this.firstRunNs = ns; },
+    });
+  }
+
+  get state(): InstanceState {
+    return this.runner.paused ? 'Paused' : 'Running';
+  }
+
+  start(): void {
+    this.runner.start();
+  }
+
+  pause(): Promise<void> {
+    return this.runner.pause();
+  }
+
+  resume(): void {
+    this.runner.resume();
+  }
+
+  /** Ends the VM from the host side (API, signal). */
+  stop(reason: VmStopReason = { kind: 'requested' }): void {
+    this.runner.stop(reason);
+  }
+
+  /** Resolves when the guest or the VMM ends the VM. */
+  waitForStop(): Promise<VmStopReason> {
+    return this.stopped;
+  }
+
+  get exitCounters() {
+    return this.runner.exits;
+  }
+}
