@@ -63,6 +63,7 @@ async function runFromConfig(config: VmConfig, args: VmmArgs): Promise<number> {
     onReset: () => vmm.stop({ kind: 'reset' }),
     bootTimer: args.bootTimer ? { log: (line) => logger.info(line) } : undefined,
   });
+  logger.beforeStdoutWrite = () => vmm.parts.devices.serial.flush();
   const startedAt = performance.now();
   const clockOffsetNs = native().monotonicNs() - BigInt(Math.round(startedAt * 1e6));
   vmm.start();

@@ -36,6 +36,8 @@ export function formatTimestamp(d: Date, nanosWithinSecond: number): string {
 
 export class Logger {
   private opts: LoggerOptions;
+  /** Runs before a line goes to stdout, so buffered guest console output stays in order. */
+  beforeStdoutWrite?: () => void;
 
   constructor(opts: Partial<LoggerOptions> = {}) {
     this.opts = { instanceId: 'anonymous-instance', level: 'Info', showLevel: false, showLogOrigin: false, fd: 1, ...opts };
@@ -64,6 +66,7 @@ export class Logger {
     if (this.opts.showLevel) prefix += `:${level.toUpperCase() === 'WARNING' ? 'WARN' : level.toUpperCase()}`;
     if (this.opts.showLogOrigin && origin) prefix += `:${origin.file}:${origin.line}`;
     const line = `${formatTimestamp(new Date(now), nanos)} [${prefix}] ${message}\n`;
+    if (this.opts.fd === 1) this.beforeStdoutWrite?.();
     try {
       fs.writeSync(this.opts.fd, line);
     } catch {

@@ -1,0 +1,96 @@
+/** The `sparkler` executable as a user runs it: flags, exit codes, messages, a tiny guest boot. */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { kvmUnavailableReason } from '../testing/kvm-available';
+import { tinyKernel } from '../testing/tiny-guests';
+import { detectKvmHost } from '../host/kvm-host';
+
+const BIN = path.resolve(__dirname, '..', '..', 'bin', 'sparkler');
+const REFERENCE = path.resolve(__dirname, '..', '..', '..', 'shared', 'reference', 'firecracker');
+
+function sparkler(args: string[]) {
+  const r = spawnSync(BIN, args, { encoding: 'utf8', timeout: 60_000 });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+function writeConfig(config: unknown): string {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sparkler-cli-'));
+  const file = path.join(dir, 'vm.json');
+  fs.writeFileSync(file, typeof config === 'string' ? config : JSON.stringify(config));
+  return file;
+}
+
+function tinyConfig(vcpuCount: number): string {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sparkler-cli-'));
+  fs.writeFileSync(path.join(dir, 'tiny.elf'), tinyKernel());
+  return writeConfig({
+    'boot-source': { kernel_image_path: path.join(dir, 'tiny.elf'), boot_args: 'console=ttyS0 reboot=k' },
+    'machine-config': { vcpu_count: vcpuCount, mem_size_mib: 128 },
+  });
+}
+
+test('--version prints the version', () => {
+  const r = sparkler(['--version']);
+  assert.equal(r.code, 0);
+  assert.match(r.stdout, /^Sparkler v\d+\.\d+\.\d+\n$/);
+});
+
+test('bad arguments exit 153 with a sentence', () => {
+  const r = sparkler(['--no-such-flag']);
+  assert.equal(r.code, 153);
+  assert.match(r.stderr, /Unknown option '--no-such-flag'/);
+  assert.equal(sparkler(['--no-api']).code, 153);
+});
+
+test('a config file that is not JSON exits 152', () => {
+  const r = sparkler(['--no-api', '--config-file', writeConfig('{"boot-source": ')]);
+  assert.equal(r.code, 152);
+  assert.match(r.stderr, /is not valid JSON/);
+});
+
+test('a config file missing mem_size_mib exits 152 naming the field', () => {
+  const reference = path.join(REFERENCE, 'vm_config_missing_mem_size_mib.json');
+  const file = fs.existsSync(reference) ? reference : writeConfig({ 'boot-source': { kernel_image_path: 'k' }, 'machine-config': { vcpu_count: 1 } });
+  const r = sparkler(['--no-api', '--config-file', file]);
+  assert.equal(r.code, 152);
+  assert.match(r.stderr, /missing field `mem_size_mib`/);
+});
+
+test('a missing config file and a missing kernel are named', () => {
+  const noFile = sparkler(['--no-api', '--config-file', '/nonexistent/vm.json']);
+  assert.equal(noFile.code, 152);
+  assert.match(noFile.stderr, /\/nonexistent\/vm\.json: it does not exist/);
+  const noKernel = sparkler(['--no-api', '--config-file', writeConfig({
+    'boot-source': { kernel_image_path: '/nonexistent/vmlinux' },
+    'machine-config': { vcpu_count: 1, mem_size_mib: 128 },
+  })]);
+  assert.equal(noKernel.code, 1);
+  assert.match(noKernel.stderr, /kernel image at \/nonexistent\/vmlinux: it does not exist/);
+});
+
+for (const vcpus of [1, 2]) {
+  test(`a tiny guest with ${vcpus} vCPU(s) boots, logs its boot time and ends with exit 0`, { skip: kvmUnavailableReason() }, () => {
+    const r = sparkler(['--no-api', '--boot-timer', '--config-file', tinyConfig(vcpus)]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /^OK$/m);
+    assert.match(r.stdout, /\[anonymous-instance:main\] Guest-boot-time = +\d+ us \d+ ms/);
+  });
+}
+
+test('a stock Linux kernel on a PVM host is refused with an explanation, not a silent hang', { skip: detectKvmHost().kind !== 'pvm' && 'this host is not PVM' }, () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sparkler-cli-'));
+  const fakeBzImage = Buffer.alloc(0x1000);
+  fakeBzImage.write('HdrS', 0x202, 'latin1');
+  fs.writeFileSync(path.join(dir, 'bzImage'), fakeBzImage);
+  const r = sparkler(['--no-api', '--config-file', writeConfig({
+    'boot-source': { kernel_image_path: path.join(dir, 'bzImage') },
+    'machine-config': { vcpu_count: 1, mem_size_mib: 128 },
+  })]);
+  assert.equal(r.code, 1);
+  assert.match(r.stderr, /PVM/);
+  assert.match(r.stderr, /emuhost/);
+});

@@ -1,0 +1,48 @@
+/** The QEMU command line of the emulated KVM host. */
+import { SparklerError } from '../errors';
+import type { Share } from './script';
+import { which } from './tools';
+
+export const MARKER = 'sparkler.emuhost=1';
+
+export function findQemu(): string {
+  const q = process.env.SPARKLER_QEMU ?? which('qemu-system-x86_64');
+  if (!q || !which(q)) {
+    throw new SparklerError('EMUHOST_NO_QEMU',
+      'QEMU is not installed (qemu-system-x86_64 not found): apt-get install qemu-system-x86 (or set SPARKLER_QEMU).');
+  }
+  return q;
+}
+
+export interface QemuPlan {
+  kernel: string;
+  initrd: string;
+  runDir: string;
+  consoleLog: string;
+  shares: Share[];
+  memoryMiB: number;
+  cpus: number;
+}
+
+function virtfs(path: string, tag: string, readonly: boolean): string[] {
+  // Commas in a path are doubled for QEMU's option parser. multidevs=remap keeps inode
+  // numbers unique when the shared tree spans several host filesystems.
+  const p = path.replace(/,/g, ',,');
+  return ['-virtfs', `local,path=${p},mount_tag=${tag},security_model=none,multidevs=remap${readonly ? ',readonly=on' : ''}`];
+}
+
+export function qemuArgs(plan: QemuPlan): string[] {
+  return [
+    // TCG with an AMD CPU that has SVM and nested paging: kvm-amd inside gives a real /dev/kvm.
+    '-M', 'q35', '-accel', 'tcg,thread=multi', '-cpu', 'EPYC-Rome,+svm,+npt',
+    '-m', String(plan.memoryMiB), '-smp', String(plan.cpus),
+    '-nodefaults', '-no-user-config', '-display', 'none', '-no-reboot',
+    // The kernel's console goes to a file, kept for diagnostics, never to our stdout.
+    '-chardev', `file,id=con,path=${plan.consoleLog.replace(/,/g, ',,')}`, '-serial', 'chardev:con',
+    '-kernel', plan.kernel, '-initrd', plan.initrd,
+    '-append', `console=ttyS0 quiet panic=-1 ${MARKER}`,
+    ...virtfs('/', 'root', true),
+    ...virtfs(plan.runDir, 'run', false),
+    ...plan.shares.flatMap((s) => virtfs(s.path, s.tag, false)),
+  ];
+}

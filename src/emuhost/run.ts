@@ -1,0 +1,195 @@
+/**
+ * Runs one command in the emulated KVM host: writes the run directory (cmd.sh, mounts), boots
+ * QEMU, streams the command's stdout/stderr (files in the run directory, written over 9p, which
+ * is synchronous, so nothing is lost at power-off and no kernel message is mixed in) and returns
+ * the exit code the init wrote.
+ */
+import { spawn } from 'node:child_process';
+import { closeSync, mkdtempSync, openSync, readFileSync, readSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { prepareImage } from './image';
+import { findQemu, MARKER, qemuArgs } from './qemu';
+import { commandScript, mountsFile, writableShares } from './script';
+
+export interface RunOptions {
+  cwd?: string;
+  /** Added to (and overriding) the caller's environment. */
+  env?: Record<string, string>;
+  memoryMiB?: number;
+  cpus?: number;
+  /** 'inherit' streams to our stdout/stderr; 'pipe' returns them as strings. */
+  stdio?: 'inherit' | 'pipe';
+  /** Kills the emulated host after this long; the result is then code 124. */
+  timeoutMs?: number;
+  /** More host directories to share writable (cwd, /tmp and /var/tmp always are). */
+  writable?: string[];
+  /** Aborting kills the emulated host; the result is then code 130. */
+  signal?: AbortSignal;
+}
+
+export interface RunResult {
+  code: number;
+  stdout?: string;
+  stderr?: string;
+}
+
+export const TIMEOUT_CODE = 124;
+/** The emulated host failed (did not boot, crashed): no exit code from the command. */
+export const HOST_FAILURE_CODE = 125;
+
+/** True inside the emulated host (the env var cmd.sh sets, or the kernel command line marker). */
+export function insideEmuHost(): boolean {
+  if (process.env.SPARKLER_EMUHOST === '1') return true;
+  try {
+    return readFileSync('/proc/cmdline', 'utf8').split(/\s+/).includes(MARKER);
+  } catch {
+    return false;
+  }
+}
+
+/** Copies what has been appended to a file since the last call to a sink. */
+class Tail {
+  private fd: number;
+  private pos = 0;
+  private buf = Buffer.alloc(64 * 1024);
+  constructor(path: string, private sink: (b: Buffer) => void) {
+    this.fd = openSync(path, 'r');
+  }
+  pump(): void {
+    for (;;) {
+      const n = readSync(this.fd, this.buf, 0, this.buf.length, this.pos);
+      if (n <= 0) return;
+      this.pos += n;
+      this.sink(Buffer.from(this.buf.subarray(0, n)));
+    }
+  }
+  close(): void {
+    this.pump();
+    closeSync(this.fd);
+  }
+}
+
+function realOrSelf(p: string): string {
+  try {
+    return realpathSync(p);
+  } catch {
+    return p;
+  }
+}
+
+export async function runInEmuHost(argv: string[], opts: RunOptions = {}): Promise<RunResult> {
+  if (argv.length === 0) throw new Error('emuhost: no command given');
+  if (insideEmuHost()) return runHere(argv, opts);
+  const qemu = findQemu();
+  const image = await prepareImage();
+  const cwd = realOrSelf(opts.cwd ?? process.cwd());
+  const env = { ...process.env, ...opts.env, SPARKLER_EMUHOST: '1' };
+  const shares = writableShares(['/tmp', '/var/tmp', cwd, ...(opts.writable ?? [])].map(realOrSelf));
+
+  const runDir = mkdtempSync(join(tmpdir(), 'sparkler-emuhost-'));
+  const file = (n: string): string => join(runDir, n);
+  const pipe = opts.stdio === 'pipe';
+  const out: Buffer[] = [];
+  const err: Buffer[] = [];
+  const note = (msg: string): void => {
+    if (pipe) err.push(Buffer.from(msg + '\n'));
+    else process.stderr.write(msg + '\n');
+  };
+  try {
+    writeFileSync(file('cmd.sh'), commandScript({ argv, cwd, env, umask: process.umask() }));
+    writeFileSync(file('mounts'), mountsFile(shares));
+    writeFileSync(file('stdout'), '');
+    writeFileSync(file('stderr'), '');
+    const tails = [
+      new Tail(file('stdout'), pipe ? (b) => out.push(b) : (b) => process.stdout.write(b)),
+      new Tail(file('stderr'), pipe ? (b) => err.push(b) : (b) => process.stderr.write(b)),
+    ];
+    const args = qemuArgs({
+      kernel: image.kernel, initrd: image.initrd, runDir, consoleLog: file('console.log'), shares,
+      memoryMiB: opts.memoryMiB ?? 2048, cpus: opts.cpus ?? 2,
+    });
+    const child = spawn(qemu, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+    let qemuErr = '';
+    child.stderr?.on('data', (d: Buffer) => { qemuErr += d.toString(); });
+    let stopped: 'timeout' | 'abort' | undefined;
+    const stop = (why: 'timeout' | 'abort'): void => {
+      stopped ??= why;
+      child.kill('SIGKILL');
+    };
+    const timer = opts.timeoutMs !== undefined ? setTimeout(() => stop('timeout'), opts.timeoutMs) : undefined;
+    const onAbort = (): void => stop('abort');
+    opts.signal?.addEventListener('abort', onAbort);
+    if (opts.signal?.aborted) stop('abort');
+    const poll = pipe ? undefined : setInterval(() => tails.forEach((t) => t.pump()), 30);
+    const exit = await new Promise<{ code: number | null; error?: Error }>((resolve) => {
+      child.on('error', (e) => resolve({ code: null, error: e }));
+      child.on('close', (code) => resolve({ code }));
+    });
+    if (timer) clearTimeout(timer);
+    if (poll) clearInterval(poll);
+    opts.signal?.removeEventListener('abort', onAbort);
+    tails.forEach((t) => t.close());
+
+    // TCG lacks a few EPYC-Rome features and says so at every start: noise, not a failure cause.
+    qemuErr = qemuErr.split('\n').filter((l) => !l.includes("TCG doesn't support requested feature")).join('\n');
+    let code: number;
+    let reported: string | undefined;
+    try {
+      reported = readFileSync(file('exit'), 'utf8').trim();
+    } catch {
+      reported = undefined;
+    }
+    if (stopped === 'timeout') {
+      note(`emuhost: timed out after ${opts.timeoutMs} ms; the emulated host was killed`);
+      code = TIMEOUT_CODE;
+    } else if (stopped === 'abort') {
+      code = 130;
+    } else if (reported !== undefined && /^\d+$/.test(reported)) {
+      code = Number(reported);
+    } else {
+      const consoleTail = readFileSync(file('console.log'), 'utf8').split('\n').slice(-15).join('\n').trim();
+      note(`emuhost: the emulated host stopped without reporting an exit code `
+        + `(QEMU ${exit.error ? `failed to start: ${exit.error.message}` : `exited with ${exit.code}`}).`
+        + (qemuErr.trim() ? `\nQEMU said: ${qemuErr.trim()}` : '')
+        + (consoleTail ? `\nLast console lines:\n${consoleTail}` : ''));
+      code = HOST_FAILURE_CODE;
+    }
+    return pipe
+      ? { code, stdout: Buffer.concat(out).toString(), stderr: Buffer.concat(err).toString() }
+      : { code };
+  } finally {
+    if (!process.env.SPARKLER_EMUHOST_KEEP) rmSync(runDir, { recursive: true, force: true });
+  }
+}
+
+/** Already inside the emulated host: nesting another TCG host would only be slower, so run here. */
+function runHere(argv: string[], opts: RunOptions): Promise<RunResult> {
+  return new Promise((resolve) => {
+    const pipe = opts.stdio === 'pipe';
+    const child = spawn(argv[0] as string, argv.slice(1), {
+      cwd: opts.cwd, env: { ...process.env, ...opts.env },
+      stdio: ['ignore', pipe ? 'pipe' : 'inherit', pipe ? 'pipe' : 'inherit'],
+      timeout: opts.timeoutMs, killSignal: 'SIGKILL', signal: opts.signal,
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout?.setEncoding('utf8').on('data', (d: string) => { stdout += d; });
+    child.stderr?.setEncoding('utf8').on('data', (d: string) => { stderr += d; });
+    let done = false;
+    const finish = (code: number): void => {
+      if (done) return;
+      done = true;
+      resolve(pipe ? { code, stdout, stderr } : { code });
+    };
+    child.on('error', (e) => {
+      const msg = `emuhost: ${argv[0]}: ${e.message}\n`;
+      if (pipe) stderr += msg;
+      else process.stderr.write(msg);
+      finish((e as NodeJS.ErrnoException).code === 'ENOENT' ? 127 : 126);
+    });
+    child.on('close', (code, sig) => {
+      finish(sig === 'SIGKILL' && opts.timeoutMs !== undefined ? TIMEOUT_CODE : code ?? 128);
+    });
+  });
+}
