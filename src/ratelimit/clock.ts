@@ -1,0 +1,42 @@
+/**
+ * Time for rate limiters, injectable so tests drive it by hand. Nanoseconds as bigint: the
+ * limiter's arithmetic is exact integer arithmetic, and a Number of nanoseconds since boot
+ * would stop being exact after 104 days of host uptime.
+ */
+
+export interface Clock {
+  /** Monotonic time in nanoseconds (any origin). */
+  nowNs(): bigint;
+}
+
+export type TimerHandle = unknown;
+
+export interface Timers {
+  setTimeout(callback: () => void, delayMs: number): TimerHandle;
+  clearTimeout(handle: TimerHandle): void;
+}
+
+export const monotonicClock: Clock = { nowNs: () => process.hrtime.bigint() };
+
+/**
+ * Node timers, unref'd: a throttled device waiting for tokens must not keep a stopping VMM
+ * (or a test run) alive; the API socket and vCPU threads are what keep the process up.
+ */
+export const nodeTimers: Timers = {
+  setTimeout(callback, delayMs) {
+    const t = setTimeout(callback, delayMs);
+    t.unref();
+    return t;
+  },
+  clearTimeout(handle) {
+    clearTimeout(handle as NodeJS.Timeout);
+  },
+};
+
+export const NS_PER_MS = 1_000_000n;
+
+/** Whole milliseconds, rounded up so a timer never fires before the tokens are there. */
+export function nsToTimerMs(ns: bigint): number {
+  if (ns <= 0n) return 0;
+  return Number((ns + NS_PER_MS - 1n) / NS_PER_MS);
+}
