@@ -1,0 +1,37 @@
+/**
+ * Messages a guest can trigger (bad register accesses, malformed chains) go through a limiter:
+ * a hostile driver must not be able to fill the host's disk with log lines.
+ */
+import { logger } from '../../logger/logger';
+
+export interface LogSink {
+  error(message: string): void;
+  warn(message: string): void;
+}
+
+export class GuestTriggeredLog implements LogSink {
+  private windowStart = -Infinity;
+  private count = 0;
+  private suppressed = 0;
+
+  constructor(
+    private readonly sink: LogSink = logger,
+    private readonly perWindow = 20,
+    private readonly windowMs = 5000,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  error(message: string): void { this.emit('error', message); }
+  warn(message: string): void { this.emit('warn', message); }
+
+  private emit(level: 'error' | 'warn', message: string): void {
+    const t = this.now();
+    if (t - this.windowStart >= this.windowMs) {
+      if (this.suppressed > 0) this.sink.warn(`${this.suppressed} more virtio messages were suppressed.`);
+      this.windowStart = t;
+      this.count = this.suppressed = 0;
+    }
+    if (this.count++ < this.perWindow) this.sink[level](message);
+    else this.suppressed++;
+  }
+}
