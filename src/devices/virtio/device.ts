@@ -28,6 +28,13 @@ export interface VirtioDevice {
    */
   readonly features: bigint;
 
+  /**
+   * How many queues, from index 0, the driver must make ready before DRIVER_OK given the
+   * features it accepted (default: all). Later queues are optional: used only if made ready
+   * (e.g. a control queue whose feature was not negotiated).
+   */
+  requiredQueues?(features: bigint): number;
+
   /** Fill `data` from the config space at `offset`; bytes past its end read as 0 (see readConfigBytes). */
   readConfig(offset: number, data: Buffer): void;
   /** A driver write to the config space; most devices ignore it. */

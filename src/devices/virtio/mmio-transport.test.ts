@@ -236,3 +236,32 @@ test('a device asking for a queue larger than 256 or not a power of two is a pro
   assert.throws(() => setup([100]), RangeError);
   assert.throws(() => setup([256], featureBit(FeatureBit.RING_PACKED)), /does not implement/);
 });
+
+test('queues past requiredQueues() are optional: left alone they stay inactive, made ready they work', () => {
+  const a = setup([256, 256]);
+  a.device.required = 1;
+  a.driver.init(a.queues.slice(0, 1));
+  assert.equal(a.transport.activated, true);
+  assert.equal(a.transport.queues[1].activated, false);
+  a.driver.notify(1);
+  assert.equal(a.transport.status & Status.DEVICE_NEEDS_RESET, 0);
+
+  const b = setup([256, 256]);
+  b.device.required = 1;
+  b.driver.init(b.queues);
+  b.queues[1].addChain([{ addr: 0x9000, len: 4, write: true }]);
+  b.driver.notify(1);
+  assert.equal(b.queues[1].usedIdx, 1);
+});
+
+test('activation starts the used ring from zero even if the driver reused stale memory', () => {
+  const { driver, queues, memory } = setup();
+  queues[0].usedIdx = 9;
+  memory.writeU16(queues[0].used, 1);
+  driver.init(queues);
+  assert.equal(queues[0].usedIdx, 0);
+  assert.equal(queues[0].usedFlags, 0);
+  queues[0].addChain([{ addr: 0x9000, len: 4, write: true }]);
+  driver.notify(0);
+  assert.equal(queues[0].usedIdx, 1);
+});

@@ -14,16 +14,13 @@ import { VirtioDevice, VirtioInterrupt } from './device';
 import { featureRefusal, featuresWord, offeredFeatures, withFeaturesWord } from './features';
 import { GuestTriggeredLog, LogSink } from './guest-log';
 import { Queue } from './queue';
+import { applyStatusWrite } from './status';
 
 export interface MmioTransportOptions {
   /** Used in log lines, e.g. "virtio-rng". */
   name?: string;
   log?: LogSink;
 }
-
-/** The order in which a driver sets the status bits during initialisation (spec 3.1.1). */
-const INIT_STEPS = [Status.ACKNOWLEDGE, Status.DRIVER, Status.FEATURES_OK, Status.DRIVER_OK] as const;
-const DRIVER_BITS = INIT_STEPS.reduce((a, b) => a | b, 0) | Status.FAILED;
 
 export class MmioTransport implements BusDevice {
   readonly queues: readonly Queue[];
@@ -73,8 +70,8 @@ export class MmioTransport implements BusDevice {
 
   read(offset: number, data: Buffer): void {
     try {
-      if (offset >= MmioReg.CONFIG) return this.device.readConfig(offset - MmioReg.CONFIG, data);
       data.fill(0);
+      if (offset >= MmioReg.CONFIG) return this.device.readConfig(offset - MmioReg.CONFIG, data);
       if (data.length !== 4 || offset % 4 !== 0) {
         return this.log.warn(`${this.name}: ignoring a ${data.length}-byte read at register offset 0x${offset.toString(16)}; registers are 32-bit.`);
       }
@@ -190,49 +187,32 @@ export class MmioTransport implements BusDevice {
     apply(q);
   }
 
-  /** The status state machine (spec 2.1, 3.1.1): 0 resets; otherwise bits are only added, in order. */
+  /** Status writes go through the state machine in status.ts; 0 resets, DRIVER_OK activates. */
   private setStatus(value: number): void {
-    if (value === 0) return this.reset();
-    const old = this.statusBits;
-    const cleared = old & ~value & DRIVER_BITS;
-    if (cleared !== 0) return this.log.warn(`${this.name}: ignoring status 0x${value.toString(16)}: it clears bits 0x${cleared.toString(16)} without a reset.`);
-    const stray = value & ~DRIVER_BITS & ~Status.DEVICE_NEEDS_RESET;
-    if (stray !== 0) this.log.warn(`${this.name}: ignoring unknown status bits 0x${stray.toString(16)}.`);
-    if (value & ~old & Status.FAILED) {
-      this.statusBits |= Status.FAILED;
-      return this.log.warn(`${this.name}: the driver gave up on the device (status FAILED).`);
-    }
-    if (old & (Status.FAILED | Status.DEVICE_NEEDS_RESET)) {
-      return this.log.warn(`${this.name}: ignoring status 0x${value.toString(16)}: the device must be reset first.`);
-    }
-    let prev = 0;
-    for (const step of INIT_STEPS) {
-      if ((value & step) && !(this.statusBits & step)) {
-        if (prev !== 0 && !(this.statusBits & prev)) {
-          return this.log.warn(`${this.name}: ignoring status bit 0x${step.toString(16)} set before 0x${prev.toString(16)}.`);
-        }
-        if (step === Status.FEATURES_OK) {
-          const refusal = featureRefusal(this.offered, this.acked);
-          if (refusal) return this.log.warn(`${this.name}: not setting FEATURES_OK: ${refusal}.`);
-        }
-        this.statusBits |= step;
-        if (step === Status.DRIVER_OK) this.activate();
-      }
-      prev = step;
-    }
+    const w = applyStatusWrite(this.statusBits, value, () => featureRefusal(this.offered, this.acked));
+    for (const warning of w.warnings) this.log.warn(`${this.name}: ${warning}.`);
+    if (w.reset) return this.reset();
+    this.statusBits = w.status;
+    if (w.activate) this.activate();
   }
 
   /** DRIVER_OK: check every queue, map the rings, hand everything to the device. */
   private activate(): void {
     const host = { error: (m: string) => this.log.error(m), fatal: (m: string) => this.needsReset(m) };
-    for (const [i, q] of this.queues.entries()) {
-      const why = q.validate(this.memory) ?? q.activate(this.memory, this.acked, host, `${this.name} queue ${i}`);
-      if (why !== undefined) return this.needsReset(`queue ${i} cannot be used: ${why}`);
-    }
     try {
+      const required = this.device.requiredQueues?.(this.acked) ?? this.queues.length;
+      for (const [i, q] of this.queues.entries()) {
+        if (i >= required && !q.ready) continue; // an optional queue the driver left alone
+        const why = q.validate(this.memory) ?? q.activate(this.memory, this.acked, host, `${this.name} queue ${i}`);
+        if (why !== undefined) {
+          for (const other of this.queues) other.deactivate();
+          return this.needsReset(`queue ${i} cannot be used: ${why}`);
+        }
+      }
       this.device.activate(this.memory, this.queues, this.interrupt, this.acked);
       this.active = true;
     } catch (err) {
+      for (const q of this.queues) q.deactivate();
       this.needsReset(`the device failed to activate: ${(err as Error).message}`);
     }
   }

@@ -75,6 +75,11 @@ export class Queue {
     this.nextAvailIdx = this.nextUsedIdx = this.lastCheckedUsed = 0;
   }
 
+  /** Stops using the rings but keeps the driver's configuration (activation failed part way). */
+  deactivate(): void {
+    this.rings = this.host = undefined;
+  }
+
   /** Why this queue cannot be used as configured, or undefined when it can. */
   validate(memory: GuestMemory): string | undefined {
     if (!this.ready) return 'it is not ready';
@@ -116,6 +121,9 @@ export class Queue {
     this.eventIdx = hasFeature(features, FeatureBit.RING_EVENT_IDX);
     this.broken = false;
     this.nextAvailIdx = this.nextUsedIdx = this.lastCheckedUsed = 0;
+    // The device area is ours: start it from a known state even if the driver reused old memory.
+    Atomics.store(this.rings.used, 0, 0);
+    Atomics.store(this.rings.used, 1, 0);
     if (this.eventIdx) Atomics.store(this.rings.used, 2 + 4 * this.size, 0);
     return undefined;
   }

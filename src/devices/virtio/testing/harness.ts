@@ -70,6 +70,10 @@ export class FakeDevice implements VirtioDevice {
 
   constructor(readonly queueMaxSizes: readonly number[] = [256]) {}
 
+  /** How many queues must be ready at DRIVER_OK (the rest are optional). */
+  required: number | undefined;
+  requiredQueues(): number { return this.required ?? this.queueMaxSizes.length; }
+
   readConfig(offset: number, data: Buffer): void { readConfigBytes(this.config, offset, data); }
   writeConfig(offset: number, data: Buffer): void {
     if (offset >= 0 && offset + data.length <= this.config.length) data.copy(this.config, offset);
