@@ -42,9 +42,15 @@ fi
 
 say "make -j$jobs vmlinux bzImage (a progress line every 200 steps; full log: $log)"
 # Condense make's output: keep it all in the log, echo a counter and the current file.
-if ! kmake -j"$jobs" vmlinux bzImage 2>&1 | tee -a "$log" | awk '
-  { n++ } n % 200 == 0 { printf "[kernel] make: %d steps, at %s\n", n, $NF > "/dev/stderr"; fflush("/dev/stderr") }'
-then
+# (A shell loop, not awk: mawk buffers its input and would print late.)
+progress() {
+  local n=0 line
+  while IFS= read -r line; do
+    n=$((n + 1))
+    if ((n % 200 == 0)); then echo "[kernel] make: $n steps, at ${line##* }" >&2; fi
+  done
+}
+if ! kmake -j"$jobs" vmlinux bzImage 2>&1 | tee -a "$log" | progress; then
   tail -n 60 "$log" >&2
   say "make failed (full log: $log)"
   exit 1
