@@ -31,6 +31,7 @@ export class DescriptorChain {
 
   /** Copies up to `length` device-readable bytes starting `offset` bytes into the chain (shorter at the end). */
   read(memory: GuestMemory, offset: number, length: number): Buffer {
+    if (offset < 0) throw new RangeError(`A chain offset cannot be negative (${offset}).`);
     const out = Buffer.alloc(Math.max(0, Math.min(length, this.readableBytes - offset)));
     let done = 0;
     walk(this.readable, offset, out.length, (addr, n) => {
@@ -42,6 +43,7 @@ export class DescriptorChain {
 
   /** Copies `data` into the device-writable bytes starting `offset` bytes in; returns how many fitted. */
   write(memory: GuestMemory, offset: number, data: Uint8Array): number {
+    if (offset < 0) throw new RangeError(`A chain offset cannot be negative (${offset}).`);
     const total = Math.max(0, Math.min(data.length, this.writableBytes - offset));
     let done = 0;
     walk(this.writable, offset, total, (addr, n) => {
@@ -54,7 +56,7 @@ export class DescriptorChain {
 
 /** Calls `each` for the pieces of `segments` covering `length` bytes from `offset`. */
 function walk(segments: readonly Segment[], offset: number, length: number, each: (addr: number, n: number) => void): void {
-  let skip = Math.max(0, offset);
+  let skip = offset;
   let left = length;
   for (const s of segments) {
     if (left <= 0) return;

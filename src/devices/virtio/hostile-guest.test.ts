@@ -150,3 +150,16 @@ test('a flood of guest-triggered messages is rate limited', async () => {
   assert.deepEqual(sink.warnings.at(-1), '7 more virtio messages were suppressed.');
   assert.deepEqual(sink.errors, ['e']);
 });
+
+test('a malformed chain whose drop finds the used ring scribbled stops the queue at once', () => {
+  const t = setup();
+  t.driver.init(t.queues);
+  const q = t.queues[0];
+  q.setDescriptor(5, { addr: HOLE + 0x100, len: 4 });
+  q.offer(5);
+  q.addChain([{ addr: 0x9000, len: 4, write: true }]);
+  q.usedIdx = 3;
+  t.driver.notify(0);
+  assertNeedsReset(t, /overwrote the used ring/);
+  assert.equal(t.device.chains.length, 0, 'the good chain behind it is not processed by a broken queue');
+});

@@ -265,3 +265,19 @@ test('activation starts the used ring from zero even if the driver reused stale 
   driver.notify(0);
   assert.equal(queues[0].usedIdx, 1);
 });
+
+test('EVENT_IDX end to end: the interrupt fires exactly when used.idx passes used_event', () => {
+  const { driver, line, queues, transport } = setup();
+  driver.init(queues);
+  assert.ok(transport.ackedFeatures & featureBit(FeatureBit.RING_EVENT_IDX));
+  queues[0].usedEvent = 2;
+  const counts = [];
+  for (let i = 0; i < 4; i++) {
+    queues[0].addChain([{ addr: 0x9000, len: 4, write: true }]);
+    driver.notify(0);
+    counts.push(line.count);
+  }
+  // used.idx 0->1 and 1->2 do not pass used_event 2; 2->3 does (entry 2 used); 3->4 is past it already.
+  assert.deepEqual(counts, [0, 0, 1, 1]);
+  assert.equal(queues[0].availEvent, 4, 'and the device asks for a notification at the next entry');
+});

@@ -162,6 +162,7 @@ export class Queue {
       if (typeof chain !== 'string') return chain;
       this.host?.error(`${this.label}: dropping the chain at descriptor ${head}: ${chain}.`);
       this.addUsed(head, 0);
+      if (this.broken) return undefined;
     }
   }
 
