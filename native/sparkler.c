@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include <node_api.h>
+#include <uv.h>
 
 #define KVM_RUN_IOCTL 0xAE80  // _IO(KVMIO, 0x80)
 
@@ -338,6 +339,96 @@ static napi_value js_vcpu_join(napi_env env, napi_callback_info info) {
   return make_int64(env, -pthread_join(v->thread, NULL));
 }
 
+// ---------------------------------------------------------------------------------------
+// fd watching on the main loop (uv_poll): the VMM thread learns that an ioeventfd (a queue
+// notification), a TAP device or any pollable fd is readable without a thread per fd. The
+// callback only says "readable"; TypeScript reads the fd itself.
+
+typedef struct {
+  uv_poll_t poll;
+  napi_env env;
+  napi_ref callback;
+  napi_async_context async_context;
+  int closed;
+} watch_t;
+
+static void watch_closed(uv_handle_t* handle) {
+  watch_t* w = (watch_t*)handle->data;
+  free(w);
+}
+
+static void watch_ready(uv_poll_t* poll, int status, int events) {
+  watch_t* w = (watch_t*)poll->data;
+  napi_handle_scope scope;
+  if (napi_open_handle_scope(w->env, &scope) != napi_ok) return;
+  napi_value cb, global, argv[1];
+  if (napi_get_reference_value(w->env, w->callback, &cb) == napi_ok &&
+      napi_get_global(w->env, &global) == napi_ok &&
+      napi_create_int32(w->env, status < 0 ? status : events, &argv[0]) == napi_ok) {
+    napi_value result;
+    // make_callback so that exceptions and microtasks are handled as for any I/O callback.
+    napi_make_callback(w->env, w->async_context, global, cb, 1, argv, &result);
+  }
+  napi_close_handle_scope(w->env, scope);
+}
+
+// watchFd(fd, onReadable(eventsOrError)) -> handle
+static napi_value js_watch_fd(napi_env env, napi_callback_info info) {
+  napi_value argv[2];
+  if (!get_args(env, info, 2, argv)) return NULL;
+  INT_ARG(env, argv[0], fd);
+  uv_loop_t* loop;
+  NAPI_CALL(env, napi_get_uv_event_loop(env, &loop));
+  watch_t* w = calloc(1, sizeof *w);
+  if (!w) {
+    napi_throw_error(env, NULL, "Out of memory creating an fd watch.");
+    return NULL;
+  }
+  w->env = env;
+  if (uv_poll_init(loop, &w->poll, (int)fd) != 0) {
+    free(w);
+    napi_throw_error(env, NULL, "uv_poll_init failed: the fd cannot be polled.");
+    return NULL;
+  }
+  w->poll.data = w;
+  NAPI_CALL(env, napi_create_reference(env, argv[1], 1, &w->callback));
+  napi_value resource_name;
+  NAPI_CALL(env, napi_create_string_utf8(env, "sparkler-fd-watch", NAPI_AUTO_LENGTH, &resource_name));
+  NAPI_CALL(env, napi_async_init(env, NULL, resource_name, &w->async_context));
+  uv_poll_start(&w->poll, UV_READABLE, watch_ready);
+  napi_value handle;
+  NAPI_CALL(env, napi_create_external(env, w, NULL, NULL, &handle));
+  return handle;
+}
+
+// unwatchFd(handle): stop watching; the handle must not be used again.
+static napi_value js_unwatch_fd(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  if (!get_args(env, info, 1, argv)) return NULL;
+  void* data = NULL;
+  NAPI_CALL(env, napi_get_value_external(env, argv[0], &data));
+  watch_t* w = (watch_t*)data;
+  if (w && !w->closed) {
+    w->closed = 1;
+    uv_poll_stop(&w->poll);
+    napi_delete_reference(env, w->callback);
+    napi_async_destroy(env, w->async_context);
+    uv_close((uv_handle_t*)&w->poll, watch_closed);
+  }
+  return NULL;
+}
+
+// eventfdRead(fd) -> counter value as a number (0 when nothing was pending) | -errno.
+static napi_value js_eventfd_read(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  if (!get_args(env, info, 1, argv)) return NULL;
+  INT_ARG(env, argv[0], fd);
+  uint64_t v = 0;
+  ssize_t n = read((int)fd, &v, sizeof v);
+  if (n < 0) return make_int64(env, errno == EAGAIN ? 0 : -errno);
+  return make_int64(env, (int64_t)v);
+}
+
 static napi_value init(napi_env env, napi_value exports) {
   // The kick signal interrupts syscalls (no SA_RESTART) and is blocked on every thread but
   // the vCPU threads, so a stray delivery cannot disturb Node's own threads.
@@ -360,6 +451,9 @@ static napi_value init(napi_env env, napi_value exports) {
       {"addressOf", NULL, js_address_of, NULL, NULL, NULL, napi_enumerable, NULL},
       {"eventfd", NULL, js_eventfd, NULL, NULL, NULL, napi_enumerable, NULL},
       {"eventfdWrite", NULL, js_eventfd_write, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"watchFd", NULL, js_watch_fd, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"unwatchFd", NULL, js_unwatch_fd, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"eventfdRead", NULL, js_eventfd_read, NULL, NULL, NULL, napi_enumerable, NULL},
       {"monotonicNs", NULL, js_monotonic_ns, NULL, NULL, NULL, napi_enumerable, NULL},
       {"vcpuStart", NULL, js_vcpu_start, NULL, NULL, NULL, napi_enumerable, NULL},
       {"vcpuResume", NULL, js_vcpu_resume, NULL, NULL, NULL, napi_enumerable, NULL},

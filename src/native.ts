@@ -14,6 +14,9 @@ export interface MmapResult {
 /** Opaque handle of a native vCPU thread. */
 export type VcpuHandle = { readonly __brand: 'VcpuHandle' };
 
+/** Opaque handle of an fd watched on the main loop. */
+export type WatchHandle = { readonly __brand: 'WatchHandle' };
+
 /** Called on the main thread after each KVM_RUN return: result is 0 or -errno. */
 export type VcpuExitCallback = (index: number, result: number, firstRunNs: bigint) => void;
 
@@ -26,6 +29,11 @@ export interface NativeShim {
   addressOf(bytes: Uint8Array): bigint;
   eventfd(initval: number, flags: number): number;
   eventfdWrite(fd: number, value: number): number;
+  /** Reads an eventfd (opened with EFD_NONBLOCK): its counter, 0 if none pending, or -errno. */
+  eventfdRead(fd: number): number;
+  /** Calls onReadable on the main loop whenever fd is readable (uv_poll). */
+  watchFd(fd: number, onReadable: (eventsOrError: number) => void): WatchHandle;
+  unwatchFd(handle: WatchHandle): void;
   monotonicNs(): bigint;
   vcpuStart(fd: number, index: number, onExit: VcpuExitCallback): VcpuHandle;
   vcpuResume(handle: VcpuHandle, stop: boolean): void;

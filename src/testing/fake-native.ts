@@ -2,7 +2,7 @@
  * A fake native shim for unit tests: no KVM, no threads. vCPU "threads" are records whose exits
  * the test delivers by hand through `deliverExit`, after writing the exit into kvm_run.
  */
-import { MmapResult, NativeShim, VcpuExitCallback, VcpuHandle } from '../native';
+import { MmapResult, NativeShim, VcpuExitCallback, VcpuHandle, WatchHandle } from '../native';
 
 interface FakeVcpu {
   fd: number;
@@ -26,6 +26,9 @@ export class FakeNative implements NativeShim {
   addressOf(): bigint { return 0n; }
   eventfd(): number { return this.nextFd++; }
   eventfdWrite(): number { return 0; }
+  eventfdRead(): number { return 0; }
+  watchFd(): WatchHandle { return {} as WatchHandle; }
+  unwatchFd(): void {}
   monotonicNs(): bigint { return process.hrtime.bigint(); }
 
   vcpuStart(fd: number, index: number, onExit: VcpuExitCallback): VcpuHandle {
