@@ -81,7 +81,13 @@ export function hashInputs(inputs: readonly HashInput[]): string {
 /** Installed versions of Debian packages, via dpkg-query; a missing package is an error. */
 export type PackageVersions = (packages: readonly string[]) => Record<string, string>;
 
+// Package versions do not change while we run; ask dpkg once per package list.
+const versionCache = new Map<string, Record<string, string>>();
+
 export const dpkgVersions: PackageVersions = (packages) => {
+  const key = packages.join(' ');
+  const cached = versionCache.get(key);
+  if (cached !== undefined) return cached;
   let text: string;
   try {
     text = execFileSync('dpkg-query', ['-W', '-f', '${Package} ${db:Status-Abbrev}${Version}\n', ...packages], {
@@ -105,6 +111,7 @@ export const dpkgVersions: PackageVersions = (packages) => {
   if (missing.length > 0) {
     throw new SparklerError('EGUESTDEPS', `Missing Debian package(s) ${missing.join(', ')}: install them with 'apt-get install -y ${missing.join(' ')}'.`);
   }
+  versionCache.set(key, versions);
   return versions;
 };
 
