@@ -80,3 +80,33 @@ export function optionalEnum<T extends string>(obj: JsonObject, key: string, whe
   }
   return value as T;
 }
+
+/**
+ * Resource IDs (drive_id, iface_id, pmem id, ...) travel in URL paths, so Firecracker allows only
+ * letters, digits and '_' (Rust's char::is_alphanumeric, hence Unicode letters too) and no
+ * empty string. It sets no length limit on them; we cap at 64 characters so that an ID always
+ * fits in log lines and metrics names.
+ */
+export const MAX_RESOURCE_ID_LENGTH = 64;
+const RESOURCE_ID = /^[\p{L}\p{N}_]+$/u;
+
+/** The reason `id` is not a valid resource ID, or undefined when it is. */
+export function resourceIdProblem(id: string): string | undefined {
+  if (id.length === 0) return 'The ID cannot be empty.';
+  if (!RESOURCE_ID.test(id)) return 'API Resource IDs can only contain alphanumeric characters and underscores.';
+  if (id.length > MAX_RESOURCE_ID_LENGTH) return `API Resource IDs can be at most ${MAX_RESOURCE_ID_LENGTH} characters long.`;
+  return undefined;
+}
+
+/** A required ID field, checked as the API checks IDs in paths. */
+export function requiredId(obj: JsonObject, key: string, where: string): string {
+  const id = requiredString(obj, key, where);
+  const problem = resourceIdProblem(id);
+  if (problem) throw new ConfigError(`${where}: field \`${key}\` is invalid: ${problem}`);
+  return id;
+}
+
+export function requiredBoolean(obj: JsonObject, key: string, where: string): boolean {
+  if (!present(obj, key)) throw new ConfigError(`${where}: missing field \`${key}\`.`);
+  return optionalBoolean(obj, key, where) as boolean;
+}
