@@ -1,0 +1,7 @@
+/** virtio-blk: what the VMM (src/vmm/virtio-devices.ts) and tests import. */
+export { VirtioBlock } from './device';
+export type { BlockUpdate, CacheType, IoEngineKind, VirtioBlockOptions } from './device';
+export { DiskFile, DriveFileError, nodeFileOps } from './disk';
+export type { FileOps } from './disk';
+export { BlockMetrics } from './metrics';
+export * from './constants';
