@@ -16,9 +16,14 @@ import { FileOps, IoCallback, nodeFileOps } from './disk';
 import { VirtioBlock, VirtioBlockOptions } from './device';
 
 export class SpyInterrupt implements VirtioInterrupt {
+  /** signalUsed calls, and how many of them the driver's suppression let through. */
+  calls = 0;
   used = 0;
   configChanges = 0;
-  signalUsed(queue: Queue): void { if (queue.needsNotification()) this.used++; }
+  signalUsed(queue: Queue): void {
+    this.calls++;
+    if (queue.needsNotification()) this.used++;
+  }
   signalConfigChange(): void { this.configChanges++; }
 }
 
