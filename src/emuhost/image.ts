@@ -10,13 +10,16 @@ import { promises as fsp, existsSync, readFileSync, readdirSync } from 'node:fs'
 import { basename, join, resolve } from 'node:path';
 import { SparklerError } from '../errors';
 import { writeCpio, type CpioEntry } from './cpio';
+import { pvhKernel } from './kernel';
 import { loadOrder, moduleDepends, moduleKey } from './kmod';
 import { isStaticElf, runTool, which } from './tools';
 
 /** Bump when the image layout changes in a way the recipe hash does not see. */
-const FORMAT = 1;
-/** Modules insmod'ed at boot (with their dependencies): PCI virtio, 9p over virtio, KVM on AMD. */
-export const ROOT_MODULES = ['virtio_pci', '9pnet_virtio', '9p', 'kvm_amd'];
+const FORMAT = 2;
+/** Modules insmod'ed at boot (with their dependencies): 9p over PCI virtio, then KVM on AMD. */
+export const FS_MODULES = ['virtio_pci', '9pnet_virtio', '9p'];
+export const KVM_MODULES = ['kvm_amd'];
+const ROOT_MODULES = [...FS_MODULES, ...KVM_MODULES];
 /** Their usual closure, extracted in the first pass so that one pass normally suffices. */
 const EXPECTED_MODULES = [
   'virtio', 'virtio_ring', 'virtio_pci_modern_dev', 'virtio_pci_legacy_dev', '9pnet', 'netfs',
@@ -31,7 +34,10 @@ export interface EmuHostManifest {
   kernelPackage: string;
   kernelVersion: string;
   kernelRelease: string;
-  modules: string[];
+  /** 'vmlinux' (PVH entry, fast) or 'vmlinuz' (the package's bzImage, as a fallback). */
+  kernelFile: string;
+  fsModules: string[];
+  kvmModules: string[];
   builtAt: string;
 }
 
@@ -64,7 +70,7 @@ function readInitTemplate(): string {
 /** Hash of everything in the image that is not the kernel package: invalidates on edits. */
 export function recipeHash(): string {
   return createHash('sha256')
-    .update(JSON.stringify({ FORMAT, init: readInitTemplate(), ROOT_MODULES, APPLETS }))
+    .update(JSON.stringify({ FORMAT, init: readInitTemplate(), FS_MODULES, KVM_MODULES, APPLETS }))
     .digest('hex');
 }
 
@@ -94,7 +100,7 @@ export function findCachedImage(): EmuHostImage | undefined {
     try {
       const manifest = JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8')) as EmuHostManifest;
       if (manifest.recipeHash !== recipe || (pin && manifest.kernelPackage !== pin)) continue;
-      const img = { dir, kernel: join(dir, 'vmlinuz'), initrd: join(dir, 'initrd.cpio'), manifest };
+      const img = { dir, kernel: join(dir, manifest.kernelFile), initrd: join(dir, 'initrd.cpio'), manifest };
       if (existsSync(img.kernel) && existsSync(img.initrd)) found.push(img);
     } catch {
       // an unrelated or foreign folder: ignore it
@@ -217,7 +223,14 @@ async function buildImage(progress: Progress): Promise<EmuHostImage> {
     }
     const deps = new Map<string, string[]>();
     for (const [k, p] of mods) deps.set(k, moduleDepends(await fsp.readFile(p)).map(moduleKey));
-    const order = loadOrder(ROOT_MODULES, deps);
+    // The KVM modules load in parallel with the 9p ones, unless they share a dependency.
+    let fsOrder = loadOrder(FS_MODULES, deps);
+    let kvmOrder = loadOrder(KVM_MODULES, deps);
+    if (kvmOrder.some((m) => fsOrder.includes(m))) {
+      fsOrder = loadOrder(ROOT_MODULES, deps);
+      kvmOrder = [];
+    }
+    const order = [...fsOrder, ...kvmOrder];
     const kernels = (await fsp.readdir(join(x, 'boot')).catch(() => [])).filter((n) => n.startsWith('vmlinuz-'));
     if (kernels.length !== 1) throw new SparklerError('EMUHOST_KERNEL', `${pkg} has no single /boot/vmlinuz-*.`);
     const release = (kernels[0] as string).slice('vmlinuz-'.length);
@@ -225,7 +238,9 @@ async function buildImage(progress: Progress): Promise<EmuHostImage> {
     progress('building the initramfs');
     const out = join(tmp, 'out');
     await fsp.mkdir(out);
-    const init = readInitTemplate().replace('@MODULES@', order.join(' '));
+    const init = readInitTemplate()
+      .replace('@FS_MODULES@', fsOrder.join(' '))
+      .replace('@KVM_MODULES@', kvmOrder.join(' '));
     const entries: CpioEntry[] = [
       ...['bin', 'dev', 'proc', 'sys', 'host', 'emu', 'lib', 'lib/modules'].map((path): CpioEntry => ({ kind: 'dir', path })),
       { kind: 'chardev', path: 'dev/console', major: 5, minor: 1 },
@@ -236,10 +251,15 @@ async function buildImage(progress: Progress): Promise<EmuHostImage> {
     for (const k of order) entries.push({ kind: 'file', path: `lib/modules/${k}.ko`, data: await fsp.readFile(mods.get(k) as string) });
     // Uncompressed: the kernel unpacks it faster than it would gunzip it under TCG.
     await fsp.writeFile(join(out, 'initrd.cpio'), writeCpio(entries));
-    await fsp.copyFile(join(x, 'boot', kernels[0] as string), join(out, 'vmlinuz'));
+    const bz = await fsp.readFile(join(x, 'boot', kernels[0] as string));
+    progress('unpacking the kernel for direct (PVH) boot');
+    const vmlinux = pvhKernel(bz);
+    const kernelFile = vmlinux ? 'vmlinux' : 'vmlinuz';
+    if (!vmlinux) progress('no PVH-capable vmlinux inside (or no xz/zstd tool): booting the bzImage, ~5 s slower');
+    await fsp.writeFile(join(out, kernelFile), vmlinux ?? bz);
     const manifest: EmuHostManifest = {
       format: FORMAT, recipeHash: recipe, kernelPackage: pkg, kernelVersion: version,
-      kernelRelease: release, modules: order, builtAt: new Date().toISOString(),
+      kernelRelease: release, kernelFile, fsModules: fsOrder, kvmModules: kvmOrder, builtAt: new Date().toISOString(),
     };
     await fsp.writeFile(join(out, 'manifest.json'), JSON.stringify(manifest, null, 2) + '\n');
     try {
@@ -257,5 +277,5 @@ async function buildImage(progress: Progress): Promise<EmuHostImage> {
 
 function loadImage(dir: string): EmuHostImage {
   const manifest = JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8')) as EmuHostManifest;
-  return { dir, kernel: join(dir, 'vmlinuz'), initrd: join(dir, 'initrd.cpio'), manifest };
+  return { dir, kernel: join(dir, manifest.kernelFile), initrd: join(dir, 'initrd.cpio'), manifest };
 }
