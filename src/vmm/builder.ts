@@ -12,6 +12,8 @@ import { bootMsrs } from '../arch/x86_64/msrs';
 import { bootFpu, bootRegs } from '../arch/x86_64/regs';
 import { applyLongMode } from '../arch/x86_64/sregs';
 import { BootSourceConfig, DEFAULT_BOOT_ARGS } from '../config/boot-source';
+import type { DriveConfig } from '../config/drive';
+import type { EntropyConfig } from '../config/entropy';
 import { MachineConfig } from '../config/machine-config';
 import { Bus } from '../devices/bus';
 import { SparklerError } from '../errors';
@@ -24,6 +26,7 @@ import { loadKernel } from '../loader/kernel';
 import { createAnonymousGuestMemory } from '../memory/anonymous-memory';
 import { GuestMemory } from '../memory/guest-memory';
 import { attachLegacyDevices, LegacyDeviceOptions } from './legacy-devices';
+import { attachVirtioDevices } from './virtio-devices';
 import { Vmm } from './vmm';
 
 /** Where KVM puts the TSS it needs for real-mode emulation on Intel: just below the gap's top. */
@@ -32,6 +35,9 @@ const KVM_TSS_ADDRESS = 0xfffb_d000;
 export interface BuildOptions extends LegacyDeviceOptions {
   bootSource: BootSourceConfig;
   machineConfig: MachineConfig;
+  /** virtio-block drives (the root drive becomes /dev/vda) and the virtio-rng device. */
+  drives?: DriveConfig[];
+  entropy?: EntropyConfig;
   /** Injected for tests; defaults to opening /dev/kvm. */
   kvm?: Kvm;
 }
@@ -94,10 +100,12 @@ export function buildMicroVm(opts: BuildOptions): Vmm {
 
   const kernel = loadKernel(memory, kernelImage);
   const cmdline = KernelCmdline.from(bootSource.bootArgs ?? DEFAULT_BOOT_ARGS);
-  const boot = configureBoot(memory, { kernel, cmdline, initrd, vcpuCount: machineConfig.vcpuCount });
-
   const pio = new Bus();
   const mmio = new Bus();
+  // Before configureBoot: the virtio devices add their parameters to the command line it writes.
+  attachVirtioDevices(vm, mmio, memory, cmdline, { drives: opts.drives, entropy: opts.entropy });
+  const boot = configureBoot(memory, { kernel, cmdline, initrd, vcpuCount: machineConfig.vcpuCount });
+
   const devices = attachLegacyDevices(vm, pio, mmio, opts);
 
   const supportedCpuid = kvm.supportedCpuid();
