@@ -110,3 +110,28 @@ export function requiredBoolean(obj: JsonObject, key: string, where: string): bo
   if (!present(obj, key)) throw new ConfigError(`${where}: missing field \`${key}\`.`);
   return optionalBoolean(obj, key, where) as boolean;
 }
+
+export function requiredEnum<T extends string>(obj: JsonObject, key: string, where: string, values: readonly T[]): T {
+  if (!present(obj, key)) throw new ConfigError(`${where}: missing field \`${key}\`.`);
+  return optionalEnum(obj, key, where, values) as T;
+}
+
+/** An optional array field; each item is parsed by `item` with its index in `where`. */
+export function optionalArray<T>(obj: JsonObject, key: string, where: string, item: (value: unknown, where: string) => T): T[] | undefined {
+  if (!present(obj, key)) return undefined;
+  const value = obj[key];
+  if (!Array.isArray(value)) throw new ConfigError(`${where}: field \`${key}\` must be an array.`);
+  return value.map((v, i) => item(v, `${where}.${key}[${i}]`));
+}
+
+export function requiredArray<T>(obj: JsonObject, key: string, where: string, item: (value: unknown, where: string) => T): T[] {
+  if (!present(obj, key)) throw new ConfigError(`${where}: missing field \`${key}\`.`);
+  return optionalArray(obj, key, where, item) as T[];
+}
+
+/** Parses a whole JSON body, naming the resource when it is not an object. */
+export function parseObject(value: unknown, fields: readonly string[], where: string): JsonObject {
+  const obj = expectObject(value, where);
+  rejectUnknownFields(obj, fields, where);
+  return obj;
+}

@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { parseVmConfig, parseVmConfigText } from './vm-config';
+import { parseVmConfig, parseVmConfigText, vmConfigToJson } from './vm-config';
 import { ConfigError } from './validate';
 
 const REFERENCE = path.resolve(__dirname, '..', '..', '..', 'shared', 'reference', 'firecracker');
@@ -33,11 +33,19 @@ test('missing and out-of-range fields are named', () => {
   assert.throws(() => parseVmConfig(wrongType), /`kernel_image_path` must be a string/);
 });
 
-test('unknown fields and sections are rejected, unsupported sections are named', () => {
+test('unknown fields and sections are rejected; every Firecracker section parses', () => {
   assert.throws(() => parseVmConfig({ ...minimal, 'machine-config': { vcpu_count: 1, mem_size_mib: 1, vcpus: 1 } }), /unknown field `vcpus`/);
   assert.throws(() => parseVmConfig({ ...minimal, extra: {} }), /unknown section `extra`/);
-  assert.throws(() => parseVmConfig({ ...minimal, vsock: { guest_cid: 3 } }), /`vsock` is not supported/);
+  assert.throws(() => parseVmConfig({ ...minimal, vsock: { guest_cid: 3 } }), /vsock: missing field `uds_path`/);
   assert.doesNotThrow(() => parseVmConfig({ ...minimal, vsock: null, 'network-interfaces': [] }));
+  const c = parseVmConfig({ ...minimal, vsock: { guest_cid: 3, uds_path: '/v.sock' }, balloon: { amount_mib: 1, deflate_on_oom: true } });
+  assert.deepEqual(c.vsock, { guestCid: 3, udsPath: '/v.sock' });
+  assert.equal(c.balloon?.amountMib, 1);
+});
+
+test('the machine-config section defaults when absent, boot-source is required', () => {
+  assert.deepEqual(parseVmConfig({ 'boot-source': { kernel_image_path: '/k' } }).machineConfig, { vcpuCount: 1, memSizeMib: 128, smt: false, trackDirtyPages: false, hugePages: 'None' });
+  assert.throws(() => parseVmConfig({ 'machine-config': { vcpu_count: 1, mem_size_mib: 128 } }), /missing section `boot-source`/);
 });
 
 test('Firecracker reference examples: the missing-field ones fail with the field named', (t) => {
@@ -45,4 +53,12 @@ test('Firecracker reference examples: the missing-field ones fail with the field
   const read = (name: string) => fs.readFileSync(path.join(REFERENCE, name), 'utf8');
   assert.throws(() => parseVmConfigText(read('vm_config_missing_mem_size_mib.json'), 'x'), /missing field `mem_size_mib`/);
   assert.throws(() => parseVmConfigText(read('vm_config_missing_vcpu_count.json'), 'x'), /missing field `vcpu_count`/);
+});
+
+test('Firecracker reference examples: every valid one parses, and GET /vm/config writes it back to an equal config', (t) => {
+  if (!fs.existsSync(REFERENCE)) return t.skip('../shared/reference/firecracker is not present');
+  for (const name of fs.readdirSync(REFERENCE).filter((n) => n.endsWith('.json') && !n.includes('missing'))) {
+    const config = parseVmConfigText(fs.readFileSync(path.join(REFERENCE, name), 'utf8'), name);
+    assert.deepEqual(parseVmConfig(vmConfigToJson(config)), config, name);
+  }
 });

@@ -1,42 +1,116 @@
 /**
  * The whole VM configuration: what `--config-file` describes and GET /vm/config returns, in
- * Firecracker's config-file format. Each section is parsed by its resource's own module.
+ * Firecracker's config-file format. Each section is parsed by its resource's own module, with
+ * the same validation as the API; the cross-resource rules live in resources.ts.
  */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { BalloonConfig, balloonToJson, parseBalloon } from './balloon';
 import { BootSourceConfig, bootSourceToJson, parseBootSource } from './boot-source';
+import { CpuConfig, cpuConfigToJson, parseCpuConfig } from './cpu-config';
+import { DriveConfig, driveToJson, parseDrives } from './drive';
+import { EntropyConfig, entropyToJson, parseEntropy } from './entropy';
+import { LoggerConfig, loggerConfigToJson, parseLoggerConfig } from './logger';
 import { DEFAULT_MACHINE_CONFIG, MachineConfig, machineConfigToJson, parseMachineConfig } from './machine-config';
+import { MemoryHotplugConfig, memoryHotplugToJson, parseMemoryHotplug } from './memory-hotplug';
+import { MetricsConfig, metricsConfigToJson, parseMetricsConfig } from './metrics';
+import { MmdsConfig, mmdsConfigToJson, parseMmdsConfig } from './mmds-config';
+import { NetworkInterfaceConfig, networkInterfaceToJson, parseNetworkInterface } from './network-interface';
+import { parsePmem, PmemConfig, pmemToJson } from './pmem';
+import { parseSerialConfig, SerialConfig, serialConfigToJson } from './serial';
 import { ConfigError, expectObject } from './validate';
+import { parseVsock, VsockConfig, vsockToJson } from './vsock';
 
 export interface VmConfig {
   bootSource?: BootSourceConfig;
   machineConfig: MachineConfig;
+  cpuConfig?: CpuConfig;
+  drives: DriveConfig[];
+  networkInterfaces: NetworkInterfaceConfig[];
+  pmem: PmemConfig[];
+  vsock?: VsockConfig;
+  balloon?: BalloonConfig;
+  entropy?: EntropyConfig;
+  mmdsConfig?: MmdsConfig;
+  memoryHotplug?: MemoryHotplugConfig;
+  logger?: LoggerConfig;
+  metrics?: MetricsConfig;
+  serial?: SerialConfig;
 }
 
-/** Sections of Firecracker's format whose devices Sparkler does not have yet. */
-const NOT_YET_SUPPORTED = [
-  'drives', 'cpu-config', 'balloon', 'network-interfaces', 'vsock', 'logger', 'metrics',
-  'mmds-config', 'entropy', 'pmem', 'serial', 'memory-hotplug',
-];
-const KNOWN = ['boot-source', 'machine-config', ...NOT_YET_SUPPORTED];
+export const SECTIONS = [
+  'boot-source', 'machine-config', 'cpu-config', 'drives', 'network-interfaces', 'pmem', 'vsock',
+  'balloon', 'entropy', 'mmds-config', 'memory-hotplug', 'logger', 'metrics', 'serial',
+] as const;
 
-function isEmpty(value: unknown): boolean {
-  return value === null || value === undefined || (Array.isArray(value) && value.length === 0);
+export function emptyVmConfig(): VmConfig {
+  return { machineConfig: { ...DEFAULT_MACHINE_CONFIG }, drives: [], networkInterfaces: [], pmem: [] };
 }
 
-export function parseVmConfig(value: unknown): VmConfig {
+function absent(value: unknown): boolean {
+  return value === null || value === undefined;
+}
+
+function optionalSection<T>(obj: Record<string, unknown>, key: string, parse: (v: unknown, where: string) => T): T | undefined {
+  return absent(obj[key]) ? undefined : parse(obj[key], key);
+}
+
+function list<T>(obj: Record<string, unknown>, key: string, parse: (v: unknown, where: string) => T): T[] {
+  const value = obj[key];
+  if (absent(value)) return [];
+  if (!Array.isArray(value)) throw new ConfigError(`${key}: expected a JSON array.`);
+  return value.map((item, i) => parse(item, `${key}[${i}]`));
+}
+
+/**
+ * `cpu-config` in a Firecracker config file is the path of a JSON file holding the template;
+ * an inline object is accepted too. Relative paths are resolved against `baseDir`.
+ */
+function parseCpuConfigSection(value: unknown, baseDir: string): CpuConfig {
+  if (typeof value !== 'string') return parseCpuConfig(value, 'cpu-config');
+  const file = path.resolve(baseDir, value);
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new ConfigError(`cpu-config: cannot read the CPU template ${file}: ${(err as Error).message}.`);
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (err) {
+    throw new ConfigError(`cpu-config: ${file} is not valid JSON: ${(err as Error).message}.`);
+  }
+  return parseCpuConfig(json, `cpu-config (${file})`);
+}
+
+/** Parses every section; device availability and cross-resource rules are checked by VmResources. */
+export function parseVmConfig(value: unknown, baseDir = process.cwd()): VmConfig {
   const obj = expectObject(value, 'config file');
   for (const key of Object.keys(obj)) {
-    if (!KNOWN.includes(key)) throw new ConfigError(`config file: unknown section \`${key}\`.`);
-  }
-  if (obj['boot-source'] === undefined) throw new ConfigError('config file: missing section `boot-source`.');
-  if (obj['machine-config'] === undefined) throw new ConfigError('config file: missing section `machine-config`.');
-  const bootSource = parseBootSource(obj['boot-source']);
-  const machineConfig = parseMachineConfig(obj['machine-config']);
-  for (const key of NOT_YET_SUPPORTED) {
-    if (!isEmpty(obj[key])) {
-      throw new ConfigError(`config file: section \`${key}\` is not supported by this version of Sparkler yet.`);
+    if (!(SECTIONS as readonly string[]).includes(key)) {
+      throw new ConfigError(`config file: unknown section \`${key}\`, expected one of ${SECTIONS.map((s) => `\`${s}\``).join(', ')}.`);
     }
   }
-  return { bootSource, machineConfig };
+  if (absent(obj['boot-source'])) throw new ConfigError('config file: missing section `boot-source`.');
+  const config: VmConfig = {
+    bootSource: parseBootSource(obj['boot-source']),
+    machineConfig: optionalSection(obj, 'machine-config', parseMachineConfig) ?? { ...DEFAULT_MACHINE_CONFIG },
+    drives: parseDrives(obj.drives),
+    networkInterfaces: list(obj, 'network-interfaces', parseNetworkInterface),
+    pmem: list(obj, 'pmem', parsePmem),
+  };
+  if (!absent(obj['cpu-config'])) config.cpuConfig = parseCpuConfigSection(obj['cpu-config'], baseDir);
+  const sections: Array<[keyof VmConfig, string, (v: unknown, where: string) => unknown]> = [
+    ['vsock', 'vsock', parseVsock], ['balloon', 'balloon', parseBalloon], ['entropy', 'entropy', parseEntropy],
+    ['mmdsConfig', 'mmds-config', parseMmdsConfig], ['memoryHotplug', 'memory-hotplug', parseMemoryHotplug],
+    ['logger', 'logger', parseLoggerConfig], ['metrics', 'metrics', parseMetricsConfig], ['serial', 'serial', parseSerialConfig],
+  ];
+  for (const [field, key, parse] of sections) {
+    const parsed = optionalSection(obj, key, parse);
+    if (parsed !== undefined) (config as unknown as Record<string, unknown>)[field] = parsed;
+  }
+  return config;
 }
 
 /** Parses the text of a config file: not JSON, or JSON that fails validation, is a ConfigError. */
@@ -47,12 +121,26 @@ export function parseVmConfigText(text: string, source: string): VmConfig {
   } catch (err) {
     throw new ConfigError(`${source} is not valid JSON: ${(err as Error).message}.`);
   }
-  return parseVmConfig(json);
+  return parseVmConfig(json, path.dirname(path.resolve(source)));
 }
 
+/** GET /vm/config: every section, null or [] when not configured, as Firecracker writes it. */
 export function vmConfigToJson(c: VmConfig): Record<string, unknown> {
+  const opt = <T>(v: T | undefined, f: (v: T) => Record<string, unknown>) => (v === undefined ? null : f(v));
   return {
-    'boot-source': c.bootSource ? bootSourceToJson(c.bootSource) : null,
-    'machine-config': machineConfigToJson(c.machineConfig ?? DEFAULT_MACHINE_CONFIG),
+    'boot-source': opt(c.bootSource, bootSourceToJson),
+    'machine-config': machineConfigToJson(c.machineConfig),
+    'cpu-config': opt(c.cpuConfig, cpuConfigToJson),
+    drives: c.drives.map(driveToJson),
+    'network-interfaces': c.networkInterfaces.map(networkInterfaceToJson),
+    pmem: c.pmem.map(pmemToJson),
+    vsock: opt(c.vsock, vsockToJson),
+    balloon: opt(c.balloon, balloonToJson),
+    entropy: opt(c.entropy, entropyToJson),
+    'mmds-config': opt(c.mmdsConfig, mmdsConfigToJson),
+    'memory-hotplug': opt(c.memoryHotplug, memoryHotplugToJson),
+    logger: opt(c.logger, loggerConfigToJson),
+    metrics: opt(c.metrics, metricsConfigToJson),
+    serial: opt(c.serial, serialConfigToJson),
   };
 }

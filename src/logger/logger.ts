@@ -6,6 +6,11 @@
  * before the process exits is never lost.
  */
 import * as fs from 'node:fs';
+import * as path from 'node:path';
+import type { LoggerConfig } from '../config/logger';
+
+/** Compiled modules live under this directory; origins are named relative to it. */
+const CODE_ROOT = path.resolve(__dirname, '..');
 
 export const LOG_LEVELS = ['Off', 'Error', 'Warning', 'Info', 'Debug', 'Trace'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
@@ -34,6 +39,29 @@ export function formatTimestamp(d: Date, nanosWithinSecond: number): string {
   return `${d.getFullYear()}-${pad(d.getMonth() + 1, 2)}-${pad(d.getDate(), 2)}T${pad(d.getHours(), 2)}:${pad(d.getMinutes(), 2)}:${pad(d.getSeconds(), 2)}.${pad(nanosWithinSecond, 9)}`;
 }
 
+export interface LogOrigin {
+  /** Module path under src/ without extension (`api/server`); --module matches its prefix. */
+  module: string;
+  file: string;
+  line: number;
+}
+
+/**
+ * Where the caller of the logger is, from the stack: the first frame outside this file. Only
+ * computed when origins are shown or filtered, since capturing a stack costs microseconds.
+ * Lines are those of the compiled JavaScript (there are no source maps at run time).
+ */
+export function callerOrigin(): LogOrigin | undefined {
+  const frames = (new Error().stack ?? '').split('\n').slice(1);
+  for (const frame of frames) {
+    const m = /\(?([^()\s]+):(\d+):\d+\)?$/.exec(frame.trim());
+    if (!m || m[1] === __filename || !m[1].startsWith(CODE_ROOT)) continue;
+    const file = path.relative(CODE_ROOT, m[1]);
+    return { module: file.replace(/\.[jt]s$/, ''), file, line: Number(m[2]) };
+  }
+  return undefined;
+}
+
 export class Logger {
   private opts: LoggerOptions;
   /** Runs before a line goes to stdout, so buffered guest console output stays in order. */
@@ -57,8 +85,24 @@ export class Logger {
     return level !== 'Off' && LOG_LEVELS.indexOf(level) <= LOG_LEVELS.indexOf(this.opts.level);
   }
 
-  log(level: LogLevel, message: string, origin?: { module: string; file: string; line: number }): void {
+  /** PUT /logger and the config file's `logger`: only the fields given change. */
+  update(c: LoggerConfig): void {
+    if (c.logPath !== undefined) this.setLogPath(c.logPath);
+    const opts: Partial<LoggerOptions> = {};
+    if (c.level !== undefined) opts.level = c.level;
+    if (c.showLevel !== undefined) opts.showLevel = c.showLevel;
+    if (c.showLogOrigin !== undefined) opts.showLogOrigin = c.showLogOrigin;
+    if (c.module !== undefined) opts.module = c.module;
+    this.configure(opts);
+  }
+
+  get options(): Readonly<LoggerOptions> {
+    return this.opts;
+  }
+
+  log(level: LogLevel, message: string, origin?: LogOrigin): void {
     if (!this.enabled(level)) return;
+    if (!origin && (this.opts.showLogOrigin || this.opts.module)) origin = callerOrigin();
     if (this.opts.module && origin && !origin.module.startsWith(this.opts.module)) return;
     const now = Date.now();
     const nanos = (now % 1000) * 1_000_000 + Number(process.hrtime.bigint() % 1_000_000n);

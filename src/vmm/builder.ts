@@ -14,6 +14,7 @@ import { applyLongMode } from '../arch/x86_64/sregs';
 import { BootSourceConfig, DEFAULT_BOOT_ARGS } from '../config/boot-source';
 import type { DriveConfig } from '../config/drive';
 import type { EntropyConfig } from '../config/entropy';
+import { applyCpuidModifiers, applyMsrModifiers, checkKvmCapabilities, CpuConfig } from '../config/cpu-config';
 import { MachineConfig } from '../config/machine-config';
 import { Bus } from '../devices/bus';
 import { SparklerError } from '../errors';
@@ -38,6 +39,8 @@ export interface BuildOptions extends LegacyDeviceOptions {
   /** virtio-block drives (the root drive becomes /dev/vda) and the virtio-rng device. */
   drives?: DriveConfig[];
   entropy?: EntropyConfig;
+  /** PUT /cpu-config: CPUID and MSR modifiers applied on top of the normalised values. */
+  cpuConfig?: CpuConfig;
   /** Injected for tests; defaults to opening /dev/kvm. */
   kvm?: Kvm;
 }
@@ -75,9 +78,10 @@ function setupMemory(vm: VmFd, memSizeMib: number): GuestMemory {
   return memory;
 }
 
-function configureVcpu(vcpu: VcpuFd, kvm: Kvm, boot: BootSetup, machine: MachineConfig, supportedCpuid: ReturnType<Kvm['supportedCpuid']>): void {
-  vcpu.setCpuid2(normalizeCpuid(supportedCpuid, { vcpuId: vcpu.id, vcpuCount: machine.vcpuCount, smt: machine.smt }));
-  vcpu.setMsrs(bootMsrs());
+function configureVcpu(vcpu: VcpuFd, kvm: Kvm, boot: BootSetup, machine: MachineConfig, supportedCpuid: ReturnType<Kvm['supportedCpuid']>, cpu?: CpuConfig): void {
+  const cpuid = normalizeCpuid(supportedCpuid, { vcpuId: vcpu.id, vcpuCount: machine.vcpuCount, smt: machine.smt });
+  vcpu.setCpuid2(cpu ? applyCpuidModifiers(cpuid, cpu.cpuidModifiers) : cpuid);
+  vcpu.setMsrs(cpu ? applyMsrModifiers(bootMsrs(), cpu.msrModifiers) : bootMsrs());
   vcpu.setRegs(bootRegs(boot.entry, boot.zeroPage));
   vcpu.setSregs(applyLongMode(vcpu.getSregs(), boot.longMode));
   vcpu.setFpu(bootFpu());
@@ -92,6 +96,7 @@ export function buildMicroVm(opts: BuildOptions): Vmm {
     throw new BuildError(`Refusing to boot ${bootSource.kernelImagePath} on this host.\n${PVM_STOCK_KERNEL_EXPLANATION}`);
   }
   const kvm = opts.kvm ?? Kvm.open();
+  if (opts.cpuConfig) checkKvmCapabilities(opts.cpuConfig, (cap) => kvm.checkExtension(cap));
   const vm = kvm.createVm();
   vm.setTssAddress(KVM_TSS_ADDRESS);
   const memory = setupMemory(vm, machineConfig.memSizeMib);
@@ -113,7 +118,7 @@ export function buildMicroVm(opts: BuildOptions): Vmm {
   const vcpus: VcpuFd[] = [];
   for (let id = 0; id < machineConfig.vcpuCount; id++) {
     const vcpu = vm.createVcpu(id, mmapSize);
-    configureVcpu(vcpu, kvm, boot, machineConfig, supportedCpuid);
+    configureVcpu(vcpu, kvm, boot, machineConfig, supportedCpuid, opts.cpuConfig);
     vcpus.push(vcpu);
   }
   return new Vmm({ kvm, vm, memory, vcpus, pio, mmio, devices });

@@ -1,0 +1,56 @@
+/** PUT /mmds/config, `mmds-config` in the config file: which interfaces reach the metadata service. */
+import { ConfigError, optionalBoolean, optionalEnum, optionalString, parseObject, requiredArray, resourceIdProblem } from './validate';
+
+export interface MmdsConfig {
+  version: 'V1' | 'V2';
+  networkInterfaces: string[];
+  /** Link-local address the guest reaches MMDS at. */
+  ipv4Address: string;
+  /** Answer text/plain whatever the Accept header, as EC2 IMDS does. */
+  imdsCompat: boolean;
+}
+
+export const DEFAULT_MMDS_ADDRESS = '169.254.169.254';
+
+/** 169.254.0.0/16 without the first and last /24 (RFC 3927 reserves them). */
+function isLinkLocalAddress(text: string): boolean {
+  const m = /^169\.254\.(\d{1,3})\.(\d{1,3})$/.exec(text);
+  if (!m || m.slice(1).some((p) => p.length > 1 && p.startsWith('0'))) return false;
+  const [c, d] = [Number(m[1]), Number(m[2])];
+  return c >= 1 && c <= 254 && d <= 255;
+}
+
+export function parseMmdsConfig(value: unknown, where = 'mmds-config'): MmdsConfig {
+  const obj = parseObject(value, ['version', 'network_interfaces', 'ipv4_address', 'imds_compat'], where);
+  const networkInterfaces = requiredArray(obj, 'network_interfaces', where, (v, w) => {
+    if (typeof v !== 'string') throw new ConfigError(`${w}: must be a string.`);
+    const problem = resourceIdProblem(v);
+    if (problem) throw new ConfigError(`${w}: ${problem}`);
+    return v;
+  });
+  if (networkInterfaces.length === 0) {
+    throw new ConfigError(`${where}: field \`network_interfaces\` is empty; name at least one network interface that may reach MMDS.`);
+  }
+  const ipv4Address = optionalString(obj, 'ipv4_address', where) ?? DEFAULT_MMDS_ADDRESS;
+  if (!isLinkLocalAddress(ipv4Address)) {
+    throw new ConfigError(`${where}: field \`ipv4_address\` is "${ipv4Address}", but must be a link-local IPv4 address in 169.254.1.0 - 169.254.254.255.`);
+  }
+  return {
+    version: optionalEnum(obj, 'version', where, ['V1', 'V2'] as const) ?? 'V1',
+    networkInterfaces,
+    ipv4Address,
+    imdsCompat: optionalBoolean(obj, 'imds_compat', where) ?? false,
+  };
+}
+
+/** Every interface named must already exist, as Firecracker checks when the config is set. */
+export function checkMmdsInterfaces(c: MmdsConfig, existing: readonly string[]): void {
+  const missing = c.networkInterfaces.filter((id) => !existing.includes(id));
+  if (missing.length > 0) {
+    throw new ConfigError(`mmds-config: the network interface(s) ${missing.map((m) => `\`${m}\``).join(', ')} do not exist; configure them before MMDS.`);
+  }
+}
+
+export function mmdsConfigToJson(c: MmdsConfig): Record<string, unknown> {
+  return { version: c.version, network_interfaces: c.networkInterfaces, ipv4_address: c.ipv4Address, imds_compat: c.imdsCompat };
+}

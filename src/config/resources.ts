@@ -1,0 +1,140 @@
+/**
+ * The pre-boot resource store: one VmConfig, changed only through these setters, which hold the
+ * rules that span resources (one root device, MMDS interfaces that exist, a balloon no larger
+ * than RAM) and refuse features this build does not have. The API controller and the config
+ * file both go through here, so a resource is accepted or refused the same way by both.
+ */
+import { BalloonConfig } from './balloon';
+import { BootSourceConfig } from './boot-source';
+import { CpuConfig } from './cpu-config';
+import { DriveConfig, insertDrive } from './drive';
+import { EntropyConfig } from './entropy';
+import { requireFeature } from './features';
+import { LoggerConfig } from './logger';
+import { applyMachineConfigUpdate, MachineConfig, MachineConfigUpdate } from './machine-config';
+import { MemoryHotplugConfig } from './memory-hotplug';
+import { MetricsConfig } from './metrics';
+import { checkMmdsInterfaces, MmdsConfig } from './mmds-config';
+import { insertNetworkInterface, NetworkInterfaceConfig } from './network-interface';
+import { insertPmem, PmemConfig } from './pmem';
+import { SerialConfig } from './serial';
+import { ConfigError } from './validate';
+import { emptyVmConfig, VmConfig } from './vm-config';
+import { VsockConfig } from './vsock';
+
+export class VmResources {
+  private current: VmConfig = emptyVmConfig();
+
+  /** A snapshot of the configuration (callers must not mutate it). */
+  get config(): Readonly<VmConfig> {
+    return this.current;
+  }
+
+  setBootSource(c: BootSourceConfig): void {
+    this.current.bootSource = c;
+  }
+
+  /** PUT replaces every field (absent ones back to defaults); PATCH passes only the changed ones. */
+  updateMachineConfig(update: MachineConfigUpdate, replace: boolean): void {
+    const base: MachineConfig = replace ? { vcpuCount: 1, memSizeMib: 128, smt: false, trackDirtyPages: false, hugePages: 'None' } : this.current.machineConfig;
+    const next = applyMachineConfigUpdate(base, update);
+    const balloon = this.current.balloon;
+    if (balloon && balloon.amountMib > next.memSizeMib) {
+      throw new ConfigError(`machine-config: mem_size_mib (${next.memSizeMib}) is smaller than the configured balloon target (${balloon.amountMib} MiB).`);
+    }
+    this.current.machineConfig = next;
+  }
+
+  setCpuConfig(c: CpuConfig): void {
+    this.current.cpuConfig = c;
+  }
+
+  insertDrive(d: DriveConfig): void {
+    requireFeature(d.socket !== undefined ? 'vhost-user-block' : 'drives');
+    if (d.isRootDevice && this.current.pmem.some((p) => p.rootDevice)) {
+      throw new ConfigError('A root device already exists: only one drive or pmem device can be the root device.');
+    }
+    this.current.drives = insertDrive(this.current.drives, d);
+  }
+
+  insertPmem(p: PmemConfig): void {
+    requireFeature('pmem');
+    this.current.pmem = insertPmem(this.current.pmem, p, this.current.drives.some((d) => d.isRootDevice));
+  }
+
+  insertNetworkInterface(n: NetworkInterfaceConfig): void {
+    requireFeature('network-interfaces');
+    this.current.networkInterfaces = insertNetworkInterface(this.current.networkInterfaces, n);
+  }
+
+  setVsock(v: VsockConfig): void {
+    requireFeature('vsock');
+    this.current.vsock = v;
+  }
+
+  setBalloon(b: BalloonConfig): void {
+    requireFeature('balloon');
+    if (b.amountMib > this.current.machineConfig.memSizeMib) {
+      throw new ConfigError(`balloon: amount_mib (${b.amountMib}) is larger than the guest memory (${this.current.machineConfig.memSizeMib} MiB).`);
+    }
+    this.current.balloon = b;
+  }
+
+  setEntropy(e: EntropyConfig): void {
+    requireFeature('entropy');
+    this.current.entropy = e;
+  }
+
+  setMmdsConfig(m: MmdsConfig): void {
+    requireFeature('mmds');
+    checkMmdsInterfaces(m, this.current.networkInterfaces.map((n) => n.ifaceId));
+    this.current.mmdsConfig = m;
+  }
+
+  setMemoryHotplug(m: MemoryHotplugConfig): void {
+    requireFeature('memory-hotplug');
+    this.current.memoryHotplug = m;
+  }
+
+  setLogger(l: LoggerConfig): void {
+    this.current.logger = l;
+  }
+
+  setMetrics(m: MetricsConfig): void {
+    this.current.metrics = m;
+  }
+
+  setSerial(s: SerialConfig): void {
+    this.current.serial = s;
+  }
+
+  /**
+   * Applies a parsed config file in Firecracker's order (the machine before the devices that
+   * depend on its size, interfaces before the MMDS config that names them).
+   */
+  applyVmConfig(c: VmConfig): void {
+    // Errors name the section, so a refused file says which part of it to change.
+    const section = (name: string, apply: () => void) => {
+      try {
+        apply();
+      } catch (err) {
+        if (err instanceof ConfigError && !err.message.startsWith(name)) throw new ConfigError(`config file section \`${name}\`: ${err.message}`);
+        throw err;
+      }
+    };
+    section('logger', () => c.logger && this.setLogger(c.logger));
+    section('metrics', () => c.metrics && this.setMetrics(c.metrics));
+    section('boot-source', () => c.bootSource && this.setBootSource(c.bootSource));
+    section('machine-config', () => this.updateMachineConfig(c.machineConfig, true));
+    section('cpu-config', () => c.cpuConfig && this.setCpuConfig(c.cpuConfig));
+    section('drives', () => c.drives.forEach((d) => this.insertDrive(d)));
+    section('pmem', () => c.pmem.forEach((p) => this.insertPmem(p)));
+    section('network-interfaces', () => c.networkInterfaces.forEach((n) => this.insertNetworkInterface(n)));
+    section('vsock', () => c.vsock && this.setVsock(c.vsock));
+    section('balloon', () => c.balloon && this.setBalloon(c.balloon));
+    section('mmds-config', () => c.mmdsConfig && this.setMmdsConfig(c.mmdsConfig));
+    section('entropy', () => c.entropy && this.setEntropy(c.entropy));
+    section('memory-hotplug', () => c.memoryHotplug && this.setMemoryHotplug(c.memoryHotplug));
+    section('serial', () => c.serial && this.setSerial(c.serial));
+  }
+}

@@ -1,0 +1,211 @@
+/**
+ * The VMM controller: the one place API actions take effect, one at a time in arrival order
+ * (the API server awaits each before starting the next). Before InstanceStart it edits the
+ * resource store; InstanceStart builds and starts the microVM from it; afterwards only runtime
+ * actions are accepted. Lifecycle rules use Firecracker's sentences.
+ */
+import * as fs from 'node:fs';
+import type { VmmAction, VmmResponse } from '../api/actions';
+import { ApiError, NOT_SUPPORTED_AFTER_START, NOT_SUPPORTED_BEFORE_START } from '../api/errors';
+import { FeatureUnavailableError, requireFeature } from '../config/features';
+import { machineConfigToJson } from '../config/machine-config';
+import { VmResources } from '../config/resources';
+import type { TokenBucketConfig } from '../config/rate-limiter';
+import { ConfigError } from '../config/validate';
+import { VmConfig, vmConfigToJson } from '../config/vm-config';
+import { Logger, logger as defaultLogger } from '../logger/logger';
+import { Metrics, metrics as defaultMetrics } from '../metrics/metrics';
+import { monotonicClock, TokenBucket } from '../ratelimit';
+import type { BuildOptions } from './builder';
+import { checkDriveFile, updateDrive, virtioDevicesOf } from './virtio-devices';
+import type { InstanceState, Vmm } from './vmm';
+
+export const APP_NAME = 'Sparkler';
+
+export interface ControllerOptions {
+  instanceId: string;
+  vmmVersion: string;
+  bootTimer?: boolean;
+  logger?: Logger;
+  metrics?: Metrics;
+  /** Builds the VM; injected by tests. Defaults to builder.buildMicroVm. */
+  build?: (opts: BuildOptions) => Vmm;
+  /** Where console output goes without PUT /serial (default: stdout). */
+  defaultSerialOutput?: (bytes: Buffer) => void;
+  /** Called once the VM runs: the CLI waits for it to stop and exits. */
+  onStarted?: (vmm: Vmm) => void;
+}
+
+/** Actions allowed only before InstanceStart, and only after it. */
+const PRE_BOOT = new Set<VmmAction['kind']>([
+  'ConfigureBootSource', 'UpdateMachineConfig', 'PutCpuConfig', 'ConfigureLogger', 'ConfigureMetrics', 'ConfigureSerial',
+  'InsertBlockDevice', 'InsertNetworkDevice', 'InsertPmemDevice', 'SetVsockDevice', 'SetEntropyDevice', 'SetBalloonDevice',
+  'SetMmdsConfiguration', 'SetMemoryHotplugDevice', 'LoadSnapshot', 'StartMicroVm',
+]);
+const POST_BOOT = new Set<VmmAction['kind']>([
+  'SendCtrlAltDel', 'FlushMetrics', 'Pause', 'Resume', 'CreateSnapshot', 'UpdateBlockDevice', 'UpdateNetworkInterface',
+  'UpdatePmemDevice', 'UpdateBalloon', 'UpdateBalloonStatistics', 'StartFreePageHinting', 'StopFreePageHinting',
+  'GetFreePageHintingStatus', 'GetBalloonStats', 'UpdateMemoryHotplugSize', 'GetMemoryHotplugStatus',
+]);
+
+const EMPTY: VmmResponse = { status: 204 };
+const ok = (body: unknown): VmmResponse => ({ status: 200, body });
+
+export class VmmController {
+  readonly resources = new VmResources();
+  private vmm?: Vmm;
+  private readonly logger: Logger;
+  private readonly metrics: Metrics;
+
+  constructor(private readonly opts: ControllerOptions) {
+    this.logger = opts.logger ?? defaultLogger;
+    this.metrics = opts.metrics ?? defaultMetrics;
+  }
+
+  get state(): InstanceState {
+    return this.vmm ? this.vmm.state : 'Not started';
+  }
+
+  get runningVmm(): Vmm | undefined {
+    return this.vmm;
+  }
+
+  /** --config-file: the same checks as the API, section by section. */
+  configure(config: VmConfig): void {
+    config.drives.forEach((d) => this.checkDrive(d));
+    this.resources.applyVmConfig(config);
+    if (config.logger) this.logger.update(config.logger);
+    if (config.metrics && !this.metrics.configured) this.metrics.init(config.metrics.metricsPath);
+  }
+
+  async handle(action: VmmAction): Promise<VmmResponse> {
+    if (this.vmm && PRE_BOOT.has(action.kind)) throw new ApiError(400, NOT_SUPPORTED_AFTER_START);
+    if (!this.vmm && POST_BOOT.has(action.kind)) throw new ApiError(400, NOT_SUPPORTED_BEFORE_START);
+    const r = this.resources;
+    switch (action.kind) {
+      case 'GetInstanceInfo':
+        return ok({ id: this.opts.instanceId, state: this.state, vmm_version: this.opts.vmmVersion, app_name: APP_NAME });
+      case 'GetVmmVersion':
+        return ok({ firecracker_version: this.opts.vmmVersion });
+      case 'GetFullVmConfig':
+        return ok(vmConfigToJson(r.config));
+      case 'GetMachineConfig':
+        return ok(machineConfigToJson(r.config.machineConfig));
+      case 'ConfigureBootSource': r.setBootSource(action.config); return EMPTY;
+      case 'UpdateMachineConfig': r.updateMachineConfig(action.update, action.replace); return EMPTY;
+      case 'PutCpuConfig': r.setCpuConfig(action.config); return EMPTY;
+      case 'ConfigureSerial': r.setSerial(action.config); return EMPTY;
+      case 'ConfigureLogger':
+        this.logger.update(action.config);
+        r.setLogger(action.config);
+        return EMPTY;
+      case 'ConfigureMetrics':
+        this.metrics.init(action.config.metricsPath);
+        r.setMetrics(action.config);
+        return EMPTY;
+      case 'InsertBlockDevice':
+        this.checkDrive(action.config);
+        r.insertDrive(action.config);
+        return EMPTY;
+      case 'InsertNetworkDevice': r.insertNetworkInterface(action.config); return EMPTY;
+      case 'InsertPmemDevice': r.insertPmem(action.config); return EMPTY;
+      case 'SetVsockDevice': r.setVsock(action.config); return EMPTY;
+      case 'SetEntropyDevice': r.setEntropy(action.config); return EMPTY;
+      case 'SetBalloonDevice': r.setBalloon(action.config); return EMPTY;
+      case 'SetMmdsConfiguration': r.setMmdsConfig(action.config); return EMPTY;
+      case 'SetMemoryHotplugDevice': r.setMemoryHotplug(action.config); return EMPTY;
+      case 'StartMicroVm': this.start(); return EMPTY;
+      case 'SendCtrlAltDel': this.vmm!.parts.devices.i8042.triggerCtrlAltDel(); return EMPTY;
+      case 'FlushMetrics': this.metrics.flush(); return EMPTY;
+      case 'Pause': await this.vmm!.pause(); return EMPTY;
+      case 'Resume': this.vmm!.resume(); return EMPTY;
+      case 'UpdateBlockDevice': updateDrive(this.vmm!, action.update); return EMPTY;
+      case 'UpdateNetworkInterface': requireFeature('network-interfaces'); return EMPTY;
+      case 'UpdatePmemDevice': requireFeature('pmem'); return EMPTY;
+      case 'GetBalloonConfig': case 'GetBalloonStats': case 'UpdateBalloon': case 'UpdateBalloonStatistics':
+      case 'StartFreePageHinting': case 'StopFreePageHinting': case 'GetFreePageHintingStatus':
+        throw new FeatureUnavailableError('balloon');
+      case 'GetMemoryHotplugStatus': case 'UpdateMemoryHotplugSize':
+        throw new FeatureUnavailableError('memory-hotplug');
+      case 'PutMmds': case 'PatchMmds': case 'GetMmds':
+        throw new FeatureUnavailableError('mmds');
+      case 'CreateSnapshot': case 'LoadSnapshot':
+        throw new FeatureUnavailableError('snapshots');
+    }
+  }
+
+  private checkDrive(d: Parameters<typeof checkDriveFile>[0]): void {
+    requireFeature(d.socket !== undefined ? 'vhost-user-block' : 'drives');
+    try {
+      checkDriveFile(d);
+    } catch (err) {
+      throw new ConfigError(`drive \`${d.driveId}\`: ${(err as Error).message}`);
+    }
+  }
+
+  private start(): void {
+    const c = this.resources.config;
+    if (!c.bootSource) throw new ApiError(400, 'Cannot start the microVM without a boot source: PUT /boot-source first (kernel_image_path).');
+    const build = this.opts.build ?? (require('./builder') as typeof import('./builder')).buildMicroVm;
+    let vmm: Vmm | undefined;
+    try {
+      vmm = build({
+        bootSource: c.bootSource,
+        machineConfig: c.machineConfig,
+        cpuConfig: c.cpuConfig,
+        drives: c.drives,
+        entropy: c.entropy,
+        serialOutput: serialSink(c.serial?.serialOutPath, c.serial?.rateLimiter, this.opts.defaultSerialOutput, this.metrics),
+        onReset: () => vmm?.stop({ kind: 'reset' }),
+        bootTimer: this.opts.bootTimer ? { log: (line) => this.logger.info(line) } : undefined,
+      });
+    } catch (err) {
+      throw new ApiError(400, `Start microvm error: ${(err as Error).message}`, err);
+    }
+    this.vmm = vmm;
+    registerVmMetrics(this.metrics, vmm);
+    vmm.start();
+    this.opts.onStarted?.(vmm);
+    this.metrics.flush();
+    this.metrics.startPeriodicFlush();
+  }
+}
+
+function registerVmMetrics(metrics: Metrics, vmm: Vmm): void {
+  const serial = vmm.parts.devices.serial;
+  metrics.register('vcpu', () => ({ exit_io: vmm.exitCounters.io, exit_mmio: vmm.exitCounters.mmio, exit_other: vmm.exitCounters.other }));
+  metrics.register('uart', () => ({
+    write_count: serial.bytesOut, read_count: serial.bytesIn, missed_read_count: serial.missedReads, overrun_count: serial.overruns,
+  }));
+  const virtio = virtioDevicesOf(vmm);
+  for (const [id, block] of virtio?.drives ?? []) metrics.register(`block_${id}`, () => block.metrics.toJson());
+  if (virtio?.entropy) {
+    const rng = virtio.entropy;
+    metrics.register('entropy', () => rng.metrics.toJson());
+  }
+}
+
+/**
+ * Console output: to `path` (opened once, appending, non-blocking so a full pipe drops output
+ * rather than stalling the VMM) or the default sink; beyond the token bucket, bytes are dropped
+ * and counted in uart.rate_limiter_dropped_bytes.
+ */
+function serialSink(path: string | undefined, bucketConfig: TokenBucketConfig | undefined,
+  fallback: ((bytes: Buffer) => void) | undefined, metrics: Metrics): (bytes: Buffer) => void {
+  let out = fallback ?? ((bytes: Buffer) => { try { fs.writeSync(1, bytes); } catch { /* stdout gone */ } });
+  if (path !== undefined) {
+    const fd = fs.openSync(path, fs.constants.O_WRONLY | fs.constants.O_APPEND | fs.constants.O_CREAT | fs.constants.O_NONBLOCK, 0o644);
+    out = (bytes) => { try { fs.writeSync(fd, bytes); } catch { /* a full pipe loses console output, not the VM */ } };
+  }
+  if (!bucketConfig || bucketConfig.size === 0 || bucketConfig.refillTimeMs === 0) return out;
+  const bucket = new TokenBucket(bucketConfig.size, bucketConfig.oneTimeBurst, bucketConfig.refillTimeMs, monotonicClock.nowNs());
+  let dropped = 0;
+  metrics.register('uart_rate_limiter', () => ({ rate_limiter_dropped_bytes: dropped }));
+  return (bytes) => {
+    const now = monotonicClock.nowNs();
+    const allowed = Math.min(bytes.length, Math.max(0, bucket.budget(now) + bucket.oneTimeBurst));
+    if (allowed > 0) bucket.reduce(allowed, now);
+    dropped += bytes.length - allowed;
+    if (allowed > 0) out(bytes.subarray(0, allowed));
+  };
+}
