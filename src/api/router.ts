@@ -44,7 +44,7 @@ export function matchRoute(method: string, path: string): Matched {
     if (!ok) {
       // `/drives/` has its id missing rather than an unknown path, as Firecracker reports it.
       const bare = route.path.split('/').filter(Boolean);
-      if (handler && bare[bare.length - 1].startsWith('{') && segments.length === bare.length - 1 && segments.every((s, i) => s === bare[i])) {
+      if (handler && bare.length > 0 && bare[bare.length - 1].startsWith('{') && segments.length === bare.length - 1 && segments.every((s, i) => s === bare[i])) {
         throw badRequest('The ID cannot be empty.');
       }
       continue;

@@ -1,0 +1,156 @@
+/**
+ * The API server: HTTP/1.1 on a Unix socket (node:http), keep-alive, bodies capped at the
+ * configured payload size (413 beyond it), and every request handed to the controller strictly
+ * one after another, in the order their bodies completed. Every answer, including those to
+ * requests that are not valid HTTP, carries a JSON `fault_message` when it is an error.
+ */
+import * as http from 'node:http';
+import type { Socket } from 'node:net';
+import { performance } from 'node:perf_hooks';
+import { Logger, logger as defaultLogger } from '../logger/logger';
+import { Metrics, metrics as defaultMetrics } from '../metrics/metrics';
+import type { VmmAction, VmmResponse } from './actions';
+import { toFault } from './errors';
+import { matchRoute, parseRequest } from './router';
+import { prepareSocketPath } from './socket-file';
+
+export interface ActionHandler {
+  handle(action: VmmAction): Promise<VmmResponse>;
+}
+
+export interface ApiServerOptions {
+  socketPath: string;
+  /** Largest accepted body in bytes (--http-api-max-payload-size). */
+  maxPayload: number;
+  controller: ActionHandler;
+  logger?: Logger;
+  metrics?: Metrics;
+}
+
+const SERVER_HEADER = 'Sparkler API';
+const STATUS_TEXT: Record<number, string> = { 400: 'Bad Request', 408: 'Request Timeout', 413: 'Payload Too Large', 500: 'Internal Server Error' };
+
+function faultBody(message: string): string {
+  return JSON.stringify({ fault_message: message });
+}
+
+/** A complete HTTP response written straight to a socket whose request Node could not parse. */
+function rawFault(status: number, message: string): string {
+  const body = faultBody(message);
+  return `HTTP/1.1 ${status} ${STATUS_TEXT[status] ?? 'Error'}\r\nServer: ${SERVER_HEADER}\r\nContent-Type: application/json\r\n` +
+    `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`;
+}
+
+export class ApiServer {
+  private readonly server: http.Server;
+  private readonly logger: Logger;
+  private readonly metrics: Metrics;
+  /** The controller sees one request at a time: each waits for the previous one's promise. */
+  private tail: Promise<void> = Promise.resolve();
+
+  private constructor(private readonly opts: ApiServerOptions) {
+    this.logger = opts.logger ?? defaultLogger;
+    this.metrics = opts.metrics ?? defaultMetrics;
+    // Keep-alive connections stay open as long as the client wants (keepAliveTimeout 0);
+    // a client that stalls mid-request is cut off after headersTimeout/requestTimeout.
+    this.server = http.createServer({ keepAliveTimeout: 0, headersTimeout: 30_000, requestTimeout: 60_000 }, (req, res) => this.onRequest(req, res));
+    this.server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => this.onClientError(err, socket));
+  }
+
+  /** Prepares the socket path, listens, and resolves once connections are accepted. */
+  static async listen(opts: ApiServerOptions): Promise<ApiServer> {
+    await prepareSocketPath(opts.socketPath);
+    const s = new ApiServer(opts);
+    await new Promise<void>((resolve, reject) => {
+      s.server.once('error', reject);
+      s.server.listen(opts.socketPath, () => { s.server.off('error', reject); resolve(); });
+    });
+    return s;
+  }
+
+  close(): Promise<void> {
+    return new Promise((resolve) => {
+      this.server.close(() => resolve());
+      this.server.closeAllConnections();
+    });
+  }
+
+  private onClientError(err: NodeJS.ErrnoException, socket: Socket): void {
+    this.metrics.api.recordBadRequest();
+    if (!socket.writable || err.code === 'ECONNRESET') {
+      socket.destroy();
+      return;
+    }
+    const timeout = err.code === 'ERR_HTTP_REQUEST_TIMEOUT';
+    const message = timeout ? 'The request was not received in time.' : `Invalid HTTP request: ${err.message.replace(/\.$/, '')}.`;
+    socket.end(rawFault(timeout ? 408 : 400, message));
+  }
+
+  private onRequest(req: http.IncomingMessage, res: http.ServerResponse): void {
+    const started = performance.now();
+    const max = this.opts.maxPayload;
+    const tooLarge = (size: string) => this.reply(res, 413, faultBody(`Request payload with size ${size} is larger than the limit of ${max} allowed by the server.`), true);
+    const declared = Number(req.headers['content-length'] ?? 0);
+    if (declared > max) {
+      tooLarge(String(declared));
+      return;
+    }
+    const chunks: Buffer[] = [];
+    let size = 0;
+    let refused = false;
+    req.on('data', (chunk: Buffer) => {
+      if (refused) return;
+      size += chunk.length;
+      if (size > max) {
+        refused = true;
+        tooLarge(`>${max}`);
+        return;
+      }
+      chunks.push(chunk);
+    });
+    req.on('end', () => {
+      if (refused) return;
+      const body = Buffer.concat(chunks);
+      this.tail = this.tail.then(() => this.execute(req, res, body, started));
+    });
+    req.on('error', () => res.destroy());
+  }
+
+  private async execute(req: http.IncomingMessage, res: http.ServerResponse, body: Buffer, started: number): Promise<void> {
+    const method = req.method ?? '';
+    const path = (req.url ?? '').split('?')[0];
+    let metric: { method: 'GET' | 'PUT' | 'PATCH'; route: string } | undefined;
+    try {
+      const matched = matchRoute(method, path);
+      metric = { method: matched.method, route: matched.handler.metric };
+      const action = parseRequest(matched, body);
+      this.logger.info(`The API server received a ${method} request on "${path}".`);
+      const response = await this.opts.controller.handle(action);
+      if (response.status === 204) this.reply(res, 204, undefined);
+      else this.reply(res, 200, JSON.stringify(response.body));
+    } catch (err) {
+      const fault = toFault(err);
+      if (!metric) this.metrics.api.recordBadRequest();
+      this.logger.error(`The API request ${method} ${path} failed with status ${fault.status}: ${fault.message}`);
+      this.reply(res, fault.status, faultBody(fault.message));
+      if (metric) this.metrics.api.record(metric.method, metric.route, false, (performance.now() - started) * 1000);
+      return;
+    }
+    this.metrics.api.record(metric.method, metric.route, true, (performance.now() - started) * 1000);
+  }
+
+  private reply(res: http.ServerResponse, status: number, body: string | undefined, close = false): void {
+    if (res.headersSent || res.destroyed) return;
+    const headers: http.OutgoingHttpHeaders = { Server: SERVER_HEADER };
+    if (body !== undefined) {
+      headers['Content-Type'] = 'application/json';
+      headers['Content-Length'] = Buffer.byteLength(body);
+    }
+    if (close) headers.Connection = 'close';
+    res.writeHead(status, headers);
+    res.end(body);
+    // An unread oversized body would otherwise be parsed as the next request.
+    if (close) res.once('finish', () => res.socket?.end());
+  }
+}
+
