@@ -1,6 +1,6 @@
 /**
  * Everything written into guest memory before the first vCPU runs, in one place:
- * command line, (initrd), MP table, (ACPI tables: a later issue), e820 and zero page, GDT/IDT
+ * command line, (initrd), MP table, (ACPI tables, through the hook), e820 and zero page, GDT/IDT
  * and the identity page tables. It returns what the vCPU setup needs; the per-vCPU registers
  * come from regs.ts / sregs.ts / msrs.ts / lapic.ts / cpuid.ts.
  */
@@ -10,7 +10,8 @@ import { KernelCmdline } from '../../loader/cmdline';
 import { InitrdPlacement, loadInitrd } from '../../loader/initrd';
 import { LoadedKernel } from '../../loader/types';
 import { buildBootParams } from './boot-params';
-import { E820Entry, e820FromRegions } from './e820';
+import { ACPI_TABLES_SIZE, ACPI_TABLES_START } from './acpi';
+import { E820Entry, E820_RESERVED, e820FromRegions } from './e820';
 import { CMDLINE_MAX_SIZE, CMDLINE_START, ZERO_PAGE_START } from './layout';
 import { writeMpTable } from './mptable';
 import { LongModeSetup, setupLongModeTables } from './sregs';
@@ -22,8 +23,9 @@ export interface BootConfig {
   initrd?: Buffer;
   vcpuCount: number;
   /**
-   * ACPI hook (a later issue): writes the ACPI tables into guest memory and returns the RSDP
-   * address, which goes into boot_params.acpi_rsdp_addr. Called after the MP table is written.
+   * ACPI hook: writes the ACPI tables into guest memory and returns the RSDP address, which
+   * goes into boot_params.acpi_rsdp_addr; e820 then reports 0xE0000-0xFFFFF as reserved.
+   * Called after the MP table is written. Sparkler's: (mem) => writeAcpiTables(mem, {...}) from ./acpi.
    */
   writeAcpiTables?: (mem: GuestMemory) => number;
 }
@@ -63,7 +65,11 @@ export function configureBoot(mem: GuestMemory, config: BootConfig): BootSetup {
   // records the RSDP address.
   const acpiRsdp = config.writeAcpiTables ? config.writeAcpiTables(mem) : undefined;
 
-  const e820 = e820FromRegions(mem.regions.map((r) => ({ start: r.start, size: r.bytes.length })));
+  // The ACPI tables live in 0xE0000-0xFFFFF (acpi/index.ts): report that area as reserved.
+  const e820 = e820FromRegions(
+    mem.regions.map((r) => ({ start: r.start, size: r.bytes.length })),
+    acpiRsdp !== undefined ? [{ addr: ACPI_TABLES_START, size: ACPI_TABLES_SIZE, type: E820_RESERVED }] : [],
+  );
   const zeroPage = buildBootParams({
     cmdlineAddr: CMDLINE_START,
     cmdlineSize: cmdBytes.length,

@@ -9,6 +9,8 @@
  * should not depend on that heuristic.) The MMIO gap below 4 GiB is left as a hole, not a
  * reserved entry: Linux treats holes as address space for devices, which is what the gap is,
  * and the virtio-mmio devices claim their windows from it; ACPI, when added, describes it too.
+ * When ACPI tables are written, configureBoot adds one more reserved entry for their area,
+ * 0xE0000-0xFFFFF (acpi/index.ts), inside the legacy hole.
  */
 import { EBDA_START, HIGH_MEMORY_START, LOW_MEMORY_END, contiguousRanges, memoryRegions } from './layout';
 
@@ -27,8 +29,12 @@ export interface E820Entry {
   type: number;
 }
 
-/** The e820 map for guest RAM made of `regions` (as memoryRegions() or GuestMemory.regions give them). */
-export function e820FromRegions(regions: ReadonlyArray<{ start: number; size: number }>): E820Entry[] {
+/**
+ * The e820 map for guest RAM made of `regions` (as memoryRegions() or GuestMemory.regions give
+ * them). `extra` entries (such as the reserved ACPI area at 0xE0000-0xFFFFF) must lie outside
+ * the RAM entries; they are merged in address order.
+ */
+export function e820FromRegions(regions: ReadonlyArray<{ start: number; size: number }>, extra: readonly E820Entry[] = []): E820Entry[] {
   const out: E820Entry[] = [];
   for (const { start, end } of contiguousRanges(regions)) {
     if (start < EBDA_START) {
@@ -47,7 +53,12 @@ export function e820FromRegions(regions: ReadonlyArray<{ start: number; size: nu
       if (end > s) out.push({ addr: s, size: end - s, type: E820_RAM });
     }
   }
-  return out;
+  for (const e of extra) {
+    const clash = out.find((o) => e.addr < o.addr + o.size && o.addr < e.addr + e.size);
+    if (clash) throw new RangeError(`e820 entry 0x${e.addr.toString(16)}+0x${e.size.toString(16)} overlaps 0x${clash.addr.toString(16)}+0x${clash.size.toString(16)}.`);
+    out.push({ ...e });
+  }
+  return out.sort((a, b) => a.addr - b.addr);
 }
 
 /** The e820 map for a guest of `memSizeBytes` laid out by memoryRegions(). */

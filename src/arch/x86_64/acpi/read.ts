@@ -101,8 +101,10 @@ export type AmlValue =
   | { kind: 'buffer'; value: Buffer }
   | { kind: 'package'; elements: AmlValue[] };
 
+export interface AmlContainer { kind: 'scope' | 'device'; name: string; children: AmlNode[] }
+
 export type AmlNode =
-  | { kind: 'scope' | 'device'; name: string; children: AmlNode[] }
+  | AmlContainer
   | { kind: 'method'; name: string; flags: number; body: Buffer }
   | { kind: 'name'; name: string; value: AmlValue };
 
