@@ -21,6 +21,8 @@ mount -t devtmpfs dev /host/dev
 mkdir -p /host/dev/pts /host/dev/shm
 mount -t devpts devpts /host/dev/pts
 mount -t tmpfs shm /host/dev/shm
+# A fresh /run, as on a booted system: writable, and Unix sockets work there.
+mount -t tmpfs -o mode=755 run /host/run && mkdir -p -m 1777 /host/run/lock
 # Writable shares ("tag path" per line); cache=mmap keeps them coherent yet allows shared mmap.
 while read -r tag path; do
   mount -t 9p -o "$o,cache=mmap" "$tag" "/host$path" || echo "emuhost: cannot mount $path"

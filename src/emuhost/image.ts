@@ -194,13 +194,7 @@ async function buildImage(progress: Progress): Promise<EmuHostImage> {
   const tmp = join(root, `.tmp-emuhost-${process.pid}-${randomBytes(4).toString('hex')}`);
   await fsp.mkdir(tmp);
   try {
-    progress(`downloading ${pkg} (once; about 70 MB)`);
-    const dl = await runTool('apt-get', ['download', pkg], { cwd: tmp });
-    const deb = (await fsp.readdir(tmp)).find((n) => n.endsWith('.deb'));
-    if (dl.code !== 0 || !deb) {
-      throw new SparklerError('EMUHOST_DOWNLOAD', `apt-get download ${pkg} failed: ${dl.stderr.trim().split('\n').pop() ?? ''}`);
-    }
-    const debPath = join(tmp, deb);
+    const debPath = await downloadPackage(pkg, tmp, progress);
     const version = (await runTool('dpkg-deb', ['-f', debPath, 'Version'])).stdout.trim();
     const recipe = recipeHash();
     const final = join(root, `emuhost-${imageKey(recipe, pkg, version)}`);
@@ -269,10 +263,47 @@ async function buildImage(progress: Progress): Promise<EmuHostImage> {
       if (!existsSync(join(final, 'manifest.json'))) throw e;
     }
     progress(`ready: ${final} (${basename(pkg)} ${version})`);
+    await pruneImages(final);
     return loadImage(final);
   } finally {
     await fsp.rm(tmp, { recursive: true, force: true });
   }
+}
+
+/**
+ * Fetches the package with apt-get download, keeping the last .deb in the cache so that a
+ * recipe change (an edit of init.sh) rebuilds without downloading again.
+ */
+async function downloadPackage(pkg: string, tmp: string, progress: Progress): Promise<string> {
+  const debs = join(cacheRoot(), 'emuhost-debs');
+  await fsp.mkdir(debs, { recursive: true });
+  const kept = (await fsp.readdir(debs)).filter((n) => n.startsWith(`${pkg}_`) && n.endsWith('.deb'));
+  if (kept.length > 0 && !process.env.SPARKLER_EMUHOST_REFRESH) return join(debs, kept.sort().at(-1) as string);
+  progress(`downloading ${pkg} (about 70 MB)`);
+  const dl = await runTool('apt-get', ['download', pkg], { cwd: tmp });
+  const deb = (await fsp.readdir(tmp)).find((n) => n.endsWith('.deb'));
+  if (dl.code !== 0 || !deb) {
+    throw new SparklerError('EMUHOST_DOWNLOAD',
+      `apt-get download ${pkg} failed (${dl.stderr.trim().split('\n').pop() ?? 'no output'}); check the network and apt sources.`);
+  }
+  for (const old of await fsp.readdir(debs)) await fsp.rm(join(debs, old), { force: true });
+  await fsp.rename(join(tmp, deb), join(debs, deb));
+  return join(debs, deb);
+}
+
+/** Keeps the newest few images (about 80 MB each): older recipes or kernels are rebuilt on demand. */
+async function pruneImages(keep: string, max = 3): Promise<void> {
+  const root = cacheRoot();
+  const dirs: { dir: string; at: string }[] = [];
+  for (const n of await fsp.readdir(root)) {
+    if (!n.startsWith('emuhost-') || n === 'emuhost-debs') continue;
+    const dir = join(root, n);
+    const at = await fsp.readFile(join(dir, 'manifest.json'), 'utf8')
+      .then((t) => (JSON.parse(t) as EmuHostManifest).builtAt, () => '');
+    dirs.push({ dir, at });
+  }
+  dirs.sort((a, b) => b.at.localeCompare(a.at));
+  for (const d of dirs.slice(max)) if (d.dir !== keep) await fsp.rm(d.dir, { recursive: true, force: true });
 }
 
 function loadImage(dir: string): EmuHostImage {

@@ -1,6 +1,6 @@
 /** The QEMU command line of the emulated KVM host. */
 import { SparklerError } from '../errors';
-import type { Share } from './script';
+import type { Share, ShareModel } from './script';
 import { which } from './tools';
 
 export const MARKER = 'sparkler.emuhost=1';
@@ -24,11 +24,11 @@ export interface QemuPlan {
   cpus: number;
 }
 
-function virtfs(path: string, tag: string, readonly: boolean): string[] {
+function virtfs(path: string, tag: string, model: ShareModel, readonly: boolean): string[] {
   // Commas in a path are doubled for QEMU's option parser. multidevs=remap keeps inode
   // numbers unique when the shared tree spans several host filesystems.
   const p = path.replace(/,/g, ',,');
-  return ['-virtfs', `local,path=${p},mount_tag=${tag},security_model=none,multidevs=remap${readonly ? ',readonly=on' : ''}`];
+  return ['-virtfs', `local,path=${p},mount_tag=${tag},security_model=${model},multidevs=remap${readonly ? ',readonly=on' : ''}`];
 }
 
 export function qemuArgs(plan: QemuPlan): string[] {
@@ -43,8 +43,8 @@ export function qemuArgs(plan: QemuPlan): string[] {
     // No crypto self-tests (~0.35 s under TCG) and no speculation mitigations (a throwaway host);
     // no lockup watchdogs, which misfire when a loaded machine starves TCG's vCPU threads.
     '-append', `console=ttyS0 quiet panic=-1 cryptomgr.notests mitigations=off nowatchdog ${MARKER}`,
-    ...virtfs('/', 'root', true),
-    ...virtfs(plan.runDir, 'run', false),
-    ...plan.shares.flatMap((s) => virtfs(s.path, s.tag, false)),
+    ...virtfs('/', 'root', 'none', true),
+    ...virtfs(plan.runDir, 'run', 'none', false),
+    ...plan.shares.flatMap((s) => virtfs(s.path, s.tag, s.model, false)),
   ];
 }

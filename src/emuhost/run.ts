@@ -6,11 +6,11 @@
  */
 import { spawn } from 'node:child_process';
 import { closeSync, mkdtempSync, openSync, readFileSync, readSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { release, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { prepareImage } from './image';
 import { findQemu, MARKER, qemuArgs } from './qemu';
-import { commandScript, mountsFile, writableShares } from './script';
+import { commandScript, mountsFile, writableShares, type ShareModel } from './script';
 
 export interface RunOptions {
   cwd?: string;
@@ -70,6 +70,36 @@ class Tail {
   }
 }
 
+/**
+ * /tmp and /var/tmp are shared 'mapped-xattr' so that Unix sockets can be bound there (see
+ * ShareModel), if the host filesystem takes user xattrs (tmpfs only since Linux 6.6).
+ * SPARKLER_EMUHOST_TMP_MODEL=none|mapped-xattr overrides.
+ */
+function scratchModel(path: string): ShareModel {
+  const env = process.env.SPARKLER_EMUHOST_TMP_MODEL;
+  if (env === 'none' || env === 'mapped-xattr') return env;
+  let fstype = '';
+  let best = -1;
+  try {
+    for (const line of readFileSync('/proc/self/mountinfo', 'utf8').split('\n')) {
+      // fields: id parent major:minor root mountpoint options [optional...] - fstype source ...
+      const f = line.split(' ');
+      const mp = f[4] ?? '';
+      const dash = f.indexOf('-');
+      if (dash < 0) continue;
+      if ((path === mp || path.startsWith(mp === '/' ? '/' : mp + '/')) && mp.length > best) {
+        best = mp.length;
+        fstype = f[dash + 1] ?? '';
+      }
+    }
+  } catch {
+    return 'none';
+  }
+  const [maj, min] = release().split('.').map(Number) as [number, number];
+  const oldTmpfs = fstype === 'tmpfs' && (maj < 6 || (maj === 6 && min < 6));
+  return oldTmpfs ? 'none' : 'mapped-xattr';
+}
+
 function realOrSelf(p: string): string {
   try {
     return realpathSync(p);
@@ -85,7 +115,9 @@ export async function runInEmuHost(argv: string[], opts: RunOptions = {}): Promi
   const image = await prepareImage();
   const cwd = realOrSelf(opts.cwd ?? process.cwd());
   const env = { ...process.env, ...opts.env, SPARKLER_EMUHOST: '1' };
-  const shares = writableShares(['/tmp', '/var/tmp', cwd, ...(opts.writable ?? [])].map(realOrSelf));
+  const scratch = new Set(['/tmp', '/var/tmp'].map(realOrSelf));
+  const shares = writableShares(['/tmp', '/var/tmp', cwd, ...(opts.writable ?? [])].map(realOrSelf),
+    (p) => (scratch.has(p) ? scratchModel(p) : 'none'));
 
   const runDir = mkdtempSync(join(tmpdir(), 'sparkler-emuhost-'));
   const file = (n: string): string => join(runDir, n);

@@ -34,9 +34,18 @@ export function commandScript(c: CommandScript): string {
   return lines.join('\n') + '\n';
 }
 
+/**
+ * How QEMU stores what the guest creates. 'none': as is, faithful modes and symlinks, but QEMU
+ * 7.2 cannot create a socket node there (bind() fails with ENXIO). 'mapped-xattr': created
+ * files are 0600 (directories 0700) on the host with the guest's view in user.virtfs.* xattrs;
+ * sockets work, but chmod inside does not reach the host and symlinks are plain files there.
+ */
+export type ShareModel = 'none' | 'mapped-xattr';
+
 export interface Share {
   tag: string;
   path: string;
+  model: ShareModel;
 }
 
 /** One "tag path" line per writable share, parents before children. */
@@ -51,12 +60,12 @@ export function mountsFile(shares: Share[]): string {
  * The writable shares for a run: /tmp, /var/tmp, the working directory and any extra paths,
  * minus those already inside another share (one 9p mount covers its subtree) and the root.
  */
-export function writableShares(paths: string[]): Share[] {
+export function writableShares(paths: string[], modelOf: (path: string) => ShareModel = () => 'none'): Share[] {
   const norm = [...new Set(paths.map((p) => p.replace(/\/+$/, '') || '/'))].filter((p) => p !== '/');
   norm.sort((a, b) => a.length - b.length);
   const kept: string[] = [];
   for (const p of norm) {
     if (!kept.some((k) => p === k || p.startsWith(k + '/'))) kept.push(p);
   }
-  return kept.map((path, i) => ({ tag: `rw${i}`, path }));
+  return kept.map((path, i) => ({ tag: `rw${i}`, path, model: modelOf(path) }));
 }
