@@ -49,8 +49,10 @@ export const I8042_COMMAND_PORT = 0x64;
 export const I8042_IRQ = 1;
 
 export interface VirtioMmioDeviceDesc {
-  /** Guest-physical base of the device's 4 KiB register window. */
+  /** Guest-physical base of the device's register window. */
   address: number;
+  /** Length of the window; Sparkler's slots are 4 KiB (the default). */
+  size?: number;
   /** The GSI (I/O APIC pin) its irqfd raises. */
   gsi: number;
 }
@@ -63,7 +65,7 @@ export function virtioDeviceName(index: number): string {
 /** _CRS of a virtio-mmio device: its register window and its edge-triggered, active-high GSI. */
 export function virtioCrs(dev: VirtioMmioDeviceDesc): Buffer {
   return resourceTemplate(
-    memory32Fixed(true, dev.address, VIRTIO_MMIO_SLOT_SIZE),
+    memory32Fixed(true, dev.address, dev.size ?? VIRTIO_MMIO_SLOT_SIZE),
     interrupt({ edge: true, activeLow: false }, [dev.gsi]),
   );
 }

@@ -12,6 +12,7 @@
  *   writeAcpiTables: (mem) => writeAcpiTables(mem, { vcpuCount, virtioDevices })
  */
 import { GuestMemory } from '../../../memory/guest-memory';
+import { VIRTIO_MMIO_SLOT_SIZE } from '../layout';
 import { IOAPIC_PINS } from '../mptable';
 import { buildDsdt, COM1_IRQ, I8042_IRQ, VirtioMmioDeviceDesc } from './dsdt';
 import { buildFadt } from './fadt';
@@ -51,11 +52,13 @@ export interface AcpiTables {
 }
 
 function checkVirtioDevices(devices: readonly VirtioMmioDeviceDesc[]): void {
-  const addresses = new Set<number>();
+  const windows: Array<{ start: number; end: number; i: number }> = [];
   const gsis = new Set<number>();
   devices.forEach((d, i) => {
-    if (!Number.isInteger(d.address) || d.address <= 0 || d.address > 0xffff_f000 || d.address % 0x1000 !== 0) {
-      throw new AcpiError(`virtio device ${i}: its address 0x${d.address.toString(16)} must be a 4 KiB-aligned address below 4 GiB.`);
+    const size = d.size ?? VIRTIO_MMIO_SLOT_SIZE;
+    if (!Number.isInteger(size) || size <= 0) throw new AcpiError(`virtio device ${i}: its window size ${size} must be a positive whole number of bytes.`);
+    if (!Number.isInteger(d.address) || d.address <= 0 || d.address + size > 0x1_0000_0000) {
+      throw new AcpiError(`virtio device ${i}: its window at 0x${d.address.toString(16)} (0x${size.toString(16)} bytes) must lie below 4 GiB.`);
     }
     if (!Number.isInteger(d.gsi) || d.gsi < 0 || d.gsi >= IOAPIC_PINS) {
       throw new AcpiError(`virtio device ${i}: GSI ${d.gsi} is not an I/O APIC pin (0-${IOAPIC_PINS - 1}).`);
@@ -63,10 +66,11 @@ function checkVirtioDevices(devices: readonly VirtioMmioDeviceDesc[]): void {
     if (d.gsi === COM1_IRQ || d.gsi === I8042_IRQ) {
       throw new AcpiError(`virtio device ${i}: GSI ${d.gsi} belongs to ${d.gsi === COM1_IRQ ? 'the serial port' : 'the i8042'}.`);
     }
-    if (addresses.has(d.address)) throw new AcpiError(`virtio device ${i}: address 0x${d.address.toString(16)} is used twice.`);
     if (gsis.has(d.gsi)) throw new AcpiError(`virtio device ${i}: GSI ${d.gsi} is used twice.`);
-    addresses.add(d.address);
+    const clash = windows.find((w) => d.address < w.end && w.start < d.address + size);
+    if (clash) throw new AcpiError(`virtio device ${i}: its window at 0x${d.address.toString(16)} overlaps device ${clash.i}'s.`);
     gsis.add(d.gsi);
+    windows.push({ start: d.address, end: d.address + size, i });
   });
 }
 
