@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { prepareImage } from './image';
 import { findQemu, MARKER, qemuArgs } from './qemu';
 import { commandScript, mountsFile, writableShares, type ShareModel } from './script';
+import { which } from './tools';
 
 export interface RunOptions {
   cwd?: string;
@@ -100,6 +101,12 @@ function scratchModel(path: string): ShareModel {
   return oldTmpfs ? 'none' : 'mapped-xattr';
 }
 
+/** A reader that went away (EPIPE) must not crash us and leave QEMU behind: drop the output. */
+function writeQuietly(stream: NodeJS.WriteStream, b: Buffer): void {
+  if (stream.listenerCount('error') === 0) stream.on('error', () => undefined);
+  if (!stream.destroyed) stream.write(b);
+}
+
 function realOrSelf(p: string): string {
   try {
     return realpathSync(p);
@@ -134,14 +141,18 @@ export async function runInEmuHost(argv: string[], opts: RunOptions = {}): Promi
     writeFileSync(file('stdout'), '');
     writeFileSync(file('stderr'), '');
     const tails = [
-      new Tail(file('stdout'), pipe ? (b) => out.push(b) : (b) => process.stdout.write(b)),
-      new Tail(file('stderr'), pipe ? (b) => err.push(b) : (b) => process.stderr.write(b)),
+      new Tail(file('stdout'), pipe ? (b) => out.push(b) : (b) => writeQuietly(process.stdout, b)),
+      new Tail(file('stderr'), pipe ? (b) => err.push(b) : (b) => writeQuietly(process.stderr, b)),
     ];
     const args = qemuArgs({
       kernel: image.kernel, initrd: image.initrd, runDir, consoleLog: file('console.log'), shares,
       memoryMiB: opts.memoryMiB ?? 2048, cpus: opts.cpus ?? 2,
     });
-    const child = spawn(qemu, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+    // setpriv --pdeathsig: QEMU dies with us even if we are SIGKILLed, instead of running on.
+    const setpriv = which('setpriv');
+    const child = setpriv
+      ? spawn(setpriv, ['--pdeathsig', 'KILL', '--', qemu, ...args], { stdio: ['ignore', 'ignore', 'pipe'] })
+      : spawn(qemu, args, { stdio: ['ignore', 'ignore', 'pipe'] });
     let qemuErr = '';
     child.stderr?.on('data', (d: Buffer) => { qemuErr += d.toString(); });
     let stopped: 'timeout' | 'abort' | undefined;
