@@ -165,9 +165,9 @@ export async function runInEmuHost(argv: string[], opts: RunOptions = {}): Promi
     opts.signal?.addEventListener('abort', onAbort);
     if (opts.signal?.aborted) stop('abort');
     const poll = pipe ? undefined : setInterval(() => tails.forEach((t) => t.pump()), 30);
-    const exit = await new Promise<{ code: number | null; error?: Error }>((resolve) => {
-      child.on('error', (e) => resolve({ code: null, error: e }));
-      child.on('close', (code) => resolve({ code }));
+    const exit = await new Promise<{ how: string; error?: Error }>((resolve) => {
+      child.on('error', (e) => resolve({ how: `failed to start: ${e.message}`, error: e }));
+      child.on('close', (code, signal) => resolve({ how: signal ? `was killed by ${signal}` : `exited with ${code}` }));
     });
     if (timer) clearTimeout(timer);
     if (poll) clearInterval(poll);
@@ -191,9 +191,13 @@ export async function runInEmuHost(argv: string[], opts: RunOptions = {}): Promi
     } else if (reported !== undefined && /^\d+$/.test(reported)) {
       code = Number(reported);
     } else {
-      const consoleTail = readFileSync(file('console.log'), 'utf8').split('\n').slice(-15).join('\n').trim();
-      note(`emuhost: the emulated host stopped without reporting an exit code `
-        + `(QEMU ${exit.error ? `failed to start: ${exit.error.message}` : `exited with ${exit.code}`}).`
+      let consoleTail = '';
+      try {
+        consoleTail = readFileSync(file('console.log'), 'utf8').split('\n').slice(-15).join('\n').trim();
+      } catch {
+        // QEMU did not get as far as creating it
+      }
+      note(`emuhost: the emulated host stopped without reporting an exit code (QEMU ${exit.how}).`
         + (qemuErr.trim() ? `\nQEMU said: ${qemuErr.trim()}` : '')
         + (consoleTail ? `\nLast console lines:\n${consoleTail}` : ''));
       code = HOST_FAILURE_CODE;
