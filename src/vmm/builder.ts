@@ -4,7 +4,9 @@
  * vCPUs configured for 64-bit entry (DESIGN.md section 3).
  */
 import * as fs from 'node:fs';
+import { writeAcpiTables } from '../arch/x86_64/acpi';
 import { configureBoot, BootSetup } from '../arch/x86_64/boot';
+import { mmioSlotAddress, mmioSlotGsi } from '../devices/virtio/mmio-slots';
 import { normalizeCpuid } from '../arch/x86_64/cpuid';
 import { lapicLint } from '../arch/x86_64/lapic';
 import { memoryRegions, MiB } from '../arch/x86_64/layout';
@@ -108,8 +110,15 @@ export function buildMicroVm(opts: BuildOptions): Vmm {
   const pio = new Bus();
   const mmio = new Bus();
   // Before configureBoot: the virtio devices add their parameters to the command line it writes.
-  attachVirtioDevices(vm, mmio, memory, cmdline, { drives: opts.drives, entropy: opts.entropy });
-  const boot = configureBoot(memory, { kernel, cmdline, initrd, vcpuCount: machineConfig.vcpuCount });
+  const virtio = attachVirtioDevices(vm, mmio, memory, cmdline, { drives: opts.drives, entropy: opts.entropy });
+  const vcpuCount = machineConfig.vcpuCount;
+  // ACPI tables describe the CPUs (MADT) and the virtio-mmio devices (DSDT) for kernels that do
+  // not read the MP table or the command line; their FADT gives the guest a power-off register.
+  const virtioDevices = virtio.transports.map((_, slot) => ({ address: mmioSlotAddress(slot), gsi: mmioSlotGsi(slot) }));
+  const boot = configureBoot(memory, {
+    kernel, cmdline, initrd, vcpuCount,
+    writeAcpiTables: (mem) => writeAcpiTables(mem, { vcpuCount, virtioDevices }),
+  });
 
   const devices = attachLegacyDevices(vm, pio, mmio, opts);
 

@@ -1,9 +1,11 @@
 /**
  * The legacy devices every microVM has, wired to the buses and to the guest's interrupts:
- * COM1 at 0x3f8 (IRQ 4), the i8042 at 0x60-0x64 (IRQ 1), and, with --boot-timer, the boot
- * timer at MMIO 0xC000_0000.
+ * COM1 at 0x3f8 (IRQ 4), the i8042 at 0x60-0x64 (IRQ 1), the ACPI sleep registers (power-off)
+ * and, with --boot-timer, the boot timer at MMIO 0xC000_0000.
  */
 import { Bus } from '../devices/bus';
+import { SLEEP_CONTROL_PORT } from '../arch/x86_64/acpi';
+import { AcpiSleepControl } from '../devices/legacy/acpi-sleep';
 import { BootTimer, BOOT_TIMER_ADDRESS, BOOT_TIMER_LENGTH } from '../devices/legacy/boot-timer';
 import { I8042 } from '../devices/legacy/i8042';
 import { Serial } from '../devices/legacy/serial';
@@ -24,6 +26,8 @@ export interface LegacyDevices {
 export interface LegacyDeviceOptions {
   serialOutput: (bytes: Buffer) => void;
   onReset: () => void;
+  /** The guest's ACPI power-off (S5); defaults to onReset: either way the VM ends cleanly. */
+  onPowerOff?: () => void;
   bootTimer?: { log: (line: string) => void };
 }
 
@@ -32,6 +36,7 @@ export function attachLegacyDevices(vm: VmFd, pio: Bus, mmio: Bus, opts: LegacyD
   pio.insert(serial, COM1_PORT, 8, 'serial');
   const i8042 = new I8042(IrqfdLine.register(vm, I8042_IRQ), opts.onReset);
   pio.insert(i8042, I8042_PORT, 5, 'i8042');
+  pio.insert(new AcpiSleepControl(opts.onPowerOff ?? opts.onReset), SLEEP_CONTROL_PORT, 2, 'acpi-sleep');
   let bootTimer: BootTimer | undefined;
   if (opts.bootTimer) {
     bootTimer = new BootTimer(opts.bootTimer.log);
