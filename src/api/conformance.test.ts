@@ -1,0 +1,125 @@
+/**
+ * Conformance with Firecracker's OpenAPI document (../shared/reference/firecracker, when present):
+ * every path and method is routed, and every 200 body of the implemented GETs carries the
+ * documented fields (the required ones, and no field the schema does not list).
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { Logger } from '../logger/logger';
+import { Metrics } from '../metrics/metrics';
+import { VmmController } from '../vmm/controller';
+import { matchRoute } from './router';
+import { ROUTES } from './routes';
+import { fakeVmm } from './testing';
+
+const REPO = path.resolve(__dirname, '..', '..');
+const YAML = path.resolve(REPO, '..', 'shared', 'reference', 'firecracker', 'firecracker-v1.16.1.yaml');
+const skip = fs.existsSync(YAML) ? undefined : `${YAML} is not present; the conformance check needs Firecracker's OpenAPI file`;
+
+type Node = string | Node[] | { [key: string]: Node };
+
+/**
+ * Enough YAML for this document: block maps and lists by indentation, scalars, flow lists.
+ * Multi-line plain scalars (descriptions) are folded into their key's value.
+ */
+function parseYaml(text: string): Node {
+  const lines = text.split('\n').map((raw) => raw.replace(/\s+#.*$/, '')).filter((l) => l.trim() !== '' && !l.trim().startsWith('#'));
+  let i = 0;
+  const indent = (l: string) => l.length - l.trimStart().length;
+  const scalar = (v: string): Node => {
+    v = v.trim();
+    if (v.startsWith('[')) return v.slice(1, -1).split(',').map((s) => s.trim().replace(/^"|"$/g, ''));
+    return v.replace(/^"(.*)"$/, '$1');
+  };
+  function block(level: number): Node {
+    if (lines[i].trimStart().startsWith('- ')) {
+      const list: Node[] = [];
+      while (i < lines.length && indent(lines[i]) === level && lines[i].trimStart().startsWith('- ')) {
+        const item = lines[i].trimStart().slice(2);
+        if (/^[\w$/.-]+:/.test(item) && !item.startsWith('"')) {
+          lines[i] = ' '.repeat(level + 2) + item; // "- key: v" starts a map at the item's column
+          list.push(block(level + 2));
+        } else {
+          list.push(scalar(item));
+          i++;
+        }
+      }
+      return list;
+    }
+    const map: { [key: string]: Node } = {};
+    while (i < lines.length && indent(lines[i]) === level) {
+      const m = /^\s*("?[^":]+"?|[^:]+):(?:\s+(.*))?$/.exec(lines[i]);
+      if (!m) { i++; continue; }
+      const key = m[1].replace(/^"|"$/g, '');
+      i++;
+      if (m[2] !== undefined && m[2] !== '') {
+        let value = m[2];
+        while (i < lines.length && indent(lines[i]) > level && !/^\s*[\w$-]+:(\s|$)/.test(lines[i])) value += ` ${lines[i++].trim()}`;
+        map[key] = scalar(value);
+      } else if (i < lines.length && indent(lines[i]) > level) {
+        map[key] = block(indent(lines[i]));
+      } else if (i < lines.length && indent(lines[i]) === level && lines[i].trimStart().startsWith('- ')) {
+        map[key] = block(level);
+      } else {
+        map[key] = '';
+      }
+    }
+    return map;
+  }
+  return block(0);
+}
+
+const asMap = (n: Node | undefined) => (n && typeof n === 'object' && !Array.isArray(n) ? n : {}) as { [key: string]: Node };
+
+function load() {
+  const doc = asMap(parseYaml(fs.readFileSync(YAML, 'utf8')));
+  return { paths: asMap(doc.paths), definitions: asMap(doc.definitions) };
+}
+
+test('every path and method of the reference document is routed, and nothing else', { skip }, () => {
+  const { paths } = load();
+  const documented = Object.entries(paths).flatMap(([p, ops]) => Object.keys(asMap(ops)).map((m) => `${m.toUpperCase()} ${p}`)).sort();
+  assert.ok(documented.length >= 38, `parsed ${documented.length} operations`);
+  const routed = ROUTES.flatMap((r) => (['GET', 'PUT', 'PATCH'] as const).filter((m) => r[m]).map((m) => `${m} ${r.path}`)).sort();
+  assert.deepEqual(routed, documented);
+  for (const op of documented) {
+    const [method, p] = op.split(' ');
+    assert.doesNotThrow(() => matchRoute(method, p.replace(/\{[^}]+\}/g, 'id0')), op);
+  }
+});
+
+test('the 200 bodies of the implemented GETs have the documented fields', { skip }, async () => {
+  const { paths, definitions } = load();
+  const fake = fakeVmm();
+  const controller = new VmmController({ instanceId: 'conf', vmmVersion: '1.2.3', logger: new Logger({ fd: fs.openSync('/dev/null', 'w') }), metrics: new Metrics(), build: () => fake.vmm });
+  await controller.handle({ kind: 'ConfigureBootSource', config: { kernelImagePath: '/k', bootArgs: 'console=ttyS0' } });
+  const implemented: Array<[string, () => Promise<unknown>]> = [
+    ['/', async () => ((await controller.handle({ kind: 'GetInstanceInfo' })) as { body: unknown }).body],
+    ['/version', async () => ((await controller.handle({ kind: 'GetVmmVersion' })) as { body: unknown }).body],
+    ['/machine-config', async () => ((await controller.handle({ kind: 'GetMachineConfig' })) as { body: unknown }).body],
+    ['/vm/config', async () => ((await controller.handle({ kind: 'GetFullVmConfig' })) as { body: unknown }).body],
+  ];
+  for (const [p, get] of implemented) {
+    const ref = String(asMap(asMap(asMap(asMap(asMap(paths[p]).get).responses)['200']).schema).$ref ?? '');
+    const def = asMap(definitions[ref.replace('#/definitions/', '')]);
+    assert.ok(Object.keys(def).length > 0, `${p}: no schema found for ${ref}`);
+    const body = asMap((await get()) as Node);
+    const documented = Object.keys(asMap(def.properties));
+    for (const field of (def.required as string[] | undefined) ?? []) assert.ok(field in body, `${p}: required field ${field} is missing`);
+    for (const field of Object.keys(body)) {
+      // Sparkler also reports `serial` (a config-file section Firecracker does not echo here).
+      if (p === '/vm/config' && field === 'serial') continue;
+      assert.ok(documented.includes(field), `${p}: field ${field} is not in ${ref}`);
+    }
+    if (p === '/') assert.ok((asMap(asMap(def.properties).state).enum as string[]).includes(String(body.state)));
+    if (p === '/vm/config') {
+      const boot = asMap(body['boot-source']);
+      const bootDef = asMap(definitions.BootSource);
+      for (const field of Object.keys(boot)) assert.ok(Object.keys(asMap(bootDef.properties)).includes(field), `boot-source.${field}`);
+      const machine = asMap(body['machine-config']);
+      for (const field of Object.keys(machine)) assert.ok(Object.keys(asMap(asMap(definitions.MachineConfiguration).properties)).includes(field), `machine-config.${field}`);
+    }
+  }
+});
