@@ -72,7 +72,11 @@ export class VmmController {
 
   /** --config-file: the same checks as the API, section by section. */
   configure(config: VmConfig): void {
-    config.drives.forEach((d) => this.checkDrive(d));
+    try {
+      config.drives.forEach((d) => this.checkDrive(d));
+    } catch (err) {
+      throw err instanceof ConfigError ? new ConfigError(`config file section \`drives\`: ${err.message}`) : err;
+    }
     this.resources.applyVmConfig(config);
     if (config.logger) this.logger.update(config.logger);
     if (config.metrics && !this.metrics.configured) this.metrics.init(config.metrics.metricsPath);
