@@ -10,6 +10,7 @@ const SUBCOMMANDS: Record<string, () => SubcommandRunner> = {
   guest: () => require('../guest/cli').run,
   emuhost: () => require('../emuhost/cli').run,
   demo: () => require('./demo').run,
+  bench: () => require('../bench/cli').run,
 };
 
 export function main(argv: string[]): void {

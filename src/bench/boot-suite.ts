@@ -1,0 +1,108 @@
+/**
+ * The boot suite from the outside: finds the guest artifacts, writes the plan, runs it where
+ * KVM boots stock Linux at speed (here with hardware KVM; otherwise inside the emulated KVM host,
+ * one start-up of it for the whole suite), and turns the samples into result entries.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { detectKvmHost } from '../host/kvm-host';
+import { BootConfig, BootPlan, BootResults, BootSample, runBootPlan } from './boot';
+import { BenchContext } from './context';
+import { BenchEntry, makeEntry } from './results';
+
+export interface BootArtifacts {
+  bzImage: string;
+  vmlinux: string;
+  initrd: string;
+}
+
+export async function findBootArtifacts(): Promise<BootArtifacts> {
+  const { ensureKernel, ensureInitrd } = await import('../guest');
+  return { bzImage: await ensureKernel({ format: 'bzimage' }), vmlinux: await ensureKernel(), initrd: await ensureInitrd() };
+}
+
+function plan(ctx: BenchContext, a: BootArtifacts, out: string): BootPlan {
+  const configs: BootConfig[] = ctx.quick
+    ? [
+      { console: false, vcpus: 1, modes: ['process', 'api'], vmlinux: true },
+      { console: false, vcpus: 2, modes: ['process'] },
+      { console: true, vcpus: 1, modes: ['process'] },
+      { console: true, vcpus: 2, modes: ['process'] },
+    ]
+    : [
+      { console: false, vcpus: 1, modes: ['process', 'api'], vmlinux: true },
+      { console: false, vcpus: 2, modes: ['process', 'api'] },
+      { console: true, vcpus: 1, modes: ['process', 'api'], vmlinux: true },
+      { console: true, vcpus: 2, modes: ['process', 'api'] },
+    ];
+  return {
+    sparklerBin: ctx.bin, qemu: ctx.qemu, bzImage: a.bzImage, vmlinux: a.vmlinux, initrd: a.initrd,
+    memMiB: 128, runs: ctx.quick ? 3 : 10, configs, timeoutMs: 120_000, out,
+  };
+}
+
+export async function runBootSuite(ctx: BenchContext): Promise<{ entries: BenchEntry[]; where: string; samples: BootSample[] }> {
+  const artifacts = await findBootArtifacts();
+  // The plan and the results go through /tmp, which the emulated host shares read-write.
+  const shared = fs.mkdtempSync(path.join('/tmp', 'sparkler-bench-boot-'));
+  const p = plan(ctx, artifacts, path.join(shared, 'results.json'));
+  const planFile = path.join(shared, 'plan.json');
+  fs.writeFileSync(planFile, JSON.stringify(p));
+  const host = detectKvmHost();
+  let where: string;
+  try {
+    let results: BootResults;
+    if (host.kind === 'hardware') {
+      where = "this machine's /dev/kvm";
+      results = await runBootPlan(p, ctx.progress);
+    } else {
+      where = 'emulated KVM host (QEMU TCG, nested SVM)';
+      ctx.progress(`boot suite: ${host.kind === 'pvm' ? 'this /dev/kvm is PVM' : 'no /dev/kvm'}: running inside the emulated KVM host (both VMMs in the same run)`);
+      const { runInEmuHost } = await import('../emuhost');
+      const budget = p.runs * p.configs.reduce((n, c) => n + c.modes.length * 2 + (c.vmlinux ? 1 : 0), 0) * 60_000 + 120_000;
+      const r = await runInEmuHost([process.execPath, path.join(__dirname, 'boot.js'), planFile], { stdio: 'inherit', timeoutMs: budget });
+      if (r.code !== 0 || !fs.existsSync(p.out)) throw new Error(`the boot suite in the emulated KVM host failed (code ${r.code})`);
+      results = JSON.parse(fs.readFileSync(p.out, 'utf8')) as BootResults;
+    }
+    return { entries: bootEntries(ctx, results.samples, where), where, samples: results.samples };
+  } finally {
+    fs.rmSync(shared, { recursive: true, force: true });
+  }
+}
+
+export function bootEntries(ctx: BenchContext, samples: BootSample[], where: string): BenchEntry[] {
+  for (const s of samples) if (s.error) ctx.problems.push(`boot ${s.vmm} ${s.mode} console=${s.console ? 'on' : 'off'} vcpus=${s.vcpus} run ${s.run + 1}: ${s.error}`);
+  const pick = (vmm: string, mode: string, console: boolean, vcpus: number, f: (s: BootSample) => number | undefined = (s) => s.ms): number[] =>
+    samples.filter((s) => s.vmm === vmm && s.mode === mode && s.console === console && s.vcpus === vcpus).map(f).filter((x): x is number => x !== undefined);
+  const keys = [...new Set(samples.map((s) => `${s.mode}|${s.console}|${s.vcpus}`))];
+  const entries: BenchEntry[] = [];
+  for (const key of keys) {
+    const [mode, c, v] = key.split('|');
+    const console = c === 'true';
+    const vcpus = Number(v);
+    const span = mode === 'process' ? 'process start -> init' : 'InstanceStart (QEMU: QMP cont after -S) -> init';
+    const variant = `${span}; serial console ${console ? 'on' : 'off'}; ${vcpus} vCPU${vcpus > 1 ? 's' : ''}; 128 MiB; same bzImage + initramfs`;
+    const headline = mode === 'process' && !console && vcpus === 1;
+    const name = headline ? 'boot_to_init_ms' : `boot_to_init_ms/${mode === 'process' ? 'process_start' : 'instance_start'}/console_${console ? 'on' : 'off'}/${vcpus}vcpu`;
+    const qemu = pick('qemu', mode, console, vcpus);
+    entries.push(makeEntry({ name, unit: 'ms', where, sparkler: pick('sparkler', mode, console, vcpus), qemu: ctx.qemu ? qemu : undefined, variant }));
+    const vml = pick('sparkler-vmlinux', mode, console, vcpus);
+    if (vml.length > 0) {
+      entries.push(makeEntry({
+        name: `boot_to_init_ms/vmlinux/${mode === 'process' ? 'process_start' : 'instance_start'}/console_${console ? 'on' : 'off'}/${vcpus}vcpu`, unit: 'ms', where,
+        sparkler: vml, qemu: ctx.qemu ? qemu : undefined,
+        variant: `${span}; Sparkler boots the uncompressed ELF vmlinux (as Firecracker does), QEMU the bzImage (it cannot boot a vmlinux without a PVH note)`,
+      }));
+    }
+    if (mode === 'process') {
+      const self = pick('sparkler', mode, console, vcpus, (s) => s.selfMs);
+      if (headline && self.length > 0) {
+        entries.push(makeEntry({
+          name: 'boot_to_init_ms/sparkler_boot_timer', unit: 'ms', where, sparkler: self,
+          variant: "Sparkler's own boot-timer figure (Node's process start -> init), for the same boots as boot_to_init_ms",
+        }));
+      }
+    }
+  }
+  return entries;
+}

@@ -1,0 +1,62 @@
+/**
+ * The report's chart: an SVG drawn here (no dependency), one panel per measurement with
+ * Sparkler's bar beside its peer's (QEMU, or the C floor for the exit round trip). Each panel
+ * has its own scale (the units differ); bars are medians, whiskers span min to max, and the
+ * ratio is printed at the right.
+ */
+import type { BenchEntry } from './results';
+import type { Summary } from './stats';
+
+const COLORS = { sparkler: '#e8590c', qemu: '#1c7ed6', floor: '#868e96' };
+const WIDTH = 860;
+const LABEL_W = 250;
+const BAR_W = 470;
+const BAR_H = 16;
+const PANEL_H = 62;
+
+const esc = (s: string): string => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+const num = (x: number): string => (Math.abs(x) >= 100 ? x.toFixed(0) : Math.abs(x) >= 10 ? x.toFixed(1) : x.toFixed(2));
+
+function bar(y: number, s: Summary | null | undefined, scale: number, color: string, label: string): string {
+  const x0 = LABEL_W;
+  if (!s) return `<text x="${x0 + 4}" y="${y + BAR_H - 4}" class="t dim">${esc(label)}: not measured</text>`;
+  const w = Math.max(1, s.median * scale);
+  const lo = x0 + s.min * scale;
+  const hi = x0 + s.max * scale;
+  const mid = y + BAR_H / 2;
+  return [
+    `<rect x="${x0}" y="${y}" width="${w.toFixed(1)}" height="${BAR_H}" fill="${color}" rx="2"/>`,
+    `<line x1="${lo.toFixed(1)}" y1="${mid}" x2="${hi.toFixed(1)}" y2="${mid}" stroke="#212529" stroke-width="1.2"/>`,
+    `<line x1="${lo.toFixed(1)}" y1="${mid - 4}" x2="${lo.toFixed(1)}" y2="${mid + 4}" stroke="#212529" stroke-width="1.2"/>`,
+    `<line x1="${hi.toFixed(1)}" y1="${mid - 4}" x2="${hi.toFixed(1)}" y2="${mid + 4}" stroke="#212529" stroke-width="1.2"/>`,
+    `<text x="${(Math.max(x0 + w, hi) + 6).toFixed(1)}" y="${y + BAR_H - 4}" class="t">${esc(label)} ${num(s.median)}</text>`,
+  ].join('');
+}
+
+export function chartSvg(entries: BenchEntry[], title: string): string {
+  const rows = entries;
+  const height = 58 + rows.length * PANEL_H + 20;
+  const parts: string[] = [];
+  parts.push(`<svg xmlns="http://www.w3.org/2000/svg" width="${WIDTH}" height="${height}" viewBox="0 0 ${WIDTH} ${height}" font-family="sans-serif">`);
+  parts.push('<style>.t{font-size:12px;fill:#212529}.h{font-size:13px;font-weight:bold;fill:#212529}.dim{fill:#868e96}.s{font-size:11px;fill:#495057}</style>');
+  parts.push(`<rect width="${WIDTH}" height="${height}" fill="#fff"/>`);
+  parts.push(`<text x="12" y="22" class="h">${esc(title)}</text>`);
+  parts.push(`<rect x="12" y="32" width="12" height="12" fill="${COLORS.sparkler}"/><text x="30" y="42" class="t">Sparkler</text>`);
+  parts.push(`<rect x="100" y="32" width="12" height="12" fill="${COLORS.qemu}"/><text x="118" y="42" class="t">QEMU microvm</text>`);
+  parts.push(`<rect x="220" y="32" width="12" height="12" fill="${COLORS.floor}"/><text x="238" y="42" class="t">C floor</text>`);
+  parts.push(`<text x="320" y="42" class="s">bar = median, whisker = min..max; each panel has its own scale</text>`);
+  rows.forEach((e, i) => {
+    const y = 58 + i * PANEL_H;
+    const peer = e.against === 'c_floor' ? e.floor : e.qemu;
+    const top = Math.max(e.sparkler?.max ?? 0, peer?.max ?? 0, 1e-9);
+    const scale = (BAR_W - 60) / top;
+    if (i % 2 === 0) parts.push(`<rect x="0" y="${y - 6}" width="${WIDTH}" height="${PANEL_H}" fill="#f8f9fa"/>`);
+    parts.push(`<text x="12" y="${y + 12}" class="h">${esc(e.name)}</text>`);
+    parts.push(`<text x="12" y="${y + 28}" class="s">${esc(e.unit)}, ${e.better} is better</text>`);
+    if (e.ratio !== null) parts.push(`<text x="12" y="${y + 43}" class="s">ratio ${e.ratio.toFixed(2)}x ${e.against === 'c_floor' ? 'the C floor' : 'QEMU'}</text>`);
+    parts.push(bar(y, e.sparkler, scale, COLORS.sparkler, 'Sparkler'));
+    parts.push(bar(y + BAR_H + 6, peer, scale, e.against === 'c_floor' ? COLORS.floor : COLORS.qemu, e.against === 'c_floor' ? 'C floor' : 'QEMU'));
+  });
+  parts.push('</svg>');
+  return `${parts.join('\n')}\n`;
+}
