@@ -1,16 +1,14 @@
 #!/bin/sh
 # PID 1 of sparkler's emulated KVM host (see src/emuhost). Busybox only; the build fills in
-# the kernel modules to insmod (dependencies first): the 9p ones, and the KVM ones, which load
-# in the background meanwhile (kvm.ko is the slowest to load) and are awaited before the command.
+# the kernel modules to insmod, dependencies first. (Loading the KVM ones in parallel was slower
+# on a loaded machine: module loading synchronises the vCPUs, and TCG's vCPU threads get starved.)
 # Layout: /host = this machine's root (9p, read-only), /emu = the run directory (9p, rw) with
 # cmd.sh (the command, cwd and environment), mounts (writable shares) and, afterwards, exit.
 export PATH=/bin
 mount -t proc proc /proc
 mount -t sysfs sys /sys
 mount -t devtmpfs dev /dev
-load() { for m in "$@"; do insmod "/lib/modules/$m.ko" || echo "emuhost: insmod $m failed"; done; }
-load @KVM_MODULES@ &
-load @FS_MODULES@
+for m in @MODULES@; do insmod "/lib/modules/$m.ko" || echo "emuhost: insmod $m failed"; done
 o=trans=virtio,version=9p2000.L,msize=512000
 # The shared root is read-only and the host lives for one command: cache it (loose).
 mount -t 9p -o "$o,ro,cache=loose" root /host || echo "emuhost: cannot mount the shared root"
@@ -27,7 +25,6 @@ mount -t tmpfs -o mode=755 run /host/run && mkdir -p -m 1777 /host/run/lock
 while read -r tag path; do
   mount -t 9p -o "$o,cache=mmap" "$tag" "/host$path" || echo "emuhost: cannot mount $path"
 done </emu/mounts
-wait
 # The command reads its script through fd 9, opened outside the chroot.
 env -i /bin/chroot /host /bin/sh /proc/self/fd/9 9</emu/cmd.sh </dev/null >/emu/stdout 2>/emu/stderr
 echo $? >/emu/exit

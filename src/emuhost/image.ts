@@ -15,11 +15,9 @@ import { loadOrder, moduleDepends, moduleKey } from './kmod';
 import { isStaticElf, runTool, which } from './tools';
 
 /** Bump when the image layout changes in a way the recipe hash does not see. */
-const FORMAT = 2;
-/** Modules insmod'ed at boot (with their dependencies): 9p over PCI virtio, then KVM on AMD. */
-export const FS_MODULES = ['virtio_pci', '9pnet_virtio', '9p'];
-export const KVM_MODULES = ['kvm_amd'];
-const ROOT_MODULES = [...FS_MODULES, ...KVM_MODULES];
+const FORMAT = 3;
+/** Modules insmod'ed at boot (with their dependencies): 9p over PCI virtio, and KVM on AMD. */
+export const ROOT_MODULES = ['virtio_pci', '9pnet_virtio', '9p', 'kvm_amd'];
 /** Their usual closure, extracted in the first pass so that one pass normally suffices. */
 const EXPECTED_MODULES = [
   'virtio', 'virtio_ring', 'virtio_pci_modern_dev', 'virtio_pci_legacy_dev', '9pnet', 'netfs',
@@ -36,8 +34,7 @@ export interface EmuHostManifest {
   kernelRelease: string;
   /** 'vmlinux' (PVH entry, fast) or 'vmlinuz' (the package's bzImage, as a fallback). */
   kernelFile: string;
-  fsModules: string[];
-  kvmModules: string[];
+  modules: string[];
   builtAt: string;
 }
 
@@ -70,7 +67,7 @@ function readInitTemplate(): string {
 /** Hash of everything in the image that is not the kernel package: invalidates on edits. */
 export function recipeHash(): string {
   return createHash('sha256')
-    .update(JSON.stringify({ FORMAT, init: readInitTemplate(), FS_MODULES, KVM_MODULES, APPLETS }))
+    .update(JSON.stringify({ FORMAT, init: readInitTemplate(), ROOT_MODULES, APPLETS }))
     .digest('hex');
 }
 
@@ -217,14 +214,7 @@ async function buildImage(progress: Progress): Promise<EmuHostImage> {
     }
     const deps = new Map<string, string[]>();
     for (const [k, p] of mods) deps.set(k, moduleDepends(await fsp.readFile(p)).map(moduleKey));
-    // The KVM modules load in parallel with the 9p ones, unless they share a dependency.
-    let fsOrder = loadOrder(FS_MODULES, deps);
-    let kvmOrder = loadOrder(KVM_MODULES, deps);
-    if (kvmOrder.some((m) => fsOrder.includes(m))) {
-      fsOrder = loadOrder(ROOT_MODULES, deps);
-      kvmOrder = [];
-    }
-    const order = [...fsOrder, ...kvmOrder];
+    const order = loadOrder(ROOT_MODULES, deps);
     const kernels = (await fsp.readdir(join(x, 'boot')).catch(() => [])).filter((n) => n.startsWith('vmlinuz-'));
     if (kernels.length !== 1) throw new SparklerError('EMUHOST_KERNEL', `${pkg} has no single /boot/vmlinuz-*.`);
     const release = (kernels[0] as string).slice('vmlinuz-'.length);
@@ -232,9 +222,7 @@ async function buildImage(progress: Progress): Promise<EmuHostImage> {
     progress('building the initramfs');
     const out = join(tmp, 'out');
     await fsp.mkdir(out);
-    const init = readInitTemplate()
-      .replace('@FS_MODULES@', fsOrder.join(' '))
-      .replace('@KVM_MODULES@', kvmOrder.join(' '));
+    const init = readInitTemplate().replace('@MODULES@', order.join(' '));
     const entries: CpioEntry[] = [
       ...['bin', 'dev', 'proc', 'sys', 'host', 'emu', 'lib', 'lib/modules'].map((path): CpioEntry => ({ kind: 'dir', path })),
       { kind: 'chardev', path: 'dev/console', major: 5, minor: 1 },
@@ -253,7 +241,7 @@ async function buildImage(progress: Progress): Promise<EmuHostImage> {
     await fsp.writeFile(join(out, kernelFile), vmlinux ?? bz);
     const manifest: EmuHostManifest = {
       format: FORMAT, recipeHash: recipe, kernelPackage: pkg, kernelVersion: version,
-      kernelRelease: release, kernelFile, fsModules: fsOrder, kvmModules: kvmOrder, builtAt: new Date().toISOString(),
+      kernelRelease: release, kernelFile, modules: order, builtAt: new Date().toISOString(),
     };
     await fsp.writeFile(join(out, 'manifest.json'), JSON.stringify(manifest, null, 2) + '\n');
     try {
