@@ -53,7 +53,8 @@ export class ApiServer {
     this.metrics = opts.metrics ?? defaultMetrics;
     // Keep-alive connections stay open as long as the client wants (keepAliveTimeout 0);
     // a client that stalls mid-request is cut off after headersTimeout/requestTimeout.
-    this.server = http.createServer({ keepAliveTimeout: 0, headersTimeout: 30_000, requestTimeout: 60_000 }, (req, res) => this.onRequest(req, res));
+    // Firecracker does not require a Host header (clients on a Unix socket often omit it).
+    this.server = http.createServer({ keepAliveTimeout: 0, headersTimeout: 30_000, requestTimeout: 60_000, requireHostHeader: false }, (req, res) => this.onRequest(req, res));
     this.server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => this.onClientError(err, socket));
   }
 
