@@ -15,10 +15,13 @@ import { ConfigError } from '../config/validate';
 import { VmConfig, vmConfigToJson } from '../config/vm-config';
 import { Logger, logger as defaultLogger } from '../logger/logger';
 import { Metrics, metrics as defaultMetrics } from '../metrics/metrics';
-import { monotonicClock, TokenBucket } from '../ratelimit';
 import type { BuildOptions } from './builder';
-import { checkDriveFile, updateDrive, virtioDevicesOf } from './virtio-devices';
+import type { DriveConfig } from '../config/drive';
 import type { InstanceState, Vmm } from './vmm';
+
+// The device and builder modules load on first use: the API should be up before they are needed.
+const virtio = () => require('./virtio-devices') as typeof import('./virtio-devices');
+const ratelimit = () => require('../ratelimit') as typeof import('../ratelimit');
 
 export const APP_NAME = 'Sparkler';
 
@@ -123,7 +126,7 @@ export class VmmController {
       case 'FlushMetrics': this.metrics.flush(); return EMPTY;
       case 'Pause': await this.vmm!.pause(); return EMPTY;
       case 'Resume': this.vmm!.resume(); return EMPTY;
-      case 'UpdateBlockDevice': updateDrive(this.vmm!, action.update); return EMPTY;
+      case 'UpdateBlockDevice': virtio().updateDrive(this.vmm!, action.update); return EMPTY;
       case 'UpdateNetworkInterface': requireFeature('network-interfaces'); return EMPTY;
       case 'UpdatePmemDevice': requireFeature('pmem'); return EMPTY;
       case 'GetBalloonConfig': case 'GetBalloonStats': case 'UpdateBalloon': case 'UpdateBalloonStatistics':
@@ -138,10 +141,10 @@ export class VmmController {
     }
   }
 
-  private checkDrive(d: Parameters<typeof checkDriveFile>[0]): void {
+  private checkDrive(d: DriveConfig): void {
     requireFeature(d.socket !== undefined ? 'vhost-user-block' : 'drives');
     try {
-      checkDriveFile(d);
+      virtio().checkDriveFile(d);
     } catch (err) {
       throw new ConfigError(`drive \`${d.driveId}\`: ${(err as Error).message}`);
     }
@@ -181,10 +184,10 @@ function registerVmMetrics(metrics: Metrics, vmm: Vmm): void {
   metrics.register('uart', () => ({
     write_count: serial.bytesOut, read_count: serial.bytesIn, missed_read_count: serial.missedReads, overrun_count: serial.overruns,
   }));
-  const virtio = virtioDevicesOf(vmm);
-  for (const [id, block] of virtio?.drives ?? []) metrics.register(`block_${id}`, () => block.metrics.toJson());
-  if (virtio?.entropy) {
-    const rng = virtio.entropy;
+  const devices = virtio().virtioDevicesOf(vmm);
+  for (const [id, block] of devices?.drives ?? []) metrics.register(`block_${id}`, () => block.metrics.toJson());
+  if (devices?.entropy) {
+    const rng = devices.entropy;
     metrics.register('entropy', () => rng.metrics.toJson());
   }
 }
@@ -202,6 +205,7 @@ function serialSink(path: string | undefined, bucketConfig: TokenBucketConfig | 
     out = (bytes) => { try { fs.writeSync(fd, bytes); } catch { /* a full pipe loses console output, not the VM */ } };
   }
   if (!bucketConfig || bucketConfig.size === 0 || bucketConfig.refillTimeMs === 0) return out;
+  const { TokenBucket, monotonicClock } = ratelimit();
   const bucket = new TokenBucket(bucketConfig.size, bucketConfig.oneTimeBurst, bucketConfig.refillTimeMs, monotonicClock.nowNs());
   let dropped = 0;
   metrics.register('uart_rate_limiter', () => ({ rate_limiter_dropped_bytes: dropped }));
