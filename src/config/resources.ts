@@ -11,7 +11,7 @@ import { DriveConfig, insertDrive } from './drive';
 import { EntropyConfig } from './entropy';
 import { requireFeature } from './features';
 import { LoggerConfig } from './logger';
-import { applyMachineConfigUpdate, MachineConfig, MachineConfigUpdate } from './machine-config';
+import { applyMachineConfigUpdate, DEFAULT_MACHINE_CONFIG, MachineConfig, MachineConfigUpdate } from './machine-config';
 import { MemoryHotplugConfig } from './memory-hotplug';
 import { MetricsConfig } from './metrics';
 import { checkMmdsInterfaces, MmdsConfig } from './mmds-config';
@@ -36,7 +36,7 @@ export class VmResources {
 
   /** PUT replaces every field (absent ones back to defaults); PATCH passes only the changed ones. */
   updateMachineConfig(update: MachineConfigUpdate, replace: boolean): void {
-    const base: MachineConfig = replace ? { vcpuCount: 1, memSizeMib: 128, smt: false, trackDirtyPages: false, hugePages: 'None' } : this.current.machineConfig;
+    const base: MachineConfig = replace ? DEFAULT_MACHINE_CONFIG : this.current.machineConfig;
     const next = applyMachineConfigUpdate(base, update);
     const balloon = this.current.balloon;
     if (balloon && balloon.amountMib > next.memSizeMib) {

@@ -51,8 +51,18 @@ function absent(value: unknown): boolean {
   return value === null || value === undefined;
 }
 
+/** Errors that do not already say where they are (a feature refusal) get the section named. */
+function named<T>(key: string, parse: () => T): T {
+  try {
+    return parse();
+  } catch (err) {
+    if (err instanceof ConfigError && !err.message.startsWith(key)) throw new ConfigError(`config file section \`${key}\`: ${err.message}`);
+    throw err;
+  }
+}
+
 function optionalSection<T>(obj: Record<string, unknown>, key: string, parse: (v: unknown, where: string) => T): T | undefined {
-  return absent(obj[key]) ? undefined : parse(obj[key], key);
+  return absent(obj[key]) ? undefined : named(key, () => parse(obj[key], key));
 }
 
 function list<T>(obj: Record<string, unknown>, key: string, parse: (v: unknown, where: string) => T): T[] {
@@ -94,7 +104,7 @@ export function parseVmConfig(value: unknown, baseDir = process.cwd()): VmConfig
   }
   if (absent(obj['boot-source'])) throw new ConfigError('config file: missing section `boot-source`.');
   const config: VmConfig = {
-    bootSource: parseBootSource(obj['boot-source']),
+    bootSource: named('boot-source', () => parseBootSource(obj['boot-source'])),
     machineConfig: optionalSection(obj, 'machine-config', parseMachineConfig) ?? { ...DEFAULT_MACHINE_CONFIG },
     drives: parseDrives(obj.drives),
     networkInterfaces: list(obj, 'network-interfaces', parseNetworkInterface),
