@@ -10,11 +10,12 @@
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { BenchContext, REPO_ROOT } from './context';
-import { exitLoopCode, SPARKLER_EXIT_LOOP } from './guests';
-import { spawnTimed, watchLines, withTimeout } from './proc';
+import { BenchContext, REPO_ROOT, SPARKLER_MARK_LINE } from './context';
+import { exitLoopCode, QEMU_EXIT_LOOP, SPARKLER_EXIT_LOOP, UART_SCR, UART_THR } from './guests';
+import { killAndWait, openFifo, processCpuNs, spawnTimed, watchLines, withTimeout } from './proc';
+import { microvmArgs, QEMU_INIT_LINE } from './qemu';
 import { BenchEntry, makeEntry } from './results';
-import { guestFile, sparklerConfig } from './tiny-vms';
+import { guestFile, sparklerConfig, TINY_MEM_MIB } from './tiny-vms';
 
 export const FLOOR_SOURCE = path.join(REPO_ROOT, 'bench', 'exit-floor.c');
 
@@ -22,6 +23,8 @@ interface Sample {
   wallUs: number;
   cpuUs: number;
 }
+
+type Who = 'sparkler' | 'floor' | 'qemu' | 'sparkler-thr' | 'qemu-thr';
 
 export function buildFloor(ctx: BenchContext): string {
   const out = path.join(ctx.work, 'exit-floor');
@@ -34,13 +37,39 @@ async function sparklerRun(ctx: BenchContext, config: string, count: number): Pr
   const p = spawnTimed(ctx.bin, ['--no-api', '--boot-timer', '--config-file', config]);
   const marks: { wall: number; cpu: number }[] = [];
   watchLines(p.child.stdout, (line) => {
-    const m = /Guest-boot-time = +(\d+) us \d+ ms, +(\d+) CPU us/.exec(line);
+    const m = SPARKLER_MARK_LINE.exec(line);
     if (m) marks.push({ wall: Number(m[1]), cpu: Number(m[2]) });
   });
   const code = await withTimeout(p.exited, 600_000, 'the Sparkler exit loop');
   if (code !== 0 || marks.length < 2) throw new Error(`Sparkler exit loop ended with ${code} and ${marks.length} marks: ${p.stderrTail().trim()}`);
   const exits = count + 1;
   return { wallUs: (marks[1].wall - marks[0].wall) / exits, cpuUs: (marks[1].cpu - marks[0].cpu) / exits };
+}
+
+/** QEMU reports both marks on its guest_errors log; we timestamp their arrival and sample its CPU time then (the guest idles after the loop; we end QEMU). */
+async function qemuRun(ctx: BenchContext, kernel: string, count: number): Promise<Sample> {
+  const log = path.join(ctx.work, `exit-loop-${process.pid}.log`);
+  const fifo = openFifo(log);
+  const p = spawnTimed(ctx.qemu!, microvmArgs({ kernel, vcpus: 1, memMiB: TINY_MEM_MIB, log }));
+  watchLines(p.child.stdout, () => undefined);
+  const marks: { at: number; cpuNs: number }[] = [];
+  let closed!: () => void;
+  const done = new Promise<void>((resolve) => { closed = resolve; });
+  watchLines(fifo, (line, at) => {
+    if (!QEMU_INIT_LINE.test(line)) return;
+    marks.push({ at, cpuNs: processCpuNs(p.child.pid!) });
+    if (marks.length === 2) closed();
+  });
+  try {
+    await withTimeout(Promise.race([done, p.exited]), 600_000, 'the QEMU exit loop');
+    if (marks.length < 2) throw new Error(`QEMU exit loop: ${marks.length} marks: ${p.stderrTail().trim()}`);
+    const exits = count + 1;
+    return { wallUs: ((marks[1].at - marks[0].at) * 1000) / exits, cpuUs: (marks[1].cpuNs - marks[0].cpuNs) / 1000 / exits };
+  } finally {
+    await killAndWait(p);
+    fifo.destroy();
+    fs.rmSync(log, { force: true });
+  }
 }
 
 async function floorRun(floor: string, codeFile: string): Promise<Sample> {
@@ -54,29 +83,45 @@ async function floorRun(floor: string, codeFile: string): Promise<Sample> {
 }
 
 export async function exitSuite(ctx: BenchContext): Promise<BenchEntry[]> {
-  const count = ctx.quick ? 50_000 : 200_000;
+  const count = ctx.quick ? 30_000 : 200_000;
   const runs = ctx.quick ? 5 : 9;
   const floor = buildFloor(ctx);
   const codeFile = path.join(ctx.work, `exit-loop-${count}.bin`);
   fs.writeFileSync(codeFile, exitLoopCode(count));
-  const config = sparklerConfig(ctx, guestFile(ctx, `sparkler-exit-loop-${count}.elf`, SPARKLER_EXIT_LOOP(count)));
-  const s: Sample[] = [];
-  const f: Sample[] = [];
+  const runners: Partial<Record<Who, () => Promise<Sample>>> = {
+    sparkler: ((c) => () => sparklerRun(ctx, c, count))(sparklerConfig(ctx, guestFile(ctx, `sparkler-scr-${count}.elf`, SPARKLER_EXIT_LOOP(count, UART_SCR)))),
+    floor: () => floorRun(floor, codeFile),
+    'sparkler-thr': ((c) => () => sparklerRun(ctx, c, count))(sparklerConfig(ctx, guestFile(ctx, `sparkler-thr-${count}.elf`, SPARKLER_EXIT_LOOP(count, UART_THR)))),
+  };
+  if (ctx.qemu) {
+    runners.qemu = ((k) => () => qemuRun(ctx, k, count))(guestFile(ctx, `qemu-scr-${count}.elf`, QEMU_EXIT_LOOP(count, UART_SCR)));
+    runners['qemu-thr'] = ((k) => () => qemuRun(ctx, k, count))(guestFile(ctx, `qemu-thr-${count}.elf`, QEMU_EXIT_LOOP(count, UART_THR)));
+  }
+  const samples: Record<Who, Sample[]> = { sparkler: [], floor: [], qemu: [], 'sparkler-thr': [], 'qemu-thr': [] };
+  const order = Object.keys(runners) as Who[];
   for (let r = 0; r < runs; r++) {
-    const order = r % 2 ? ['floor', 'sparkler'] : ['sparkler', 'floor'];
-    for (const who of order) {
+    for (const who of r % 2 ? [...order].reverse() : order) {
       try {
-        const x = who === 'sparkler' ? await sparklerRun(ctx, config, count) : await floorRun(floor, codeFile);
-        (who === 'sparkler' ? s : f).push(x);
+        const x = await runners[who]!();
+        samples[who].push(x);
         ctx.progress(`exits ${who} run ${r + 1}/${runs}: ${x.wallUs.toFixed(2)} us wall, ${x.cpuUs.toFixed(2)} CPU us per exit`);
       } catch (err) {
         ctx.problems.push(`exit round trip, ${who}: ${(err as Error).message}`);
       }
     }
   }
-  const variant = `${count} port writes to the UART scratch register (TypeScript device) between two MMIO marks, 1 vCPU`;
+  const wall = (w: Who) => samples[w].map((x) => x.wallUs);
+  const cpu = (w: Who) => samples[w].map((x) => x.cpuUs);
+  const q = (xs: number[]) => (ctx.qemu ? xs : undefined);
+  const scr = `${count} byte writes to the UART scratch register (port 0x3FF) between two MMIO marks, 1 vCPU`;
+  const thr = `${count} byte writes to the UART transmit register (port 0x3F8: console output to a pipe) between two MMIO marks`;
+  const where = ctx.localKvm;
   return [
-    makeEntry({ name: 'exit_roundtrip_us', unit: 'us', where: ctx.localKvm, sparkler: s.map((x) => x.wallUs), floor: f.map((x) => x.wallUs), variant: `${variant}; wall time per exit` }),
-    makeEntry({ name: 'exit_roundtrip_cpu_us', unit: 'CPU us', where: ctx.localKvm, sparkler: s.map((x) => x.cpuUs), floor: f.map((x) => x.cpuUs), variant: `${variant}; CPU time of the whole process per exit (less disturbed by other load than wall time)` }),
+    makeEntry({ name: 'exit_roundtrip_us', unit: 'us', where, sparkler: wall('sparkler'), floor: wall('floor'), variant: `${scr}; wall time per exit; against the C floor (same guest bytes, KVM_RUN loop in C)` }),
+    makeEntry({ name: 'exit_roundtrip_cpu_us', unit: 'CPU us', where, sparkler: cpu('sparkler'), floor: cpu('floor'), variant: `${scr}; CPU time of the whole process per exit (less disturbed by other load than wall time)` }),
+    makeEntry({ name: 'exit_roundtrip_us/qemu', unit: 'us', where, sparkler: wall('sparkler'), qemu: q(wall('qemu')), variant: `${scr}; wall time per exit; QEMU runs the same loop (32-bit PVH guest) in its C device model` }),
+    makeEntry({ name: 'exit_roundtrip_cpu_us/qemu', unit: 'CPU us', where, sparkler: cpu('sparkler'), qemu: q(cpu('qemu')), variant: `${scr}; CPU time per exit` }),
+    makeEntry({ name: 'serial_tx_us_per_byte', unit: 'us', where, sparkler: wall('sparkler-thr'), qemu: q(wall('qemu-thr')), variant: `${thr}; wall time per byte (the console-on hot path)` }),
+    makeEntry({ name: 'serial_tx_cpu_us_per_byte', unit: 'CPU us', where, sparkler: cpu('sparkler-thr'), qemu: q(cpu('qemu-thr')), variant: `${thr}; CPU time per byte` }),
   ];
 }

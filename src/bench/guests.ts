@@ -28,21 +28,32 @@ const RESET = hex('b0fe e664 f4ebfd');
 /** 1: hlt; jmp 1b (with an in-kernel irqchip, HLT never leaves KVM: an idle guest). */
 const HALT_LOOP = hex('f4ebfd');
 
-/** Port of the UART scratch register (COM1 + 7): a register a TypeScript device handles, with no side effect. */
-export const EXIT_LOOP_PORT = 0x3ff;
+/** Port of the UART scratch register (COM1 + 7): a register the device handles with no side effect. */
+export const UART_SCR = 0x3ff;
+/** Port of the UART transmit register (COM1 + 0): each byte written is console output. */
+export const UART_THR = 0x3f8;
+
+function loopBody(count: number, port: number): Buffer {
+  if (!Number.isInteger(count) || count < 1 || count > 0xffff_ffff) throw new RangeError('exit loop count must be 1..2^32-1');
+  const b = Buffer.alloc(16);
+  b[0] = 0xb9; // mov $count,%ecx
+  b.writeUInt32LE(count, 1);
+  b.set([0x66, 0xba], 5); // mov $port,%dx
+  b.writeUInt16LE(port, 7);
+  b.set([0xb0, 0x5a], 9); // mov $'Z',%al
+  b.set([0xee, 0xff, 0xc9, 0x75, 0xfb], 11); // 1: out %al,(%dx); dec %ecx; jnz 1b
+  return b;
+}
 
 /**
- * Marks, writes a byte to port 0x3FF `count` times (one exit each), marks again, resets:
- *   mov $count,%ecx; mov $0x3ff,%dx; mov $0x5a,%al
+ * 64-bit: marks, writes 'Z' to `port` `count` times (one exit each), marks again, resets:
+ *   mov $count,%ecx; mov $port,%dx; mov $'Z',%al
  *   1: out %al,(%dx); dec %ecx; jnz 1b
  * The time between the two marks over (count + 1) exits (the closing mark is one) is the round
  * trip of one exit. Raw code (loaded at 16 MiB); the C floor runs the same bytes.
  */
-export function exitLoopCode(count: number): Buffer {
-  if (!Number.isInteger(count) || count < 1 || count > 0xffff_ffff) throw new RangeError('exit loop count must be 1..2^32-1');
-  const n = Buffer.alloc(4);
-  n.writeUInt32LE(count);
-  return Buffer.concat([MAP_BOOT_TIMER, MARK, hex('b9'), n, hex('66baff03 b05a ee ffc9 75fb'), MARK, RESET]);
+export function exitLoopCode(count: number, port = UART_SCR): Buffer {
+  return Buffer.concat([MAP_BOOT_TIMER, MARK, loopBody(count, port), MARK, RESET]);
 }
 
 /** Sparkler: marks, then idles forever (memory measurements). */
@@ -50,7 +61,7 @@ export const SPARKLER_IDLE = (): Buffer => tinyKernel(Buffer.concat([MAP_BOOT_TI
 /** Sparkler: marks, then resets (start-up and creation rate: one complete VM life). */
 export const SPARKLER_MARK_RESET = (): Buffer => tinyKernel(Buffer.concat([MAP_BOOT_TIMER, MARK, RESET]));
 /** Sparkler: the exit loop as an ELF. */
-export const SPARKLER_EXIT_LOOP = (count: number): Buffer => tinyKernel(exitLoopCode(count));
+export const SPARKLER_EXIT_LOOP = (count: number, port = UART_SCR): Buffer => tinyKernel(exitLoopCode(count, port));
 
 /** 32-bit, paging off: movb $123,0xc0000000 */
 const MARK32 = hex('c605000000c0 7b');
@@ -61,6 +72,11 @@ const DEBUG_EXIT32 = hex('66baf400 30c0 ee f4ebfd');
 export const QEMU_IDLE = (): Buffer => pvhElf(Buffer.concat([MARK32, HALT_LOOP]));
 /** QEMU: marks, then ends QEMU through isa-debug-exit (iobase 0xf4). */
 export const QEMU_MARK_EXIT = (): Buffer => pvhElf(Buffer.concat([MARK32, DEBUG_EXIT32]));
+/**
+ * QEMU: the same exit loop in 32-bit code (the loop's bytes are identical), then idle: the
+ * process stays up so its threads' CPU time can still be read at the closing mark.
+ */
+export const QEMU_EXIT_LOOP = (count: number, port = UART_SCR): Buffer => pvhElf(Buffer.concat([MARK32, loopBody(count, port), MARK32, HALT_LOOP]));
 
 const PVH_LOAD = 0x10_0000;
 const XEN_ELFNOTE_PHYS32_ENTRY = 18;
