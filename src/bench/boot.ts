@@ -10,10 +10,11 @@
  * Where /dev/kvm cannot boot stock Linux at speed (PVM), the whole suite runs inside the
  * emulated KVM host, both VMMs in the same run (src/emuhost).
  */
+import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { httpUnix, killAndWait, firstLine, now, openFifo, Qmp, spawnTimed, waitForSocket, withTimeout, watchLines } from './proc';
+import { httpUnix, killAndWait, firstLine, now, openFifo, Qmp, Spawned, spawnTimed, waitForSocket, withTimeout, watchLines } from './proc';
 import { microvmArgs, QEMU_INIT_LINE } from './qemu';
 
 export type BootVmm = 'sparkler' | 'qemu' | 'sparkler-vmlinux';
@@ -23,6 +24,8 @@ export interface BootConfig {
   console: boolean;
   vcpus: number;
   modes: BootMode[];
+  /** Repetitions of this configuration. */
+  runs: number;
   /** Also boot Sparkler with the ELF vmlinux (no in-guest decompression); QEMU cannot boot it. */
   vmlinux?: boolean;
 }
@@ -34,7 +37,6 @@ export interface BootPlan {
   vmlinux: string;
   initrd: string;
   memMiB: number;
-  runs: number;
   configs: BootConfig[];
   timeoutMs: number;
   out: string;
@@ -50,6 +52,8 @@ export interface BootSample {
   ms?: number;
   /** Sparkler's own boot-timer figure (Node's process start -> init), ms. */
   selfMs?: number;
+  /** Sparkler's Debug log: Node's process start -> first KVM_RUN, ms (so selfMs - firstRunMs is the guest's part). */
+  firstRunMs?: number;
   error?: string;
 }
 
@@ -63,6 +67,23 @@ export const BOOT_ARGS = 'reboot=k panic=1 pci=off';
 export const cmdlineFor = (console: boolean): string => (console ? `console=ttyS0 ${BOOT_ARGS}` : BOOT_ARGS);
 
 const SPARKLER_INIT_LINE = /Guest-boot-time = +(\d+) us/;
+const SPARKLER_FIRST_RUN_LINE = /process start to first KVM_RUN ([\d.]+) ms/;
+
+/**
+ * After the init mark: SIGTERM, so Sparkler stops the VM and logs (at Debug) when its first
+ * KVM_RUN happened; then make sure the process is gone.
+ */
+async function sparklerFinish(p: Spawned, firstRun: Promise<{ match: RegExpMatchArray }>): Promise<number | undefined> {
+  p.child.kill('SIGTERM');
+  try {
+    const { match } = await withTimeout(firstRun, 20_000, 'the first-KVM_RUN log line');
+    return Number(match[1]);
+  } catch {
+    return undefined;
+  } finally {
+    await killAndWait(p);
+  }
+}
 
 /** A private directory on tmpfs for sockets and FIFOs (inside the emulated host /tmp is 9p). */
 export function scratchDir(tag: string): string {
@@ -80,24 +101,39 @@ interface OneBoot {
   vcpus: number;
 }
 
-async function sparklerProcess(plan: BootPlan, dir: string, b: OneBoot): Promise<{ ms: number; selfMs: number }> {
+interface SparklerBoot {
+  ms: number;
+  selfMs: number;
+  firstRunMs?: number;
+}
+
+async function sparklerProcess(plan: BootPlan, dir: string, b: OneBoot): Promise<SparklerBoot> {
   const config = path.join(dir, 'vm.json');
   fs.writeFileSync(config, JSON.stringify({
     'boot-source': { kernel_image_path: b.kernel, initrd_path: plan.initrd, boot_args: cmdlineFor(b.console) },
     'machine-config': { vcpu_count: b.vcpus, mem_size_mib: plan.memMiB },
   }));
-  const p = spawnTimed(plan.sparklerBin, ['--no-api', '--boot-timer', '--config-file', config]);
+  const p = spawnTimed(plan.sparklerBin, ['--no-api', '--boot-timer', '--level', 'Debug', '--config-file', config]);
+  const firstRun = firstLine(p, p.child.stdout, SPARKLER_FIRST_RUN_LINE);
+  firstRun.catch(() => undefined);
+  let boot: SparklerBoot;
   try {
     const { at, match } = await withTimeout(firstLine(p, p.child.stdout, SPARKLER_INIT_LINE), plan.timeoutMs, 'Sparkler boot');
-    return { ms: at - p.startedAt, selfMs: Number(match[1]) / 1000 };
-  } finally {
+    boot = { ms: at - p.startedAt, selfMs: Number(match[1]) / 1000 };
+  } catch (err) {
     await killAndWait(p);
+    throw err;
   }
+  boot.firstRunMs = await sparklerFinish(p, firstRun);
+  return boot;
 }
 
-async function sparklerApi(plan: BootPlan, dir: string, b: OneBoot): Promise<{ ms: number; selfMs: number }> {
+async function sparklerApi(plan: BootPlan, dir: string, b: OneBoot): Promise<SparklerBoot> {
   const sock = path.join(dir, 'api.sock');
-  const p = spawnTimed(plan.sparklerBin, ['--api-sock', sock, '--boot-timer']);
+  const p = spawnTimed(plan.sparklerBin, ['--api-sock', sock, '--boot-timer', '--level', 'Debug']);
+  const firstRun = firstLine(p, p.child.stdout, SPARKLER_FIRST_RUN_LINE);
+  firstRun.catch(() => undefined);
+  let boot: SparklerBoot;
   try {
     const init = firstLine(p, p.child.stdout, SPARKLER_INIT_LINE);
     init.catch(() => undefined);
@@ -112,10 +148,13 @@ async function sparklerApi(plan: BootPlan, dir: string, b: OneBoot): Promise<{ m
     const sent = now();
     httpUnix(sock, 'PUT', '/actions', { action_type: 'InstanceStart' }).catch(() => undefined);
     const { at, match } = await withTimeout(init, plan.timeoutMs, 'Sparkler boot after InstanceStart');
-    return { ms: at - sent, selfMs: Number(match[1]) / 1000 };
-  } finally {
+    boot = { ms: at - sent, selfMs: Number(match[1]) / 1000 };
+  } catch (err) {
     await killAndWait(p);
+    throw err;
   }
+  boot.firstRunMs = await sparklerFinish(p, firstRun);
+  return boot;
 }
 
 async function qemuBoot(plan: BootPlan, dir: string, b: OneBoot, mode: BootMode): Promise<{ ms: number }> {
@@ -154,9 +193,13 @@ async function qemuBoot(plan: BootPlan, dir: string, b: OneBoot, mode: BootMode)
 
 /** Runs the plan where it is (the caller chose a host whose KVM boots Linux at speed). */
 export async function runBootPlan(plan: BootPlan, progress: (line: string) => void): Promise<BootResults> {
+  const warm = warmUp(plan);
+  progress(`warm-up: read ${(warm.bytes / 2 ** 20).toFixed(0)} MiB of binaries, code and guest images in ${warm.ms.toFixed(0)} ms`);
   const samples: BootSample[] = [];
-  for (let run = 0; run < plan.runs; run++) {
+  const rounds = Math.max(...plan.configs.map((c) => c.runs));
+  for (let run = 0; run < rounds; run++) {
     for (const c of plan.configs) {
+      if (run >= c.runs) continue;
       for (const mode of c.modes) {
         const vmms: BootVmm[] = plan.qemu ? ['sparkler', 'qemu'] : ['sparkler'];
         if (run % 2 === 1) vmms.reverse();
@@ -175,12 +218,40 @@ export async function runBootPlan(plan: BootPlan, progress: (line: string) => vo
             fs.rmSync(dir, { recursive: true, force: true });
           }
           samples.push(sample);
-          progress(`boot ${run + 1}/${plan.runs} ${vmm} ${mode} console=${c.console ? 'on' : 'off'} vcpus=${c.vcpus}: ${sample.ms !== undefined ? `${sample.ms.toFixed(1)} ms` : `failed (${sample.error})`}`);
+          progress(`boot ${run + 1}/${c.runs} ${vmm} ${mode} console=${c.console ? 'on' : 'off'} vcpus=${c.vcpus}: ${sample.ms !== undefined ? `${sample.ms.toFixed(1)} ms` : `failed (${sample.error})`}`);
         }
       }
     }
   }
   return { host: os.hostname(), where: '', samples };
+}
+
+/**
+ * Reads everything both VMMs load (node, the compiled code, the addon, QEMU and its firmware, the
+ * kernel and initramfs) once before measuring, so that no boot pays for a cold page cache (in the
+ * emulated host the files come over 9p, and the first read is seconds).
+ */
+function warmUp(plan: BootPlan): { bytes: number; ms: number } {
+  const t = now();
+  let bytes = 0;
+  const read = (file: string): void => {
+    try {
+      const st = fs.statSync(file);
+      if (st.isDirectory()) fs.readdirSync(file).forEach((f) => read(path.join(file, f)));
+      else if (st.isFile()) bytes += fs.readFileSync(file).length;
+    } catch {
+      // not there: nothing to warm
+    }
+  };
+  const root = path.resolve(path.dirname(fs.realpathSync(plan.sparklerBin)), '..');
+  [process.execPath, path.join(root, 'dist'), path.join(root, 'build', 'Release'), plan.bzImage, plan.vmlinux, plan.initrd].forEach(read);
+  if (plan.qemu) {
+    const which = spawnSync('sh', ['-c', `command -v ${plan.qemu}`], { encoding: 'utf8' }).stdout.trim();
+    if (which) read(which);
+    read('/usr/share/qemu/bios-microvm.bin');
+    read('/usr/share/seabios/bios-microvm.bin');
+  }
+  return { bytes, ms: now() - t };
 }
 
 /** Entry point inside the emulated host: node dist/bench/boot.js PLAN.json */
