@@ -4,7 +4,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Kvm } from '../kvm';
+import { Kvm, VcpuFd } from '../kvm';
 import { createAnonymousGuestMemory } from '../memory/anonymous-memory';
 import { Bus, BusDevice } from '../devices/bus';
 import { VcpuRunner, VmStopReason } from './vcpu-runner';
@@ -39,22 +39,24 @@ function realModeVm(vcpus: number, code: (n: number) => number[]) {
   return { fds, mem };
 }
 
-function runUntilStop(runner: VcpuRunner, stopped: Promise<VmStopReason>): Promise<VmStopReason> {
-  runner.start();
-  return Promise.race([stopped, new Promise<never>((_, reject) => setTimeout(() => reject(new Error('guest did not stop in 20 s')), 20_000).unref())]);
-}
-
-test('port writes from a guest reach the bus, port reads are answered, HLT stops the VM', { skip }, async () => {
-  // mov dx,0x3f8; mov al,'K'; out dx,al; in al,dx; out dx,al; hlt
-  const { fds } = realModeVm(1, () => [0xba, 0xf8, 0x03, 0xb0, 0x4b, 0xee, 0xec, 0xee, 0xf4]);
+/** A runner whose vCPUs write to a recorder at COM1's ports, and a promise of its stop. */
+function recordedRunner(fds: VcpuFd[]) {
   const pio = new Bus();
   const port = new PortRecorder();
   pio.insert(port, 0x3f8, 8, 'recorder');
   let resolveStop!: (r: VmStopReason) => void;
   const stopped = new Promise<VmStopReason>((r) => { resolveStop = r; });
   const runner = new VcpuRunner(fds, { pio, mmio: new Bus(), onStop: resolveStop });
-  const reason = await runUntilStop(runner, stopped);
-  assert.deepEqual(reason, { kind: 'halt' });
+  const timeout = new Promise<never>((_, reject) => setTimeout(() => reject(new Error('guest did not stop in 20 s')), 20_000).unref());
+  return { port, runner, stopped: Promise.race([stopped, timeout]) };
+}
+
+test('port writes from a guest reach the bus, port reads are answered, HLT stops the VM', { skip }, async () => {
+  // mov dx,0x3f8; mov al,'K'; out dx,al; in al,dx; out dx,al; hlt
+  const { fds } = realModeVm(1, () => [0xba, 0xf8, 0x03, 0xb0, 0x4b, 0xee, 0xec, 0xee, 0xf4]);
+  const { port, runner, stopped } = recordedRunner(fds);
+  runner.start();
+  assert.deepEqual(await stopped, { kind: 'halt' });
   assert.deepEqual(port.written, [0x4b, 0x42]);
   assert.equal(runner.exits.io, 3);
 });
@@ -62,12 +64,7 @@ test('port writes from a guest reach the bus, port reads are answered, HLT stops
 test('two vCPUs run on their own threads and both reach the bus', { skip }, async () => {
   // vCPU n: mov dx,0x3f8+n*0 ; mov al,'0'+n; out dx,al; then spin until the VMM stops it
   const { fds } = realModeVm(2, (n) => [0xba, 0xf8, 0x03, 0xb0, 0x30 + n, 0xee, 0xeb, 0xfe]);
-  const pio = new Bus();
-  const port = new PortRecorder();
-  pio.insert(port, 0x3f8, 8, 'recorder');
-  let resolveStop!: (r: VmStopReason) => void;
-  const stopped = new Promise<VmStopReason>((r) => { resolveStop = r; });
-  const runner = new VcpuRunner(fds, { pio, mmio: new Bus(), onStop: resolveStop });
+  const { port, runner, stopped } = recordedRunner(fds);
   runner.start();
   await waitFor(() => port.written.length >= 2, 'both vCPUs to write');
   assert.deepEqual([...port.written].sort(), [0x30, 0x31]);
