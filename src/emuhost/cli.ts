@@ -68,7 +68,8 @@ export async function run(argv: string[]): Promise<number> {
       return 0;
     }
     if (p.command.length === 0) { process.stderr.write(USAGE); return 2; }
-    // Ctrl-C or a kill stops the emulated host instead of leaving it running.
+    await prepareImage(); // before the handlers below: Ctrl-C during a build just stops us
+    // Ctrl-C or a kill stops the emulated host (and cleans up) instead of leaving it running.
     const ac = new AbortController();
     const onSignal = (): void => ac.abort();
     process.on('SIGINT', onSignal);

@@ -184,10 +184,11 @@ async function buildImage(progress: Progress): Promise<EmuHostImage> {
   const pkg = await pickKernelPackage(progress);
   const root = cacheRoot();
   try {
-    await fsp.mkdir(root, { recursive: true });
+    await mkdirs(root);
   } catch (e) {
     throw new SparklerError('EMUHOST_CACHE', `Cannot create the cache directory ${root}: set SPARKLER_CACHE to a writable directory.`, { cause: e });
   }
+  await removeStaleBuilds(root);
   const tmp = join(root, `.tmp-emuhost-${process.pid}-${randomBytes(4).toString('hex')}`);
   await fsp.mkdir(tmp);
   try {
@@ -258,13 +259,38 @@ async function buildImage(progress: Progress): Promise<EmuHostImage> {
   }
 }
 
+/** Temp dirs of builds whose process died (killed mid-build). */
+async function removeStaleBuilds(root: string): Promise<void> {
+  for (const n of await fsp.readdir(root)) {
+    const pid = /^\.tmp-emuhost-(\d+)-/.exec(n)?.[1];
+    if (pid === undefined) continue;
+    try {
+      process.kill(Number(pid), 0);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ESRCH') await fsp.rm(join(root, n), { recursive: true, force: true });
+    }
+  }
+}
+
+/**
+ * mkdir -p, one level at a time: Node's recursive mkdir spins forever under /proc (ENOENT on
+ * the child, EEXIST on the parent, again and again).
+ */
+async function mkdirs(dir: string): Promise<void> {
+  let path = '';
+  for (const part of resolve(dir).split('/').filter((p) => p.length > 0)) {
+    path += `/${part}`;
+    await fsp.mkdir(path).catch((e: NodeJS.ErrnoException) => { if (e.code !== 'EEXIST') throw e; });
+  }
+}
+
 /**
  * Fetches the package with apt-get download, keeping the last .deb in the cache so that a
  * recipe change (an edit of init.sh) rebuilds without downloading again.
  */
 async function downloadPackage(pkg: string, tmp: string, progress: Progress): Promise<string> {
   const debs = join(cacheRoot(), 'emuhost-debs');
-  await fsp.mkdir(debs, { recursive: true });
+  await fsp.mkdir(debs).catch((e: NodeJS.ErrnoException) => { if (e.code !== 'EEXIST') throw e; });
   const kept = (await fsp.readdir(debs)).filter((n) => n.startsWith(`${pkg}_`) && n.endsWith('.deb'));
   if (kept.length > 0 && !process.env.SPARKLER_EMUHOST_REFRESH) return join(debs, kept.sort().at(-1) as string);
   progress(`downloading ${pkg} (about 70 MB)`);

@@ -126,6 +126,7 @@ export async function runInEmuHost(argv: string[], opts: RunOptions = {}): Promi
   if (insideEmuHost()) return runHere(argv, opts);
   const qemu = findQemu();
   const image = await prepareImage();
+  if (opts.signal?.aborted) return { code: 130 };
   const cwd = realOrSelf(opts.cwd ?? process.cwd());
   const env = { ...process.env, ...opts.env, SPARKLER_EMUHOST: '1' };
   const scratch = new Set(['/tmp', '/var/tmp'].map(realOrSelf));
