@@ -5,7 +5,7 @@
  * the exit code the init wrote.
  */
 import { spawn } from 'node:child_process';
-import { closeSync, mkdtempSync, openSync, readFileSync, readSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, mkdtempSync, openSync, readdirSync, readFileSync, readSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import { release, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { prepareImage } from './image';
@@ -107,6 +107,23 @@ function writeQuietly(stream: NodeJS.WriteStream, b: Buffer): void {
   if (!stream.destroyed) stream.write(b);
 }
 
+/** Run directories left by callers that were killed (SIGKILL leaves no chance to clean up). */
+function removeStaleRunDirs(): void {
+  try {
+    for (const n of readdirSync(tmpdir())) {
+      const pid = /^sparkler-emuhost-(\d+)-/.exec(n)?.[1];
+      if (pid === undefined || Number(pid) === process.pid) continue;
+      try {
+        process.kill(Number(pid), 0);
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code === 'ESRCH') rmSync(join(tmpdir(), n), { recursive: true, force: true });
+      }
+    }
+  } catch {
+    // best effort
+  }
+}
+
 /** Defaults a machine can tune without code: e.g. 1 vCPU boots faster on a loaded 2-CPU host. */
 function envNumber(name: string): number | undefined {
   const n = Number(process.env[name]);
@@ -133,7 +150,8 @@ export async function runInEmuHost(argv: string[], opts: RunOptions = {}): Promi
   const shares = writableShares(['/tmp', '/var/tmp', cwd, ...(opts.writable ?? [])].map(realOrSelf),
     (p) => (scratch.has(p) ? scratchModel(p) : 'none'));
 
-  const runDir = mkdtempSync(join(tmpdir(), 'sparkler-emuhost-'));
+  removeStaleRunDirs();
+  const runDir = mkdtempSync(join(tmpdir(), `sparkler-emuhost-${process.pid}-`));
   const file = (n: string): string => join(runDir, n);
   const pipe = opts.stdio === 'pipe';
   const out: Buffer[] = [];
@@ -215,6 +233,7 @@ export async function runInEmuHost(argv: string[], opts: RunOptions = {}): Promi
       : { code };
   } finally {
     if (!process.env.SPARKLER_EMUHOST_KEEP) rmSync(runDir, { recursive: true, force: true });
+    else process.stderr.write(`emuhost: kept ${runDir} (until a later run finds its owner gone)\n`);
   }
 }
 
