@@ -19,6 +19,7 @@ mount -t devtmpfs dev /host/dev
 mkdir -p /host/dev/pts /host/dev/shm
 mount -t devpts devpts /host/dev/pts
 mount -t tmpfs shm /host/dev/shm
+mount -t cgroup2 cgroup2 /host/sys/fs/cgroup
 # A fresh /run, as on a booted system: writable, and Unix sockets work there.
 mount -t tmpfs -o mode=755 run /host/run && mkdir -p -m 1777 /host/run/lock
 # Writable shares ("tag path" per line); cache=mmap keeps them coherent yet allows shared mmap.

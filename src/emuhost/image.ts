@@ -16,8 +16,11 @@ import { isStaticElf, runTool, which } from './tools';
 
 /** Bump when the image layout changes in a way the recipe hash does not see. */
 const FORMAT = 3;
-/** Modules insmod'ed at boot (with their dependencies): 9p over PCI virtio, and KVM on AMD. */
-export const ROOT_MODULES = ['virtio_pci', '9pnet_virtio', '9p', 'kvm_amd'];
+/**
+ * Modules insmod'ed at boot (with their dependencies): 9p over PCI virtio, KVM on AMD, and tun
+ * (/dev/net/tun, for tap-backed guest network devices; ~60 KB).
+ */
+export const ROOT_MODULES = ['virtio_pci', '9pnet_virtio', '9p', 'kvm_amd', 'tun'];
 /** Their usual closure, extracted in the first pass so that one pass normally suffices. */
 const EXPECTED_MODULES = [
   'virtio', 'virtio_ring', 'virtio_pci_modern_dev', 'virtio_pci_legacy_dev', '9pnet', 'netfs',
