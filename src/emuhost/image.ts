@@ -303,8 +303,9 @@ async function downloadPackage(pkg: string, tmp: string, progress: Progress): Pr
     throw new SparklerError('EMUHOST_DOWNLOAD',
       `apt-get download ${pkg} failed (${dl.stderr.trim().split('\n').pop() ?? 'no output'}); check the network and apt sources.`);
   }
-  for (const old of await fsp.readdir(debs)) await fsp.rm(join(debs, old), { force: true });
+  // rename replaces a concurrent build's copy of the same file atomically; older ones go.
   await fsp.rename(join(tmp, deb), join(debs, deb));
+  for (const old of await fsp.readdir(debs)) if (old !== deb) await fsp.rm(join(debs, old), { force: true });
   return join(debs, deb);
 }
 
