@@ -22,18 +22,19 @@ export async function findBootArtifacts(): Promise<BootArtifacts> {
 }
 
 function plan(ctx: BenchContext, a: BootArtifacts, out: string): BootPlan {
-  // quick: the headline configuration (console off, 1 vCPU) three times in both spans and with
-  // the vmlinux; the others twice, process start only (a console-on boot of Sparkler takes most
-  // of a minute in the emulated host).
+  // quick: the headline configuration (console off, 1 vCPU) three times in both spans, with the
+  // vmlinux and with the bundle experiment; the others once or twice, process start only (a
+  // console-on boot of Sparkler takes most of a minute in the emulated host), and no new boot
+  // after 330 s so that the whole quick run stays under 10 minutes.
   const configs: BootConfig[] = ctx.quick
     ? [
-      { console: false, vcpus: 1, modes: ['process', 'api'], vmlinux: true, runs: 3 },
+      { console: false, vcpus: 1, modes: ['process', 'api'], vmlinux: true, experiment: true, runs: 3 },
       { console: false, vcpus: 2, modes: ['process'], runs: 2 },
       { console: true, vcpus: 1, modes: ['process'], runs: 2 },
-      { console: true, vcpus: 2, modes: ['process'], runs: 2 },
+      { console: true, vcpus: 2, modes: ['process'], runs: 1 },
     ]
     : [
-      { console: false, vcpus: 1, modes: ['process', 'api'], vmlinux: true, runs: 10 },
+      { console: false, vcpus: 1, modes: ['process', 'api'], vmlinux: true, experiment: true, runs: 10 },
       { console: false, vcpus: 2, modes: ['process', 'api'], runs: 5 },
       { console: true, vcpus: 1, modes: ['process', 'api'], vmlinux: true, runs: 5 },
       { console: true, vcpus: 2, modes: ['process', 'api'], runs: 5 },
@@ -41,6 +42,8 @@ function plan(ctx: BenchContext, a: BootArtifacts, out: string): BootPlan {
   return {
     sparklerBin: ctx.bin, qemu: ctx.qemu, bzImage: a.bzImage, vmlinux: a.vmlinux, initrd: a.initrd,
     memMiB: 128, configs, timeoutMs: 180_000, out,
+    budgetMs: ctx.quick ? 330_000 : 0,
+    experiment: ctx.experiments.find((v) => v.name === 'bundle+code-cache'),
   };
 }
 
@@ -62,11 +65,12 @@ export async function runBootSuite(ctx: BenchContext): Promise<{ entries: BenchE
       where = 'emulated KVM host (QEMU TCG, nested SVM)';
       ctx.progress(`boot suite: ${host.kind === 'pvm' ? 'this /dev/kvm is PVM' : 'no /dev/kvm'}: running inside the emulated KVM host (both VMMs in the same run)`);
       const { runInEmuHost } = await import('../emuhost');
-      const budget = p.configs.reduce((n, c) => n + c.runs * (c.modes.length * 2 + (c.vmlinux ? c.modes.length : 0)), 0) * 90_000 + 120_000;
+      const budget = p.budgetMs > 0 ? p.budgetMs + 300_000 : p.configs.reduce((n, c) => n + c.runs * (c.modes.length * 2 + 2), 0) * 90_000 + 120_000;
       const r = await runInEmuHost([process.execPath, path.join(__dirname, 'boot.js'), planFile], { stdio: 'inherit', timeoutMs: budget });
       if (r.code !== 0 || !fs.existsSync(p.out)) throw new Error(`the boot suite in the emulated KVM host failed (code ${r.code})`);
       results = JSON.parse(fs.readFileSync(p.out, 'utf8')) as BootResults;
     }
+    if (results.skipped) ctx.problems.push(`boot: the quick run's time budget was spent; ${results.skipped} boots were skipped (fewer runs than planned)`);
     return { entries: bootEntries(ctx, results.samples, where), where, samples: results.samples };
   } finally {
     fs.rmSync(shared, { recursive: true, force: true });
@@ -89,6 +93,14 @@ export function bootEntries(ctx: BenchContext, samples: BootSample[], where: str
     const name = headline ? 'boot_to_init_ms' : `boot_to_init_ms/${mode === 'process' ? 'process_start' : 'instance_start'}/console_${console ? 'on' : 'off'}/${vcpus}vcpu`;
     const qemu = pick('qemu', mode, console, vcpus);
     entries.push(makeEntry({ name, unit: 'ms', where, sparkler: pick('sparkler', mode, console, vcpus), qemu: ctx.qemu ? qemu : undefined, variant }));
+    const bundled = pick('sparkler-bundle', mode, console, vcpus);
+    if (bundled.length > 0) {
+      entries.push(makeEntry({
+        name: `boot_to_init_ms/bundle_code_cache/${mode === 'process' ? 'process_start' : 'instance_start'}/console_${console ? 'on' : 'off'}/${vcpus}vcpu`, unit: 'ms', where,
+        sparkler: bundled, qemu: ctx.qemu ? qemu : undefined,
+        variant: `${span}; experiment: Sparkler as one bundled file with a trained V8 code cache (src/bench/bundle.ts), same bzImage as QEMU`,
+      }));
+    }
     const vml = pick('sparkler-vmlinux', mode, console, vcpus);
     if (vml.length > 0) {
       entries.push(makeEntry({

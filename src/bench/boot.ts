@@ -14,10 +14,10 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { httpUnix, killAndWait, firstLine, now, openFifo, Qmp, Spawned, spawnTimed, waitForSocket, withTimeout, watchLines } from './proc';
+import { httpUnix, killAndWait, firstLine, now, openFifo, Qmp, Spawned, spawnSparkler, spawnTimed, waitForSocket, withTimeout, watchLines } from './proc';
 import { microvmArgs, QEMU_INIT_LINE } from './qemu';
 
-export type BootVmm = 'sparkler' | 'qemu' | 'sparkler-vmlinux';
+export type BootVmm = 'sparkler' | 'qemu' | 'sparkler-vmlinux' | 'sparkler-bundle';
 export type BootMode = 'process' | 'api';
 
 export interface BootConfig {
@@ -28,6 +28,8 @@ export interface BootConfig {
   runs: number;
   /** Also boot Sparkler with the ELF vmlinux (no in-guest decompression); QEMU cannot boot it. */
   vmlinux?: boolean;
+  /** Also boot the start-up experiment (plan.experiment), process span only. */
+  experiment?: boolean;
 }
 
 export interface BootPlan {
@@ -39,6 +41,10 @@ export interface BootPlan {
   memMiB: number;
   configs: BootConfig[];
   timeoutMs: number;
+  /** No new boot starts after this many ms (the quick run's time budget); 0: no limit. */
+  budgetMs: number;
+  /** Sparkler as one bundled file with a V8 code cache (src/bench/bundle.ts), measured beside bin/sparkler. */
+  experiment?: { command: string; args: string[]; env: Record<string, string> };
   out: string;
 }
 
@@ -61,6 +67,8 @@ export interface BootResults {
   host: string;
   where: string;
   samples: BootSample[];
+  /** Boots not started because the time budget was spent. */
+  skipped?: number;
 }
 
 export const BOOT_ARGS = 'reboot=k panic=1 pci=off';
@@ -107,13 +115,14 @@ interface SparklerBoot {
   firstRunMs?: number;
 }
 
-async function sparklerProcess(plan: BootPlan, dir: string, b: OneBoot): Promise<SparklerBoot> {
+async function sparklerProcess(plan: BootPlan, dir: string, b: OneBoot, experiment = false): Promise<SparklerBoot> {
   const config = path.join(dir, 'vm.json');
   fs.writeFileSync(config, JSON.stringify({
     'boot-source': { kernel_image_path: b.kernel, initrd_path: plan.initrd, boot_args: cmdlineFor(b.console) },
     'machine-config': { vcpu_count: b.vcpus, mem_size_mib: plan.memMiB },
   }));
-  const p = spawnTimed(plan.sparklerBin, ['--no-api', '--boot-timer', '--level', 'Debug', '--config-file', config]);
+  const launch = experiment && plan.experiment ? plan.experiment : { command: plan.sparklerBin, args: [], env: {} };
+  const p = spawnSparkler(launch, ['--no-api', '--boot-timer', '--level', 'Debug', '--config-file', config]);
   const firstRun = firstLine(p, p.child.stdout, SPARKLER_FIRST_RUN_LINE);
   firstRun.catch(() => undefined);
   let boot: SparklerBoot;
@@ -196,6 +205,8 @@ export async function runBootPlan(plan: BootPlan, progress: (line: string) => vo
   const warm = warmUp(plan);
   progress(`warm-up: read ${(warm.bytes / 2 ** 20).toFixed(0)} MiB of binaries, code and guest images in ${warm.ms.toFixed(0)} ms`);
   const samples: BootSample[] = [];
+  const began = now();
+  let skipped = 0;
   const rounds = Math.max(...plan.configs.map((c) => c.runs));
   for (let run = 0; run < rounds; run++) {
     for (const c of plan.configs) {
@@ -204,14 +215,19 @@ export async function runBootPlan(plan: BootPlan, progress: (line: string) => vo
         const vmms: BootVmm[] = plan.qemu ? ['sparkler', 'qemu'] : ['sparkler'];
         if (run % 2 === 1) vmms.reverse();
         if (c.vmlinux && mode === 'process') vmms.push('sparkler-vmlinux');
+        if (c.experiment && plan.experiment && mode === 'process') vmms.push('sparkler-bundle');
         for (const vmm of vmms) {
+          if (plan.budgetMs > 0 && now() - began > plan.budgetMs) {
+            skipped++;
+            continue;
+          }
           const dir = scratchDir('boot');
           const sample: BootSample = { vmm, console: c.console, vcpus: c.vcpus, mode, run };
           const kernel = vmm === 'sparkler-vmlinux' ? plan.vmlinux : plan.bzImage;
           const one = { kernel, console: c.console, vcpus: c.vcpus };
           try {
             if (vmm === 'qemu') Object.assign(sample, await qemuBoot(plan, dir, one, mode));
-            else Object.assign(sample, mode === 'api' ? await sparklerApi(plan, dir, one) : await sparklerProcess(plan, dir, one));
+            else Object.assign(sample, mode === 'api' ? await sparklerApi(plan, dir, one) : await sparklerProcess(plan, dir, one, vmm === 'sparkler-bundle'));
           } catch (err) {
             sample.error = (err as Error).message;
           } finally {
@@ -223,7 +239,8 @@ export async function runBootPlan(plan: BootPlan, progress: (line: string) => vo
       }
     }
   }
-  return { host: os.hostname(), where: '', samples };
+  if (skipped > 0) progress(`time budget of ${(plan.budgetMs / 1000).toFixed(0)} s spent: ${skipped} boots skipped`);
+  return { host: os.hostname(), where: '', samples, skipped };
 }
 
 /**

@@ -18,14 +18,16 @@ import { memorySuite } from './memory';
 import { findQemu, qemuVersion } from './qemu';
 import { BenchEntry, markdownReport, orderEntries, RunInfo } from './results';
 import { startupSuite } from './startup';
+import { prepareExperiments } from './variants';
 
 const SUITES = ['boot', 'memory', 'startup', 'create', 'exits'] as const;
 type Suite = (typeof SUITES)[number];
 
-const USAGE = `Usage: sparkler bench [--quick] [--only ${SUITES.join(',')}] [--out DIR]
+const USAGE = `Usage: sparkler bench [--quick] [--only ${SUITES.join(',')}] [--out DIR] [--no-experiments]
 
 Runs Sparkler and QEMU microvm side by side and writes DIR/latest.json (default bench/results),
 DIR/report.md and DIR/chart.svg. --quick: fewer repetitions (under 10 minutes on 2 cores).
+--no-experiments: measure bin/sparkler only, not the bundled / code-cache start-up experiments.
 `;
 
 function log(line: string): void {
@@ -45,7 +47,7 @@ export async function run(argv: string[]): Promise<number> {
   try {
     ({ values } = parseArgs({
       args: argv,
-      options: { quick: { type: 'boolean' }, only: { type: 'string' }, out: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
+      options: { quick: { type: 'boolean' }, only: { type: 'string' }, out: { type: 'string' }, 'no-experiments': { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
     }));
   } catch (err) {
     process.stderr.write(`sparkler bench: ${(err as Error).message}\n${USAGE}`);
@@ -78,11 +80,19 @@ export async function run(argv: string[]): Promise<number> {
     localKvm: kvm.kind === 'pvm' ? "this machine's /dev/kvm (PVM)" : "this machine's /dev/kvm",
     progress: log,
     problems: [],
+    experiments: [],
   };
   if (!qemu) ctx.problems.push('qemu-system-x86_64 is not installed (apt-get install qemu-system-x86): the QEMU columns are null.');
   const loadBefore = os.loadavg();
   log(`${ctx.quick ? 'quick' : 'full'} run: ${only.join(', ')}; ${os.cpus().length} CPUs, load ${loadBefore.map((x) => x.toFixed(1)).join(' ')}; results in ${outDir}`);
 
+  if (!values['no-experiments']) {
+    try {
+      ctx.experiments = await prepareExperiments(ctx);
+    } catch (err) {
+      ctx.problems.push(`the start-up experiments could not be prepared: ${(err as Error).message}`);
+    }
+  }
   const entries: BenchEntry[] = [];
   const suites: Record<Suite, () => Promise<BenchEntry[]>> = {
     boot: async () => (await runBootSuite(ctx)).entries,

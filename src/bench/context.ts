@@ -14,6 +14,8 @@ export interface BenchContext {
   progress(line: string): void;
   /** Things that went wrong but did not stop the suite; listed in the report. */
   problems: string[];
+  /** Experiments measured beside bin/sparkler (empty when they could not be prepared). */
+  experiments: SparklerVariant[];
 }
 
 /** The repository root (dist/bench -> ../..). */
@@ -21,3 +23,15 @@ export const REPO_ROOT = path.resolve(__dirname, '..', '..');
 
 /** Boot-timer line of Sparkler's log: wall and CPU microseconds since process start. */
 export const SPARKLER_MARK_LINE = /Guest-boot-time = +(\d+) us \d+ ms, +(\d+) CPU us/;
+
+/** One way of starting Sparkler: bin/sparkler as shipped, or an experiment (src/bench/bundle.ts). */
+export interface SparklerVariant {
+  name: 'sparkler' | 'bundle' | 'bundle+code-cache';
+  command: string;
+  args: string[];
+  env: Record<string, string>;
+}
+
+export function plainVariant(bin: string): SparklerVariant {
+  return { name: 'sparkler', command: bin, args: [], env: {} };
+}

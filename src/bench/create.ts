@@ -53,7 +53,7 @@ async function window(launch: () => Promise<boolean>, inFlight: number, ms: numb
 export async function createSuite(ctx: BenchContext): Promise<BenchEntry[]> {
   const cores = os.cpus().length;
   const levels = ctx.quick ? [1, 2, 4] : [1, 2, 4, 8, 16];
-  const windowMs = ctx.quick ? 4000 : 8000;
+  const windowMs = ctx.quick ? 3000 : 8000;
   const extra = ctx.quick ? 2 : 4;
   const vmms: Vmm[] = ctx.qemu ? ['sparkler', 'qemu'] : ['sparkler'];
   const perCore: Record<Vmm, number[]> = { sparkler: [], qemu: [] };

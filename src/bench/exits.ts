@@ -83,7 +83,7 @@ async function floorRun(floor: string, codeFile: string): Promise<Sample> {
 }
 
 export async function exitSuite(ctx: BenchContext): Promise<BenchEntry[]> {
-  const count = ctx.quick ? 30_000 : 200_000;
+  const count = ctx.quick ? 20_000 : 200_000;
   const runs = ctx.quick ? 5 : 9;
   const floor = buildFloor(ctx);
   const codeFile = path.join(ctx.work, `exit-loop-${count}.bin`);

@@ -9,9 +9,9 @@
  * For 1 VM: a fresh process per run. For 20 VMs: 20 processes up at once, each measured.
  */
 import * as fs from 'node:fs';
-import { BenchContext } from './context';
+import { BenchContext, SparklerVariant } from './context';
 import { QEMU_IDLE, SPARKLER_IDLE } from './guests';
-import { killAndWait, readMemoryUse, sleep } from './proc';
+import { killAndWait, readMemoryUse, sleep, spawnTimed } from './proc';
 import { qemuCpu } from './qemu';
 import { BenchEntry, makeEntry } from './results';
 import { guestFile, sparklerConfig, startQemu, startSparkler, Started, TINY_MEM_MIB } from './tiny-vms';
@@ -22,11 +22,27 @@ interface Sample {
   guestTouchedMiB: number;
 }
 
-type Vmm = 'sparkler' | 'qemu';
+type Vmm = 'sparkler' | 'qemu' | 'experiment';
 
 async function start(ctx: BenchContext, vmm: Vmm): Promise<Started> {
-  if (vmm === 'sparkler') return startSparkler(ctx, sparklerConfig(ctx, guestFile(ctx, 'sparkler-idle.elf', SPARKLER_IDLE())));
+  const config = (): string => sparklerConfig(ctx, guestFile(ctx, 'sparkler-idle.elf', SPARKLER_IDLE()));
+  if (vmm === 'sparkler') return startSparkler(ctx, config());
+  if (vmm === 'experiment') return startSparkler(ctx, config(), experiment(ctx));
   return startQemu(ctx, { kernel: guestFile(ctx, 'qemu-idle.elf', QEMU_IDLE()), vcpus: 1, memMiB: TINY_MEM_MIB });
+}
+
+const experiment = (ctx: BenchContext): SparklerVariant | undefined => ctx.experiments.find((v) => v.name === 'bundle+code-cache');
+
+/** The floor under any Node VMM: an idle `node` process with an event loop and nothing else. */
+async function nodeFloorMiB(settleMs: number): Promise<{ privateMiB: number; pssMiB: number }> {
+  const p = spawnTimed(process.execPath, ['-e', 'setInterval(() => {}, 1000)'], { stdio: 'ignore' });
+  try {
+    await sleep(settleMs);
+    const use = readMemoryUse(p.child.pid!, TINY_MEM_MIB);
+    return { privateMiB: use.privateKiB / 1024, pssMiB: use.pssKiB / 1024 };
+  } finally {
+    await killAndWait(p);
+  }
 }
 
 function measure(s: Started): Sample {
@@ -71,10 +87,17 @@ export async function memorySuite(ctx: BenchContext): Promise<BenchEntry[]> {
   const many = 20;
   const settleMs = ctx.quick ? 1500 : 3000;
   const vmms: Vmm[] = ctx.qemu ? ['sparkler', 'qemu'] : ['sparkler'];
-  const one: Record<Vmm, Sample[]> = { sparkler: [], qemu: [] };
-  const crowd: Record<Vmm, Sample[]> = { sparkler: [], qemu: [] };
+  const one: Record<Vmm, Sample[]> = { sparkler: [], qemu: [], experiment: [] };
+  const crowd: Record<Vmm, Sample[]> = { sparkler: [], qemu: [], experiment: [] };
+  const floor: { privateMiB: number; pssMiB: number }[] = [];
+  const withExperiment: Vmm[] = experiment(ctx) ? [...vmms, 'experiment'] : vmms;
   for (let r = 0; r < runs; r++) {
-    for (const vmm of r % 2 ? [...vmms].reverse() : vmms) {
+    try {
+      floor.push(await nodeFloorMiB(settleMs));
+    } catch (err) {
+      ctx.problems.push(`memory, idle node: ${(err as Error).message}`);
+    }
+    for (const vmm of r % 2 ? [...withExperiment].reverse() : withExperiment) {
       try {
         const [s] = await concurrent(ctx, vmm, 1, settleMs);
         one[vmm].push(s);
@@ -97,7 +120,7 @@ export async function memorySuite(ctx: BenchContext): Promise<BenchEntry[]> {
   const qemuNote = ctx.qemu ? `QEMU microvm, -cpu ${qemuCpu()}, PVH tiny guest` : 'QEMU not installed';
   const pick = (xs: Sample[], f: (s: Sample) => number) => xs.map(f);
   const available = memAvailableMiB();
-  return [
+  const entries = [
     makeEntry({
       name: 'vmm_private_mib', unit: 'MiB', where, sparkler: pick(one.sparkler, (s) => s.privateMiB), qemu: ctx.qemu ? pick(one.qemu, (s) => s.privateMiB) : undefined,
       variant: '1 idle VM, 128 MiB, 1 vCPU; Private_Clean+Private_Dirty minus guest RAM', note: qemuNote,
@@ -121,5 +144,16 @@ export async function memorySuite(ctx: BenchContext): Promise<BenchEntry[]> {
       variant: `MemAvailable (${available.toFixed(0)} MiB now) / (PSS overhead + touched guest RAM) of the ${many}-VM run; untouched guest RAM not counted`,
       note: 'an estimate: the VMs were not run until memory ran out',
     }),
+    makeEntry({
+      name: 'vmm_private_mib/node_floor', unit: 'MiB', where, sparkler: floor.map((f) => f.privateMiB), qemu: ctx.qemu ? pick(one.qemu, (s) => s.privateMiB) : undefined,
+      variant: "an idle `node -e 'setInterval(...)'` process (no VMM code): the floor under any VMM written for Node, beside QEMU's VMM overhead",
+    }),
   ];
+  if (one.experiment.length > 0) {
+    entries.push(makeEntry({
+      name: 'vmm_private_mib/bundle_code_cache', unit: 'MiB', where, sparkler: pick(one.experiment, (s) => s.privateMiB), qemu: ctx.qemu ? pick(one.qemu, (s) => s.privateMiB) : undefined,
+      variant: 'experiment: Sparkler as one bundled file with a V8 code cache (src/bench/bundle.ts); 1 idle VM',
+    }));
+  }
+  return entries;
 }

@@ -62,6 +62,11 @@ export function spawnTimed(command: string, args: string[], opts: SpawnOptions =
   return { child, startedAt, exited, stderrTail: () => err };
 }
 
+/** Starts Sparkler the way a variant says (bin/sparkler, or an experiment's launcher and environment). */
+export function spawnSparkler(v: { command: string; args: string[]; env: Record<string, string> }, args: string[], opts: SpawnOptions = {}): Spawned {
+  return spawnTimed(v.command, [...v.args, ...args], { ...opts, env: { ...process.env, ...v.env } });
+}
+
 /** SIGKILL (the measurement is over; nothing to clean up in the guest) and wait for the end. */
 export async function killAndWait(p: Spawned, timeoutMs = 10_000): Promise<void> {
   if (p.child.exitCode === null && p.child.signalCode === null) p.child.kill('SIGKILL');

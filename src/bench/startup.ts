@@ -7,15 +7,18 @@
  *   api_ready_cpu_ms:  CPU time the process (all its threads, /proc/PID/task/N/schedstat) had
  *                      used when the socket first accepted;
  *   instance_start_to_guest_ms: InstanceStart sent (QEMU: `cont`) -> the guest's first mark;
- *   process_start_to_guest_ms: spawn() with a config file (QEMU: its command line) -> the mark.
+ *   process_start_to_guest_ms: spawn() with a config file (QEMU: its command line) -> the mark,
+ *                      and the CPU time used by then.
  * QEMU builds the whole machine before its QMP socket exists, so its `cont` only starts vCPUs
  * while Sparkler's InstanceStart builds the VM: compare process_start_to_guest_ms for the
- * complete path.
+ * complete path. The experiments (bundle, bundle + code cache: src/bench/bundle.ts) are measured
+ * in the same rounds as bin/sparkler and QEMU.
  */
+import { spawnSync } from 'node:child_process';
 import * as path from 'node:path';
-import { BenchContext, SPARKLER_MARK_LINE } from './context';
+import { BenchContext, plainVariant, SPARKLER_MARK_LINE, SparklerVariant } from './context';
 import { QEMU_MARK_EXIT, SPARKLER_MARK_RESET } from './guests';
-import { firstLine, httpUnix, killAndWait, now, openFifo, processCpuNs, Qmp, spawnTimed, waitForSocket, watchLines, withTimeout } from './proc';
+import { firstLine, httpUnix, killAndWait, now, openFifo, processCpuNs, Qmp, spawnSparkler, spawnTimed, waitForSocket, watchLines, withTimeout } from './proc';
 import { microvmArgs, QEMU_INIT_LINE } from './qemu';
 import { BenchEntry, makeEntry } from './results';
 import { guestFile, sparklerConfig, startQemu, startSparkler, TINY_MEM_MIB } from './tiny-vms';
@@ -25,14 +28,17 @@ interface Sample {
   readyMs: number;
   cpuMs: number;
   instanceStartMs: number;
+  /** spawn() -> guest mark with a config file, and CPU ms used by then. */
+  directMs: number;
+  directCpuMs: number;
 }
 
 const TIMEOUT = 30_000;
 
-async function sparklerApi(ctx: BenchContext, run: number): Promise<Sample> {
+async function sparklerApi(ctx: BenchContext, v: SparklerVariant, run: number): Promise<Omit<Sample, 'directMs' | 'directCpuMs'>> {
   const sock = path.join(ctx.work, `api-${run}.sock`);
   const kernel = guestFile(ctx, 'sparkler-mark-reset.elf', SPARKLER_MARK_RESET());
-  const p = spawnTimed(ctx.bin, ['--api-sock', sock, '--boot-timer']);
+  const p = spawnSparkler(v, ['--api-sock', sock, '--boot-timer']);
   try {
     const mark = firstLine(p, p.child.stdout, SPARKLER_MARK_LINE);
     mark.catch(() => undefined);
@@ -57,7 +63,7 @@ async function sparklerApi(ctx: BenchContext, run: number): Promise<Sample> {
   }
 }
 
-async function qemuApi(ctx: BenchContext, run: number): Promise<Sample> {
+async function qemuApi(ctx: BenchContext, run: number): Promise<Omit<Sample, 'directMs' | 'directCpuMs'>> {
   const sock = path.join(ctx.work, `qmp-${run}.sock`);
   const log = path.join(ctx.work, `qmp-${run}.log`);
   const fifo = openFifo(log);
@@ -87,56 +93,73 @@ async function qemuApi(ctx: BenchContext, run: number): Promise<Sample> {
   }
 }
 
-async function processToGuest(ctx: BenchContext, vmm: 'sparkler' | 'qemu'): Promise<number> {
-  const s = vmm === 'sparkler'
-    ? await startSparkler(ctx, sparklerConfig(ctx, guestFile(ctx, 'sparkler-mark-reset.elf', SPARKLER_MARK_RESET())))
-    : await startQemu(ctx, { kernel: guestFile(ctx, 'qemu-mark-exit.elf', QEMU_MARK_EXIT()), vcpus: 1, memMiB: TINY_MEM_MIB, debugExit: true });
-  await killAndWait(s.p);
-  s.fifo?.destroy();
-  return s.markAt - s.p.startedAt;
+type Contender = SparklerVariant['name'] | 'qemu';
+
+/** CPU ms an empty Node process has used when its script runs (process.cpuUsage: every thread, from exec). */
+function nodeFloorCpuMs(runs: number): number[] {
+  const out: number[] = [];
+  for (let i = 0; i < runs; i++) {
+    const r = spawnSync(process.execPath, ['-e', 'const u = process.cpuUsage(); process.stdout.write(String((u.user + u.system) / 1000))'], { encoding: 'utf8' });
+    if (r.status === 0) out.push(Number(r.stdout));
+  }
+  return out;
 }
 
 export async function startupSuite(ctx: BenchContext): Promise<BenchEntry[]> {
   const runs = ctx.quick ? 7 : 15;
-  const api: Record<'sparkler' | 'qemu', Sample[]> = { sparkler: [], qemu: [] };
-  const direct: Record<'sparkler' | 'qemu', number[]> = { sparkler: [], qemu: [] };
-  const vmms = ctx.qemu ? (['sparkler', 'qemu'] as const) : (['sparkler'] as const);
+  const sparklers = [plainVariant(ctx.bin), ...ctx.experiments];
+  const contenders: Contender[] = [...sparklers.map((v) => v.name), ...(ctx.qemu ? (['qemu'] as const) : [])];
+  const samples = new Map<Contender, Sample[]>(contenders.map((c) => [c, []]));
+  const sparklerKernel = guestFile(ctx, 'sparkler-mark-reset.elf', SPARKLER_MARK_RESET());
+  const qemuKernel = guestFile(ctx, 'qemu-mark-exit.elf', QEMU_MARK_EXIT());
   for (let r = 0; r < runs; r++) {
-    for (const vmm of r % 2 ? [...vmms].reverse() : vmms) {
+    for (const c of r % 2 ? [...contenders].reverse() : contenders) {
       try {
-        const s = vmm === 'sparkler' ? await sparklerApi(ctx, r) : await qemuApi(ctx, r);
-        api[vmm].push(s);
-        const d = await processToGuest(ctx, vmm);
-        direct[vmm].push(d);
-        ctx.progress(`start-up ${vmm} run ${r + 1}/${runs}: socket ${s.acceptMs.toFixed(1)} ms (${s.cpuMs.toFixed(1)} CPU ms), answers ${s.readyMs.toFixed(1)} ms, start -> guest ${s.instanceStartMs.toFixed(1)} ms; process -> guest ${d.toFixed(1)} ms`);
+        const v = sparklers.find((x) => x.name === c);
+        const api = v ? await sparklerApi(ctx, v, r) : await qemuApi(ctx, r);
+        const d = v
+          ? await startSparkler(ctx, sparklerConfig(ctx, sparklerKernel), v)
+          : await startQemu(ctx, { kernel: qemuKernel, vcpus: 1, memMiB: TINY_MEM_MIB, debugExit: true });
+        await killAndWait(d.p);
+        d.fifo?.destroy();
+        const s: Sample = { ...api, directMs: d.markAt - d.p.startedAt, directCpuMs: d.cpuMs ?? NaN };
+        samples.get(c)!.push(s);
+        ctx.progress(`start-up ${c} run ${r + 1}/${runs}: socket ${s.acceptMs.toFixed(1)} ms (${s.cpuMs.toFixed(1)} CPU ms), answers ${s.readyMs.toFixed(1)} ms, start -> guest ${s.instanceStartMs.toFixed(1)} ms; process -> guest ${s.directMs.toFixed(1)} ms (${s.directCpuMs.toFixed(1)} CPU ms)`);
       } catch (err) {
-        ctx.problems.push(`start-up, ${vmm}: ${(err as Error).message}`);
+        ctx.problems.push(`start-up, ${c}: ${(err as Error).message}`);
       }
     }
   }
   const where = ctx.localKvm;
-  const q = <T>(xs: T[], f: (x: T) => number): number[] | undefined => (ctx.qemu ? xs.map(f) : undefined);
-  return [
-    makeEntry({
-      name: 'api_ready_ms', unit: 'ms', where, sparkler: api.sparkler.map((s) => s.readyMs), qemu: q(api.qemu, (s) => s.readyMs),
-      variant: 'spawn -> first answer on the control socket (Sparkler GET / on --api-sock; QEMU QMP greeting + qmp_capabilities, -S with a tiny guest)',
-    }),
-    makeEntry({
-      name: 'api_socket_accept_ms', unit: 'ms', where, sparkler: api.sparkler.map((s) => s.acceptMs), qemu: q(api.qemu, (s) => s.acceptMs),
-      variant: 'spawn -> the socket accepts a connection (polled every 0.5 ms)',
-    }),
-    makeEntry({
-      name: 'api_ready_cpu_ms', unit: 'CPU ms', where, sparkler: api.sparkler.map((s) => s.cpuMs), qemu: q(api.qemu, (s) => s.cpuMs),
-      variant: 'CPU time of all threads when the socket first accepted (schedstat)',
-    }),
-    makeEntry({
-      name: 'instance_start_to_guest_ms', unit: 'ms', where, sparkler: api.sparkler.map((s) => s.instanceStartMs), qemu: q(api.qemu, (s) => s.instanceStartMs),
-      variant: 'PUT /actions InstanceStart (QEMU: QMP cont) -> the tiny guest\'s first MMIO write',
+  const of = (c: Contender, f: (s: Sample) => number): number[] => (samples.get(c) ?? []).map(f);
+  const q = (f: (s: Sample) => number): number[] | undefined => (ctx.qemu ? of('qemu', f) : undefined);
+  const metrics: { name: string; unit: string; f: (s: Sample) => number; variant: string; note?: string }[] = [
+    { name: 'api_ready_ms', unit: 'ms', f: (s) => s.readyMs, variant: 'spawn -> first answer on the control socket (Sparkler GET / on --api-sock; QEMU QMP greeting + qmp_capabilities, -S with a tiny guest)' },
+    { name: 'api_socket_accept_ms', unit: 'ms', f: (s) => s.acceptMs, variant: 'spawn -> the socket accepts a connection (polled every 0.5 ms)' },
+    { name: 'api_ready_cpu_ms', unit: 'CPU ms', f: (s) => s.cpuMs, variant: 'CPU time of all threads when the socket first accepted (schedstat)' },
+    {
+      name: 'instance_start_to_guest_ms', unit: 'ms', f: (s) => s.instanceStartMs, variant: "PUT /actions InstanceStart (QEMU: QMP cont) -> the tiny guest's first MMIO write",
       note: 'not like for like: QEMU has built the VM before QMP is up; Sparkler builds it on InstanceStart',
-    }),
-    makeEntry({
-      name: 'process_start_to_guest_ms', unit: 'ms', where, sparkler: direct.sparkler, qemu: ctx.qemu ? direct.qemu : undefined,
-      variant: 'spawn with a config file / command line -> the tiny guest\'s first MMIO write (whole VMM set-up, no kernel boot)',
-    }),
+    },
+    { name: 'process_start_to_guest_ms', unit: 'ms', f: (s) => s.directMs, variant: "spawn with a config file / command line -> the tiny guest's first MMIO write (whole VMM set-up, no kernel boot)" },
+    { name: 'process_start_to_guest_cpu_ms', unit: 'CPU ms', f: (s) => s.directCpuMs, variant: "CPU time used by the VMM when the tiny guest's first MMIO write arrives (Sparkler: its boot timer; QEMU: schedstat)" },
   ];
+  const entries: BenchEntry[] = [];
+  const floor = nodeFloorCpuMs(runs);
+  entries.push(makeEntry({
+    name: 'process_start_to_guest_cpu_ms/node_floor', unit: 'CPU ms', where, sparkler: floor, qemu: q((s) => s.directCpuMs),
+    variant: "an empty `node -e` script (Node's own start-up, no VMM code): the floor under any VMM written for Node, beside QEMU's whole start to a running guest",
+  }));
+  for (const m of metrics) {
+    entries.push(makeEntry({ name: m.name, unit: m.unit, where, sparkler: of('sparkler', m.f), qemu: q(m.f), variant: m.variant, note: m.note }));
+  }
+  for (const v of ctx.experiments) {
+    for (const m of metrics.filter((x) => x.name !== 'instance_start_to_guest_ms')) {
+      entries.push(makeEntry({
+        name: `${m.name}/${v.name.replace(/[^a-z]+/g, '_')}`, unit: m.unit, where, sparkler: of(v.name, m.f), qemu: q(m.f),
+        variant: `experiment: Sparkler as ${v.name === 'bundle' ? 'one bundled file' : 'one bundled file compiled with a trained V8 code cache'} (src/bench/bundle.ts); ${m.variant}`,
+      }));
+    }
+  }
+  return entries;
 }

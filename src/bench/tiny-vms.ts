@@ -5,8 +5,8 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Socket } from 'node:net';
-import { BenchContext, SPARKLER_MARK_LINE } from './context';
-import { firstLine, openFifo, Spawned, spawnTimed, watchLines, withTimeout } from './proc';
+import { BenchContext, plainVariant, SPARKLER_MARK_LINE, SparklerVariant } from './context';
+import { firstLine, openFifo, processCpuNs, Spawned, spawnSparkler, spawnTimed, watchLines, withTimeout } from './proc';
 import { microvmArgs, QEMU_INIT_LINE, QemuVm } from './qemu';
 
 export const TINY_MEM_MIB = 128;
@@ -40,14 +40,16 @@ export interface Started {
   markAt: number;
   /** The FIFO QEMU logs into (destroy when done). */
   fifo?: Socket;
+  /** CPU time the VMM had used when the guest marked, ms (Sparkler's boot timer). */
+  cpuMs?: number;
 }
 
 /** Sparkler with --no-api --boot-timer --config-file, up to the guest's mark. */
-export async function startSparkler(ctx: BenchContext, config: string): Promise<Started> {
-  const p = spawnTimed(ctx.bin, ['--no-api', '--boot-timer', '--config-file', config]);
+export async function startSparkler(ctx: BenchContext, config: string, variant: SparklerVariant = plainVariant(ctx.bin)): Promise<Started> {
+  const p = spawnSparkler(variant, ['--no-api', '--boot-timer', '--config-file', config]);
   try {
-    const { at } = await withTimeout(firstLine(p, p.child.stdout, SPARKLER_MARK_LINE), MARK_TIMEOUT_MS, 'Sparkler tiny guest');
-    return { p, markAt: at };
+    const { at, match } = await withTimeout(firstLine(p, p.child.stdout, SPARKLER_MARK_LINE), MARK_TIMEOUT_MS, 'Sparkler tiny guest');
+    return { p, markAt: at, cpuMs: Number(match[2]) / 1000 };
   } catch (err) {
     p.child.kill('SIGKILL');
     throw err;
@@ -62,7 +64,7 @@ export async function startQemu(ctx: BenchContext, vm: Omit<QemuVm, 'log'>): Pro
   watchLines(p.child.stdout, () => undefined);
   try {
     const { at } = await withTimeout(firstLine(p, fifo, QEMU_INIT_LINE), MARK_TIMEOUT_MS, 'QEMU tiny guest');
-    return { p, markAt: at, fifo };
+    return { p, markAt: at, fifo, cpuMs: processCpuNs(p.child.pid!) / 1e6 };
   } catch (err) {
     p.child.kill('SIGKILL');
     fifo.destroy();
