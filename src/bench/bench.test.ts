@@ -1,0 +1,103 @@
+/** Unit tests for the benchmark harness's pure parts: statistics, smaps accounting, guests, results, chart. */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { summarize, ratio } from './stats';
+import { memoryUse, parseSmaps } from './proc';
+import { exitLoopCode, pvhElf, QEMU_EXIT_LOOP, UART_THR } from './guests';
+import { makeEntry, markdownReport, orderEntries } from './results';
+import { chartSvg } from './chart';
+import { microvmArgs, QEMU_INIT_LINE } from './qemu';
+
+test('summaries are medians with min, max and the number of runs; failed runs are left out', () => {
+  assert.deepEqual(summarize([3, 1, 2]), { median: 2, min: 1, max: 3, runs: 3 });
+  assert.deepEqual(summarize([4, 1, 2, 3]), { median: 2.5, min: 1, max: 4, runs: 4 });
+  assert.deepEqual(summarize([5, NaN]), { median: 5, min: 5, max: 5, runs: 1 });
+  assert.equal(summarize([]), null);
+  assert.equal(ratio(summarize([2]), summarize([4])), 0.5);
+  assert.equal(ratio(summarize([2]), null), null);
+});
+
+const SMAPS = `55d0c0000000-55d0c0100000 r--p 00000000 08:01 123 /usr/bin/node
+Rss:                1024 kB
+Pss:                 512 kB
+Private_Clean:       100 kB
+Private_Dirty:         0 kB
+7f0000000000-7f0008000000 rw-p 00000000 00:00 0 
+Rss:                 300 kB
+Pss:                 300 kB
+Private_Clean:         0 kB
+Private_Dirty:       300 kB
+7f0010000000-7f0010200000 rw-p 00000000 00:00 0 
+Rss:                2048 kB
+Pss:                2048 kB
+Private_Clean:         0 kB
+Private_Dirty:      2048 kB
+`;
+
+test('smaps: guest RAM (an anonymous mapping of the guest size) is told apart from the VMM', () => {
+  const maps = parseSmaps(SMAPS);
+  assert.equal(maps.length, 3);
+  assert.equal(maps[1].sizeKiB, 128 * 1024);
+  assert.equal(maps[0].path, '/usr/bin/node');
+  const use = memoryUse(maps, 128);
+  assert.deepEqual(use.guest, { privateKiB: 300, pssKiB: 300, rssKiB: 300 });
+  assert.equal(use.privateKiB - use.guest.privateKiB, 100 + 2048);
+  assert.equal(use.pssKiB - use.guest.pssKiB, 512 + 2048);
+});
+
+test('the exit loop: the port, the count and a backward branch onto the OUT', () => {
+  const code = exitLoopCode(1000, UART_THR);
+  const loop = code.indexOf(Buffer.from('b9e8030000', 'hex')); // mov $1000,%ecx
+  assert.ok(loop > 0);
+  assert.deepEqual([...code.subarray(loop + 5, loop + 9)], [0x66, 0xba, 0xf8, 0x03]); // mov $0x3f8,%dx
+  assert.deepEqual([...code.subarray(loop + 11, loop + 16)], [0xee, 0xff, 0xc9, 0x75, 0xfb]);
+  assert.throws(() => exitLoopCode(0), RangeError);
+});
+
+test('PVH ELF: a PT_NOTE with the Xen PHYS32_ENTRY note pointing at the code', () => {
+  const elf = QEMU_EXIT_LOOP(5);
+  assert.equal(elf.readUInt32LE(0), 0x464c457f);
+  const phoff = Number(elf.readBigUInt64LE(32));
+  const note = phoff + 56;
+  assert.equal(elf.readUInt32LE(note), 4); // PT_NOTE
+  const at = Number(elf.readBigUInt64LE(note + 8));
+  assert.equal(elf.readUInt32LE(at + 8), 18);
+  assert.equal(elf.toString('latin1', at + 12, at + 15), 'Xen');
+  assert.equal(elf.readUInt32LE(at + 16), 0x100000);
+  assert.equal(pvhElf(Buffer.of(0xf4)).readBigUInt64LE(24), 0x100000n);
+});
+
+test('QEMU: microvm arguments and the guest_errors line that marks init', () => {
+  const args = microvmArgs({ kernel: 'k', vcpus: 2, memMiB: 128, log: '/l', qmp: '/q', debugExit: true });
+  assert.deepEqual(args.slice(args.indexOf('-smp'), args.indexOf('-smp') + 2), ['-smp', '2']);
+  assert.ok(args.includes('-S'));
+  assert.ok(args.join(' ').includes('-d guest_errors -D /l'));
+  assert.ok(args.join(' ').includes('isa-debug-exit,iobase=0xf4'));
+  assert.match("Invalid write at addr 0xC0000000, size 1, region '(null)', reason: rejected", QEMU_INIT_LINE);
+  assert.doesNotMatch('Invalid read at addr 0xFED00000, size 4', QEMU_INIT_LINE);
+});
+
+test('results: headlines first and once, ratios of medians, a report and a chart', () => {
+  const where = 'here';
+  const entries = orderEntries([
+    makeEntry({ name: 'boot_to_init_ms/x', unit: 'ms', where, variant: 'v', sparkler: [1], qemu: [2] }),
+    makeEntry({ name: 'exit_roundtrip_us', unit: 'us', where, variant: 'v', sparkler: [30, 20, 40], floor: [10] }),
+    makeEntry({ name: 'boot_to_init_ms', unit: 'ms', where, variant: 'v', sparkler: [100, 300, 200], qemu: [100] }),
+  ]);
+  assert.deepEqual(entries.map((e) => e.name), ['boot_to_init_ms', 'exit_roundtrip_us', 'boot_to_init_ms/x']);
+  assert.equal(entries[0].ratio, 2);
+  assert.equal(entries[0].headline, true);
+  assert.equal(entries[1].against, 'c_floor');
+  assert.equal(entries[1].qemu, null);
+  assert.equal(entries[1].ratio, 3);
+  const md = markdownReport(entries, {
+    date: 'd', mode: 'quick', durationS: 1, host: 'h', kvm: 'k', cpus: 2, loadBefore: [1, 1, 1], loadAfter: [1, 1, 1],
+    node: 'v20', qemu: null, kernel: 'k', problems: ['p'],
+  }, 'chart.svg');
+  assert.match(md, /\| boot_to_init_ms \| ms \| \*\*200\*\* \(100–300, n=3\)/);
+  assert.match(md, /## Problems in this run/);
+  const svg = chartSvg(entries, 'title <&>');
+  assert.match(svg, /^<svg /);
+  assert.match(svg, /title &lt;&amp;&gt;/);
+  assert.equal((svg.match(/<rect x="250"/g) ?? []).length, 6);
+});
