@@ -132,6 +132,8 @@ export async function runVmm(argv: string[]): Promise<number> {
       return fail((err as Error).message, EXIT.GENERIC);
     }
     logger.info('API server started.');
+    // Off the critical path to a listening socket, but before a client is likely to start the VM.
+    setImmediate(() => controller.preload());
   }
   const cleanUp = () => {
     metrics.flush();

@@ -73,6 +73,13 @@ export class VmmController {
     return this.vmm;
   }
 
+  /** Loads the builder and device modules ahead of InstanceStart (the CLI calls it once the API is up). */
+  preload(): void {
+    require('./builder');
+    virtio();
+    ratelimit();
+  }
+
   /** --config-file: the same checks as the API, section by section. */
   configure(config: VmConfig): void {
     try {
