@@ -17,7 +17,9 @@ import { featureBit } from '../features';
 import { GuestTriggeredLog, LogSink } from '../guest-log';
 import type { Queue } from '../queue';
 import { BlkFeature, BlkStatus, BlkStatusCode, CONFIG_CAPACITY, CONFIG_SEG_MAX, CONFIG_SIZE, QUEUE_SIZE, SEG_MAX } from './constants';
-import { AsyncEngine, DiskFile, FileOps, IoEngine, nodeFileOps, SyncEngine } from './disk';
+import { DiskFile, FileOps, nodeFileOps } from './disk';
+import { AsyncEngine, IoEngine, SyncEngine } from './engine';
+import { FlushBarrier } from './flush-barrier';
 import { BlockMetrics } from './metrics';
 import { BlockRequest, driveSerial, parseRequest, requestBytes } from './request';
 
@@ -78,10 +80,7 @@ export class VirtioBlock implements VirtioDevice {
   private epoch = 0;
   private draining = false;
   private held: Pending | undefined;
-  /** Writes in flight by sequence number (a Set keeps insertion order: oldest first). */
-  private writeSeq = 0;
-  private readonly writesInFlight = new Set<number>();
-  private flushWaiters: Array<{ upTo: number; run: () => void }> = [];
+  private readonly barrier = new FlushBarrier();
 
   constructor(opts: VirtioBlockOptions) {
     this.driveId = opts.driveId;
@@ -116,8 +115,7 @@ export class VirtioBlock implements VirtioDevice {
   reset(): void {
     this.active = this.held = undefined;
     this.epoch++;
-    this.writesInFlight.clear();
-    this.flushWaiters = [];
+    this.barrier.clear();
   }
 
   processQueue(): void {
@@ -233,9 +231,7 @@ export class VirtioBlock implements VirtioDevice {
           this.metrics.flushCount++;
           return this.finish(a, chain, BlkStatus.OK, 0);
         }
-        // A flush covers the writes started before it: wait for those, then fdatasync.
-        this.flushWaiters.push({ upTo: this.writeSeq, run: () => this.submit(a, chain, 'flush', (done) => this.engine.flush(this.disk, done), 0) });
-        return this.runFlushWaiters();
+        return this.barrier.flush(() => this.submit(a, chain, 'flush', (done) => this.engine.flush(this.disk, done), 0));
       case 'get-id':
         this.metrics.getIdCount++;
         chain.write(a.memory, 0, this.serial.subarray(0, request.length));
@@ -248,36 +244,16 @@ export class VirtioBlock implements VirtioDevice {
 
   private submit(a: Active, chain: DescriptorChain, op: 'read' | 'write' | 'flush', start: (done: (err: Error | null) => void) => void, length: number): void {
     const epoch = this.epoch;
-    const seq = op === 'write' ? ++this.writeSeq : 0;
-    if (seq) this.writesInFlight.add(seq);
+    const ticket = op === 'write' ? this.barrier.writeStarted() : 0;
     this.metrics.inFlight++;
     start((err) => this.guarded(`completing a ${op}`, () => {
       this.metrics.inFlight--;
       if (epoch !== this.epoch) return; // the driver reset the device meanwhile
-      if (seq) this.writesInFlight.delete(seq);
-      if (err) {
-        this.metrics.ioErrors++;
-        this.log.error(`virtio-block ${this.driveId}: a ${op} failed on ${this.disk.path}: ${err.message}; the guest gets an I/O error.`);
-      } else if (op === 'read') {
-        this.metrics.readCount++;
-        this.metrics.readBytes += length;
-      } else if (op === 'write') {
-        this.metrics.writeCount++;
-        this.metrics.writeBytes += length;
-      } else {
-        this.metrics.flushCount++;
-      }
+      this.metrics.completed(op, length, err !== null);
+      if (err) this.log.error(`virtio-block ${this.driveId}: a ${op} failed on ${this.disk.path}: ${err.message}; the guest gets an I/O error.`);
       this.finish(a, chain, err ? BlkStatus.IOERR : BlkStatus.OK, !err && op === 'read' ? length : 0);
-      if (seq) this.runFlushWaiters();
+      if (ticket) this.barrier.writeDone(ticket);
     }));
-  }
-
-  private runFlushWaiters(): void {
-    while (this.flushWaiters.length > 0) {
-      const oldest = this.writesInFlight.values().next();
-      if (!oldest.done && oldest.value <= this.flushWaiters[0].upTo) return;
-      this.flushWaiters.shift()!.run();
-    }
   }
 
   /** Writes the status byte, returns the chain with `dataLen` + 1 bytes written (spec 2.7.8). */

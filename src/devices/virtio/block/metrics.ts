@@ -27,6 +27,14 @@ export class BlockMetrics {
   /** Requests in flight right now (Async), a gauge. */
   inFlight = 0;
 
+  /** Counts a finished read, write or flush. */
+  completed(op: 'read' | 'write' | 'flush', bytes: number, failed: boolean): void {
+    if (failed) this.ioErrors++;
+    else if (op === 'read') { this.readCount++; this.readBytes += bytes; }
+    else if (op === 'write') { this.writeCount++; this.writeBytes += bytes; }
+    else this.flushCount++;
+  }
+
   toJson(): Record<string, number> {
     return {
       queue_event_count: this.queueEvents,
