@@ -74,7 +74,8 @@ async function startOnce(i, extra = []) {
     if (await tryConnect(sock)) accepting = nowMs() - t0;
     else await new Promise((r) => setTimeout(r, 1)); // a busy poll would steal CPU from the process being measured
   }
-  while (logged === undefined) await new Promise((r) => setTimeout(r, 1));
+  // Below Info the line is not logged; only the socket time is measured then.
+  while (logged === undefined && ['info', 'debug', 'trace'].includes(opt.level.toLowerCase())) await new Promise((r) => setTimeout(r, 1));
   return { child, sock, logged, accepting };
 }
 
@@ -108,7 +109,7 @@ async function main() {
     await stop(r.child);
   }
   console.log(`node -e 0 (spawn to exit):               ${fmt(stats(noop), 'ms', 1)}`);
-  console.log(`start to "API server started." on stdout: ${fmt(stats(logged), 'ms', 1)}`);
+  if (logged.every((x) => x !== undefined)) console.log(`start to "API server started." on stdout: ${fmt(stats(logged), 'ms', 1)}`);
   console.log(`start to the API socket accepting:        ${fmt(stats(accepting), 'ms', 1)}`);
 
   const { child, sock } = await startOnce('lat');
