@@ -112,7 +112,11 @@ export class ApiServer {
     req.on('end', () => {
       if (refused) return;
       const body = Buffer.concat(chunks);
-      this.tail = this.tail.then(() => this.execute(req, res, body, started));
+      // execute() answers its own errors; the catch only keeps one bug from stalling the queue.
+      this.tail = this.tail.then(() => this.execute(req, res, body, started)).catch((err: unknown) => {
+        this.logger.error(`The API server failed to answer a request: ${(err as Error).message}`);
+        res.destroy();
+      });
     });
     req.on('error', () => res.destroy());
   }
