@@ -7,6 +7,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { Feature, isAvailable } from '../config/features';
 import { Logger } from '../logger/logger';
 import { Metrics } from '../metrics/metrics';
 import { VmmController } from '../vmm/controller';
@@ -123,3 +124,14 @@ test('the 200 bodies of the implemented GETs have the documented fields', { skip
     }
   }
 });
+
+/** Routes whose feature does not exist yet: they validate and refuse (tested elsewhere); listed here as pending. */
+const PENDING: Array<[Feature, string]> = [
+  ['network-interfaces', 'PUT|PATCH /network-interfaces/{iface_id}'], ['vsock', 'PUT /vsock'],
+  ['balloon', 'GET|PUT|PATCH /balloon, /balloon/statistics, /balloon/hinting/*'], ['mmds', 'GET|PUT|PATCH /mmds, PUT /mmds/config'],
+  ['pmem', 'PUT|PATCH /pmem/{id}'], ['memory-hotplug', 'GET|PUT|PATCH /hotplug/memory'], ['snapshots', 'PUT /snapshot/create, /snapshot/load'],
+  ['vhost-user-block', 'PUT /drives/{drive_id} with `socket`'], ['huge-pages', 'machine-config huge_pages 2M'], ['cpu-templates', 'machine-config cpu_template'],
+];
+for (const [feature, routes] of PENDING) {
+  if (!isAvailable(feature)) test.todo(`pending until its feature exists: ${routes} (${feature})`);
+}
