@@ -223,6 +223,7 @@ export async function runBootPlan(plan: BootPlan, progress: (line: string) => vo
           }
           const dir = scratchDir('boot');
           const sample: BootSample = { vmm, console: c.console, vcpus: c.vcpus, mode, run };
+          if (process.env.SPARKLER_BENCH_VERBOSE === '1') progress(`boot ${run + 1}/${c.runs} ${vmm} ${mode} console=${c.console ? 'on' : 'off'} vcpus=${c.vcpus}: starting`);
           const kernel = vmm === 'sparkler-vmlinux' ? plan.vmlinux : plan.bzImage;
           const one = { kernel, console: c.console, vcpus: c.vcpus };
           try {
@@ -234,6 +235,8 @@ export async function runBootPlan(plan: BootPlan, progress: (line: string) => vo
             fs.rmSync(dir, { recursive: true, force: true });
           }
           samples.push(sample);
+          // Written after every boot, so that a run cut short still leaves what it measured.
+          if (plan.out) fs.writeFileSync(plan.out, JSON.stringify({ host: os.hostname(), where: '', samples, skipped }));
           progress(`boot ${run + 1}/${c.runs} ${vmm} ${mode} console=${c.console ? 'on' : 'off'} vcpus=${c.vcpus}: ${sample.ms !== undefined ? `${sample.ms.toFixed(1)} ms` : `failed (${sample.error})`}`);
         }
       }

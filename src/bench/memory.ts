@@ -67,8 +67,10 @@ async function concurrent(ctx: BenchContext, vmm: Vmm, count: number, settleMs: 
   try {
     // Started a few at a time: all at once on 2 cores would only measure the scheduler.
     for (let i = 0; i < count; i += 4) {
-      const batch = await Promise.all(Array.from({ length: Math.min(4, count - i) }, () => start(ctx, vmm)));
-      vms.push(...batch);
+      const batch = await Promise.allSettled(Array.from({ length: Math.min(4, count - i) }, () => start(ctx, vmm)));
+      for (const b of batch) if (b.status === 'fulfilled') vms.push(b.value);
+      const failed = batch.find((b): b is PromiseRejectedResult => b.status === 'rejected');
+      if (failed) throw failed.reason;
     }
     await sleep(settleMs);
     return vms.map(measure);
