@@ -25,7 +25,7 @@ function plan(ctx: BenchContext, a: BootArtifacts, out: string): BootPlan {
   // quick: the headline configuration (console off, 1 vCPU) three times in both spans, with the
   // vmlinux and with the bundle experiment; the others once or twice, process start only (a
   // console-on boot of Sparkler takes most of a minute in the emulated host), and no new boot
-  // after 330 s so that the whole quick run stays under 10 minutes.
+  // after 300 s so that the whole quick run stays under 10 minutes.
   const configs: BootConfig[] = ctx.quick
     ? [
       { console: false, vcpus: 1, modes: ['process', 'api'], vmlinux: true, experiment: true, runs: 3 },
@@ -41,8 +41,8 @@ function plan(ctx: BenchContext, a: BootArtifacts, out: string): BootPlan {
     ];
   return {
     sparklerBin: ctx.bin, qemu: ctx.qemu, bzImage: a.bzImage, vmlinux: a.vmlinux, initrd: a.initrd,
-    memMiB: 128, configs, timeoutMs: 180_000, out,
-    budgetMs: ctx.quick ? 330_000 : 0,
+    memMiB: 128, configs, timeoutMs: ctx.quick ? 120_000 : 180_000, out,
+    budgetMs: ctx.quick ? 300_000 : 0,
     experiment: ctx.experiments.find((v) => v.name === 'bundle+code-cache'),
   };
 }
@@ -65,7 +65,7 @@ export async function runBootSuite(ctx: BenchContext): Promise<{ entries: BenchE
       where = 'emulated KVM host (QEMU TCG, nested SVM)';
       ctx.progress(`boot suite: ${host.kind === 'pvm' ? 'this /dev/kvm is PVM' : 'no /dev/kvm'}: running inside the emulated KVM host (both VMMs in the same run)`);
       const { runInEmuHost } = await import('../emuhost');
-      const budget = p.budgetMs > 0 ? p.budgetMs + 300_000 : p.configs.reduce((n, c) => n + c.runs * (c.modes.length * 2 + 2), 0) * 90_000 + 120_000;
+      const budget = p.budgetMs > 0 ? p.budgetMs + 150_000 : p.configs.reduce((n, c) => n + c.runs * (c.modes.length * 2 + 2), 0) * 90_000 + 120_000;
       const r = await runInEmuHost([process.execPath, path.join(__dirname, 'boot.js'), planFile], { stdio: 'inherit', timeoutMs: budget });
       if (!fs.existsSync(p.out)) throw new Error(`the boot suite in the emulated KVM host failed (code ${r.code}) before any boot finished`);
       results = JSON.parse(fs.readFileSync(p.out, 'utf8')) as BootResults;
