@@ -64,17 +64,61 @@ export async function runBootSuite(ctx: BenchContext): Promise<{ entries: BenchE
     } else {
       where = 'emulated KVM host (QEMU TCG, nested SVM)';
       ctx.progress(`boot suite: ${host.kind === 'pvm' ? 'this /dev/kvm is PVM' : 'no /dev/kvm'}: running inside the emulated KVM host (both VMMs in the same run)`);
-      const { runInEmuHost } = await import('../emuhost');
-      const budget = p.budgetMs > 0 ? p.budgetMs + 150_000 : p.configs.reduce((n, c) => n + c.runs * (c.modes.length * 2 + 2), 0) * 90_000 + 120_000;
-      const r = await runInEmuHost([process.execPath, path.join(__dirname, 'boot.js'), planFile], { stdio: 'inherit', timeoutMs: budget });
-      if (!fs.existsSync(p.out)) throw new Error(`the boot suite in the emulated KVM host failed (code ${r.code}) before any boot finished`);
-      results = JSON.parse(fs.readFileSync(p.out, 'utf8')) as BootResults;
-      if (r.code !== 0) ctx.problems.push(`boot: the emulated KVM host run ended with code ${r.code} after ${results.samples.length} boots; the results are those boots`);
+      results = await runInEmulatedHost(ctx, p, planFile);
     }
     if (results.skipped) ctx.problems.push(`boot: the quick run's time budget was spent; ${results.skipped} boots were skipped (fewer runs than planned)`);
     return { entries: bootEntries(ctx, results.samples, where), where, samples: results.samples };
   } finally {
     fs.rmSync(shared, { recursive: true, force: true });
+  }
+}
+
+/**
+ * Runs the plan in the emulated KVM host, watching that it lives: the inner run touches
+ * `<out>.alive` after every step; an emulated host that shows no sign of life (it can hang while
+ * booting on a heavily loaded machine) is killed and, if it measured nothing, started once more
+ * with what is left of the time budget.
+ */
+async function runInEmulatedHost(ctx: BenchContext, p: BootPlan, planFile: string): Promise<BootResults> {
+  const { runInEmuHost } = await import('../emuhost');
+  const started = Date.now();
+  const total = p.budgetMs > 0 ? p.budgetMs + 150_000 : p.configs.reduce((n, c) => n + c.runs * (c.modes.length * 2 + 2), 0) * 90_000 + 120_000;
+  const aliveFile = `${p.out}.alive`;
+  for (let attempt = 1; ; attempt++) {
+    const left = total - (Date.now() - started);
+    const plan: BootPlan = { ...p, budgetMs: p.budgetMs > 0 ? Math.max(60_000, left - 150_000) : 0 };
+    fs.writeFileSync(planFile, JSON.stringify(plan));
+    fs.rmSync(aliveFile, { force: true });
+    const launched = Date.now();
+    const abort = new AbortController();
+    let stalled = false;
+    const watch = setInterval(() => {
+      let last = launched;
+      try {
+        last = Number(fs.readFileSync(aliveFile, 'utf8')) || launched;
+      } catch {
+        // not started yet
+      }
+      // First sign of life: the emulated host boots and the warm-up ends within 3 minutes; then
+      // every boot ends within its own timeout.
+      const limit = last === launched ? 180_000 : p.timeoutMs + 60_000;
+      if (Date.now() - Math.max(last, launched) > limit) {
+        stalled = true;
+        abort.abort();
+      }
+    }, 5000);
+    const r = await runInEmuHost([process.execPath, path.join(__dirname, 'boot.js'), planFile], { stdio: 'inherit', timeoutMs: Math.max(60_000, left), signal: abort.signal });
+    clearInterval(watch);
+    const results = fs.existsSync(p.out) ? (JSON.parse(fs.readFileSync(p.out, 'utf8')) as BootResults) : undefined;
+    if (r.code === 0 && results) return results;
+    const why = stalled ? 'showed no sign of life' : `ended with code ${r.code}`;
+    if (results && results.samples.length > 0) {
+      ctx.problems.push(`boot: the emulated KVM host run ${why} after ${results.samples.length} boots; the results are those boots`);
+      return results;
+    }
+    if (attempt >= 2 || total - (Date.now() - started) < 120_000) throw new Error(`the emulated KVM host run ${why} before any boot finished`);
+    ctx.problems.push(`boot: the emulated KVM host run ${why} before any boot finished; started it again`);
+    ctx.progress(`boot suite: the emulated KVM host ${why}; starting it again`);
   }
 }
 

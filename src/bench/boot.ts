@@ -14,7 +14,7 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { httpUnix, killAndWait, firstLine, now, openFifo, Qmp, Spawned, spawnSparkler, spawnTimed, waitForSocket, withTimeout, watchLines } from './proc';
+import { firstLine, httpUnix, killAndWait, now, openFifo, Qmp, Spawned, spawnSparkler, spawnTimed, vmmEnv, waitForSocket, watchLines, withTimeout } from './proc';
 import { microvmArgs, QEMU_INIT_LINE } from './qemu';
 
 export type BootVmm = 'sparkler' | 'qemu' | 'sparkler-vmlinux' | 'sparkler-bundle';
@@ -139,7 +139,7 @@ async function sparklerProcess(plan: BootPlan, dir: string, b: OneBoot, experime
 
 async function sparklerApi(plan: BootPlan, dir: string, b: OneBoot): Promise<SparklerBoot> {
   const sock = path.join(dir, 'api.sock');
-  const p = spawnTimed(plan.sparklerBin, ['--api-sock', sock, '--boot-timer', '--level', 'Debug']);
+  const p = spawnTimed(plan.sparklerBin, ['--api-sock', sock, '--boot-timer', '--level', 'Debug'], { env: vmmEnv() });
   const firstRun = firstLine(p, p.child.stdout, SPARKLER_FIRST_RUN_LINE);
   firstRun.catch(() => undefined);
   let boot: SparklerBoot;
@@ -202,7 +202,12 @@ async function qemuBoot(plan: BootPlan, dir: string, b: OneBoot, mode: BootMode)
 
 /** Runs the plan where it is (the caller chose a host whose KVM boots Linux at speed). */
 export async function runBootPlan(plan: BootPlan, progress: (line: string) => void): Promise<BootResults> {
+  const alive = (): void => {
+    if (plan.out) fs.writeFileSync(`${plan.out}.alive`, String(Date.now()));
+  };
+  alive();
   const warm = warmUp(plan);
+  alive();
   progress(`warm-up: read ${(warm.bytes / 2 ** 20).toFixed(0)} MiB of binaries, code and guest images in ${warm.ms.toFixed(0)} ms`);
   const samples: BootSample[] = [];
   const began = now();
@@ -223,6 +228,7 @@ export async function runBootPlan(plan: BootPlan, progress: (line: string) => vo
           }
           const dir = scratchDir('boot');
           const sample: BootSample = { vmm, console: c.console, vcpus: c.vcpus, mode, run };
+          alive();
           if (process.env.SPARKLER_BENCH_VERBOSE === '1') progress(`boot ${run + 1}/${c.runs} ${vmm} ${mode} console=${c.console ? 'on' : 'off'} vcpus=${c.vcpus}: starting`);
           const kernel = vmm === 'sparkler-vmlinux' ? plan.vmlinux : plan.bzImage;
           const one = { kernel, console: c.console, vcpus: c.vcpus };
@@ -235,6 +241,7 @@ export async function runBootPlan(plan: BootPlan, progress: (line: string) => vo
             fs.rmSync(dir, { recursive: true, force: true });
           }
           samples.push(sample);
+          alive();
           // Written after every boot, so that a run cut short still leaves what it measured.
           if (plan.out) fs.writeFileSync(plan.out, JSON.stringify({ host: os.hostname(), where: '', samples, skipped }));
           progress(`boot ${run + 1}/${c.runs} ${vmm} ${mode} console=${c.console ? 'on' : 'off'} vcpus=${c.vcpus}: ${sample.ms !== undefined ? `${sample.ms.toFixed(1)} ms` : `failed (${sample.error})`}`);

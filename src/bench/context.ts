@@ -26,7 +26,7 @@ export const SPARKLER_MARK_LINE = /Guest-boot-time = +(\d+) us \d+ ms, +(\d+) CP
 
 /** One way of starting Sparkler: bin/sparkler as shipped, or an experiment (src/bench/bundle.ts). */
 export interface SparklerVariant {
-  name: 'sparkler' | 'bundle' | 'bundle+code-cache';
+  name: 'sparkler' | 'bundle' | 'bundle+code-cache' | 'with-extra-ca-certs';
   command: string;
   args: string[];
   env: Record<string, string>;

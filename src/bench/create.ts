@@ -8,7 +8,7 @@
 import * as os from 'node:os';
 import { BenchContext } from './context';
 import { QEMU_MARK_EXIT, SPARKLER_MARK_RESET } from './guests';
-import { now, spawnTimed, withTimeout } from './proc';
+import { now, spawnTimed, vmmEnv, withTimeout } from './proc';
 import { microvmArgs } from './qemu';
 import { BenchEntry, makeEntry } from './results';
 import { guestFile, sparklerConfig, TINY_MEM_MIB } from './tiny-vms';
@@ -19,7 +19,7 @@ function launcher(ctx: BenchContext, vmm: Vmm): () => Promise<boolean> {
   if (vmm === 'sparkler') {
     const config = sparklerConfig(ctx, guestFile(ctx, 'sparkler-mark-reset.elf', SPARKLER_MARK_RESET()));
     return async () => {
-      const p = spawnTimed(ctx.bin, ['--no-api', '--config-file', config], { stdio: 'ignore' });
+      const p = spawnTimed(ctx.bin, ['--no-api', '--config-file', config], { stdio: 'ignore', env: vmmEnv() });
       return (await withTimeout(p.exited, 60_000, 'a Sparkler tiny VM')) === 0;
     };
   }

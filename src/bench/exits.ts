@@ -12,7 +12,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { BenchContext, REPO_ROOT, SPARKLER_MARK_LINE } from './context';
 import { exitLoopCode, QEMU_EXIT_LOOP, SPARKLER_EXIT_LOOP, UART_SCR, UART_THR } from './guests';
-import { killAndWait, openFifo, processCpuNs, spawnTimed, watchLines, withTimeout } from './proc';
+import { killAndWait, openFifo, processCpuNs, spawnTimed, vmmEnv, watchLines, withTimeout } from './proc';
 import { microvmArgs, QEMU_INIT_LINE } from './qemu';
 import { BenchEntry, makeEntry } from './results';
 import { guestFile, sparklerConfig, TINY_MEM_MIB } from './tiny-vms';
@@ -34,7 +34,7 @@ export function buildFloor(ctx: BenchContext): string {
 }
 
 async function sparklerRun(ctx: BenchContext, config: string, count: number): Promise<Sample> {
-  const p = spawnTimed(ctx.bin, ['--no-api', '--boot-timer', '--config-file', config]);
+  const p = spawnTimed(ctx.bin, ['--no-api', '--boot-timer', '--config-file', config], { env: vmmEnv() });
   const marks: { wall: number; cpu: number }[] = [];
   watchLines(p.child.stdout, (line) => {
     const m = SPARKLER_MARK_LINE.exec(line);

@@ -11,7 +11,7 @@
 import * as fs from 'node:fs';
 import { BenchContext, SparklerVariant } from './context';
 import { QEMU_IDLE, SPARKLER_IDLE } from './guests';
-import { killAndWait, readMemoryUse, sleep, spawnTimed } from './proc';
+import { killAndWait, readMemoryUse, sleep, spawnTimed, vmmEnv } from './proc';
 import { qemuCpu } from './qemu';
 import { BenchEntry, makeEntry } from './results';
 import { guestFile, sparklerConfig, startQemu, startSparkler, Started, TINY_MEM_MIB } from './tiny-vms';
@@ -35,7 +35,7 @@ const experiment = (ctx: BenchContext): SparklerVariant | undefined => ctx.exper
 
 /** The floor under any Node VMM: an idle `node` process with an event loop and nothing else. */
 async function nodeFloorMiB(settleMs: number): Promise<{ privateMiB: number; pssMiB: number }> {
-  const p = spawnTimed(process.execPath, ['-e', 'setInterval(() => {}, 1000)'], { stdio: 'ignore' });
+  const p = spawnTimed(process.execPath, ['-e', 'setInterval(() => {}, 1000)'], { stdio: 'ignore', env: vmmEnv() });
   try {
     await sleep(settleMs);
     const use = readMemoryUse(p.child.pid!, TINY_MEM_MIB);

@@ -18,7 +18,7 @@ import { spawnSync } from 'node:child_process';
 import * as path from 'node:path';
 import { BenchContext, plainVariant, SPARKLER_MARK_LINE, SparklerVariant } from './context';
 import { QEMU_MARK_EXIT, SPARKLER_MARK_RESET } from './guests';
-import { firstLine, httpUnix, killAndWait, now, openFifo, processCpuNs, Qmp, spawnSparkler, spawnTimed, waitForSocket, watchLines, withTimeout } from './proc';
+import { firstLine, httpUnix, killAndWait, now, openFifo, processCpuNs, Qmp, spawnSparkler, spawnTimed, vmmEnv, waitForSocket, watchLines, withTimeout } from './proc';
 import { microvmArgs, QEMU_INIT_LINE } from './qemu';
 import { BenchEntry, makeEntry } from './results';
 import { guestFile, sparklerConfig, startQemu, startSparkler, TINY_MEM_MIB } from './tiny-vms';
@@ -99,7 +99,7 @@ type Contender = SparklerVariant['name'] | 'qemu';
 function nodeFloorCpuMs(runs: number): number[] {
   const out: number[] = [];
   for (let i = 0; i < runs; i++) {
-    const r = spawnSync(process.execPath, ['-e', 'const u = process.cpuUsage(); process.stdout.write(String((u.user + u.system) / 1000))'], { encoding: 'utf8' });
+    const r = spawnSync(process.execPath, ['-e', 'const u = process.cpuUsage(); process.stdout.write(String((u.user + u.system) / 1000))'], { encoding: 'utf8', env: vmmEnv() });
     if (r.status === 0) out.push(Number(r.stdout));
   }
   return out;
@@ -108,6 +108,10 @@ function nodeFloorCpuMs(runs: number): number[] {
 export async function startupSuite(ctx: BenchContext): Promise<BenchEntry[]> {
   const runs = ctx.quick ? 7 : 15;
   const sparklers = [plainVariant(ctx.bin), ...ctx.experiments];
+  // This machine's environment sets NODE_EXTRA_CA_CERTS, which every Node start pays for: the
+  // suites start VMMs without it (proc.ts vmmEnv); here its cost is measured once.
+  const caCerts = process.env.NODE_EXTRA_CA_CERTS;
+  if (caCerts) sparklers.push({ ...plainVariant(ctx.bin), name: 'with-extra-ca-certs', env: { NODE_EXTRA_CA_CERTS: caCerts } });
   const contenders: Contender[] = [...sparklers.map((v) => v.name), ...(ctx.qemu ? (['qemu'] as const) : [])];
   const samples = new Map<Contender, Sample[]>(contenders.map((c) => [c, []]));
   const sparklerKernel = guestFile(ctx, 'sparkler-mark-reset.elf', SPARKLER_MARK_RESET());
@@ -153,11 +157,16 @@ export async function startupSuite(ctx: BenchContext): Promise<BenchEntry[]> {
   for (const m of metrics) {
     entries.push(makeEntry({ name: m.name, unit: m.unit, where, sparkler: of('sparkler', m.f), qemu: q(m.f), variant: m.variant, note: m.note }));
   }
-  for (const v of ctx.experiments) {
+  const what: Record<string, string> = {
+    bundle: 'experiment: Sparkler as one bundled file (src/bench/bundle.ts)',
+    'bundle+code-cache': 'experiment: Sparkler as one bundled file compiled with a trained V8 code cache (src/bench/bundle.ts)',
+    'with-extra-ca-certs': `bin/sparkler with NODE_EXTRA_CA_CERTS=${caCerts ?? ''} as this machine's environment sets it (the other figures are without it)`,
+  };
+  for (const v of sparklers.slice(1)) {
     for (const m of metrics.filter((x) => x.name !== 'instance_start_to_guest_ms')) {
       entries.push(makeEntry({
         name: `${m.name}/${v.name.replace(/[^a-z]+/g, '_')}`, unit: m.unit, where, sparkler: of(v.name, m.f), qemu: q(m.f),
-        variant: `experiment: Sparkler as ${v.name === 'bundle' ? 'one bundled file' : 'one bundled file compiled with a trained V8 code cache'} (src/bench/bundle.ts); ${m.variant}`,
+        variant: `${what[v.name]}; ${m.variant}`,
       }));
     }
   }
