@@ -11,7 +11,8 @@ import { spawn } from 'node:child_process';
 import { detectKvmHost } from '../host/kvm-host';
 
 const BIN = path.resolve(__dirname, '..', '..', 'bin', 'sparkler');
-export const DEFAULT_BOOT_ARGS = 'console=ttyS0 reboot=k panic=1 pci=off i8042.noaux i8042.nomux i8042.dumbkbd';
+// `quiet`: every console byte is a VM exit, and under the emulated host the kernel's full log costs seconds.
+export const DEFAULT_BOOT_ARGS = 'console=ttyS0 reboot=k panic=1 pci=off quiet i8042.noaux i8042.nomux i8042.dumbkbd';
 
 export function defaultVmConfig(kernel: string, initrd: string): object {
   return {
