@@ -22,22 +22,22 @@ export async function findBootArtifacts(): Promise<BootArtifacts> {
 }
 
 function plan(ctx: BenchContext, a: BootArtifacts, out: string): BootPlan {
-  // quick: the headline configuration (console off, 1 vCPU) three times in both spans, with the
-  // vmlinux and with the bundle experiment; the others once or twice, process start only (a
-  // console-on boot of Sparkler takes most of a minute in the emulated host), and no new boot
-  // after 300 s so that the whole quick run stays under 10 minutes.
+  // quick: the headline configuration (console off, 1 vCPU) three times in both spans and with
+  // the bundle experiment; the others once or twice, process start only (a console-on boot of
+  // Sparkler takes most of a minute in the emulated host), console on also pinned to one CPU;
+  // and no new boot after 300 s so that the whole quick run stays under 10 minutes.
   const configs: BootConfig[] = ctx.quick
     ? [
-      { console: false, vcpus: 1, modes: ['process', 'api'], vmlinux: true, experiment: true, runs: 3 },
+      { console: false, vcpus: 1, modes: ['process', 'api'], extras: ['sparkler-bundle'], runs: 3 },
       { console: false, vcpus: 2, modes: ['process'], runs: 2 },
-      { console: true, vcpus: 1, modes: ['process'], runs: 2 },
+      { console: true, vcpus: 1, modes: ['process'], extras: ['sparkler-pinned'], runs: 2 },
       { console: true, vcpus: 2, modes: ['process'], runs: 1 },
     ]
     : [
-      { console: false, vcpus: 1, modes: ['process', 'api'], vmlinux: true, experiment: true, runs: 10 },
+      { console: false, vcpus: 1, modes: ['process', 'api'], extras: ['sparkler-vmlinux', 'sparkler-bundle', 'sparkler-pinned'], runs: 10 },
       { console: false, vcpus: 2, modes: ['process', 'api'], runs: 5 },
-      { console: true, vcpus: 1, modes: ['process', 'api'], vmlinux: true, runs: 5 },
-      { console: true, vcpus: 2, modes: ['process', 'api'], runs: 5 },
+      { console: true, vcpus: 1, modes: ['process', 'api'], extras: ['sparkler-vmlinux', 'sparkler-pinned'], runs: 5 },
+      { console: true, vcpus: 2, modes: ['process', 'api'], extras: ['sparkler-pinned'], runs: 5 },
     ];
   return {
     sparklerBin: ctx.bin, qemu: ctx.qemu, bzImage: a.bzImage, vmlinux: a.vmlinux, initrd: a.initrd,
@@ -82,7 +82,7 @@ export async function runBootSuite(ctx: BenchContext): Promise<{ entries: BenchE
 async function runInEmulatedHost(ctx: BenchContext, p: BootPlan, planFile: string): Promise<BootResults> {
   const { runInEmuHost } = await import('../emuhost');
   const started = Date.now();
-  const total = p.budgetMs > 0 ? p.budgetMs + 150_000 : p.configs.reduce((n, c) => n + c.runs * (c.modes.length * 2 + 2), 0) * 90_000 + 120_000;
+  const total = p.budgetMs > 0 ? p.budgetMs + 150_000 : p.configs.reduce((n, c) => n + c.runs * (c.modes.length * 2 + (c.extras?.length ?? 0)), 0) * 90_000 + 120_000;
   const aliveFile = `${p.out}.alive`;
   for (let attempt = 1; ; attempt++) {
     const left = total - (Date.now() - started);
@@ -146,6 +146,14 @@ export function bootEntries(ctx: BenchContext, samples: BootSample[], where: str
         variant: `${span}; experiment: Sparkler as one bundled file with a trained V8 code cache (src/bench/bundle.ts), same bzImage as QEMU`,
       }));
     }
+    const pinned = pick('sparkler-pinned', mode, console, vcpus);
+    if (pinned.length > 0) {
+      entries.push(makeEntry({
+        name: `boot_to_init_ms/pinned/${mode === 'process' ? 'process_start' : 'instance_start'}/console_${console ? 'on' : 'off'}/${vcpus}vcpu`, unit: 'ms', where,
+        sparkler: pinned, qemu: ctx.qemu ? qemu : undefined,
+        variant: `${span}; experiment: Sparkler pinned to one CPU (taskset -c 0), so each exit is handed between its vCPU thread and the VMM thread without a cross-CPU wake-up`,
+      }));
+    }
     const vml = pick('sparkler-vmlinux', mode, console, vcpus);
     if (vml.length > 0) {
       entries.push(makeEntry({
@@ -175,15 +183,23 @@ export function bootEntries(ctx: BenchContext, samples: BootSample[], where: str
     const [c, v] = key.split('|');
     const console = c === 'true';
     const vcpus = Number(v);
-    const guest = samples
-      .filter((s) => s.vmm === 'sparkler' && s.console === console && s.vcpus === vcpus && s.selfMs !== undefined && s.firstRunMs !== undefined)
+    const guestPart = (vmm: string): number[] => samples
+      .filter((s) => s.vmm === vmm && s.console === console && s.vcpus === vcpus && s.selfMs !== undefined && s.firstRunMs !== undefined)
       .map((s) => s.selfMs! - s.firstRunMs!);
     const qemu = pick('qemu', 'api', console, vcpus);
+    const tail = `console ${console ? 'on' : 'off'}; ${vcpus} vCPU${vcpus > 1 ? 's' : ''}`;
     entries.push(makeEntry({
-      name: `guest_boot_ms/console_${console ? 'on' : 'off'}/${vcpus}vcpu`, unit: 'ms', where, sparkler: guest, qemu: ctx.qemu && qemu.length > 0 ? qemu : undefined,
-      variant: `first vCPU run -> init (Sparkler: boot timer minus first KVM_RUN; QEMU: QMP cont after -S -> init, qboot included); console ${console ? 'on' : 'off'}; ${vcpus} vCPU${vcpus > 1 ? 's' : ''}`,
+      name: `guest_boot_ms/console_${console ? 'on' : 'off'}/${vcpus}vcpu`, unit: 'ms', where, sparkler: guestPart('sparkler'), qemu: ctx.qemu && qemu.length > 0 ? qemu : undefined,
+      variant: `first vCPU run -> init (Sparkler: boot timer minus first KVM_RUN; QEMU: QMP cont after -S -> init, qboot included); ${tail}`,
       note: qemu.length === 0 && ctx.qemu ? 'QEMU not run with -S in this configuration' : undefined,
     }));
+    const pinned = guestPart('sparkler-pinned');
+    if (pinned.length > 0) {
+      entries.push(makeEntry({
+        name: `guest_boot_ms/pinned/console_${console ? 'on' : 'off'}/${vcpus}vcpu`, unit: 'ms', where, sparkler: pinned, qemu: ctx.qemu && qemu.length > 0 ? qemu : undefined,
+        variant: `first vCPU run -> init, Sparkler pinned to one CPU (taskset -c 0); ${tail}`,
+      }));
+    }
   }
   return entries;
 }

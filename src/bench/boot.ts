@@ -17,7 +17,9 @@ import * as path from 'node:path';
 import { firstLine, httpUnix, killAndWait, now, openFifo, Qmp, Spawned, spawnSparkler, spawnTimed, vmmEnv, waitForSocket, watchLines, withTimeout } from './proc';
 import { microvmArgs, QEMU_INIT_LINE } from './qemu';
 
-export type BootVmm = 'sparkler' | 'qemu' | 'sparkler-vmlinux' | 'sparkler-bundle';
+export type BootVmm = 'sparkler' | 'qemu' | 'sparkler-vmlinux' | 'sparkler-bundle' | 'sparkler-pinned';
+/** Sparkler variants booted beside the two VMMs (process start span only). */
+export type BootExtra = Exclude<BootVmm, 'sparkler' | 'qemu'>;
 export type BootMode = 'process' | 'api';
 
 export interface BootConfig {
@@ -26,10 +28,12 @@ export interface BootConfig {
   modes: BootMode[];
   /** Repetitions of this configuration. */
   runs: number;
-  /** Also boot Sparkler with the ELF vmlinux (no in-guest decompression); QEMU cannot boot it. */
-  vmlinux?: boolean;
-  /** Also boot the start-up experiment (plan.experiment), process span only. */
-  experiment?: boolean;
+  /**
+   * Sparkler variants also booted (process span): with the ELF vmlinux (no in-guest
+   * decompression; QEMU cannot boot it), the start-up experiment (plan.experiment), or pinned to
+   * one CPU (taskset: the vCPU thread and the VMM thread hand each exit over on the same CPU).
+   */
+  extras?: BootExtra[];
 }
 
 export interface BootPlan {
@@ -115,13 +119,15 @@ interface SparklerBoot {
   firstRunMs?: number;
 }
 
-async function sparklerProcess(plan: BootPlan, dir: string, b: OneBoot, experiment = false): Promise<SparklerBoot> {
+async function sparklerProcess(plan: BootPlan, dir: string, b: OneBoot, vmm: BootVmm): Promise<SparklerBoot> {
   const config = path.join(dir, 'vm.json');
   fs.writeFileSync(config, JSON.stringify({
     'boot-source': { kernel_image_path: b.kernel, initrd_path: plan.initrd, boot_args: cmdlineFor(b.console) },
     'machine-config': { vcpu_count: b.vcpus, mem_size_mib: plan.memMiB },
   }));
-  const launch = experiment && plan.experiment ? plan.experiment : { command: plan.sparklerBin, args: [], env: {} };
+  const launch = vmm === 'sparkler-bundle' && plan.experiment ? plan.experiment
+    : vmm === 'sparkler-pinned' ? { command: 'taskset', args: ['-c', '0', plan.sparklerBin], env: {} }
+      : { command: plan.sparklerBin, args: [], env: {} };
   const p = spawnSparkler(launch, ['--no-api', '--boot-timer', '--level', 'Debug', '--config-file', config]);
   const firstRun = firstLine(p, p.child.stdout, SPARKLER_FIRST_RUN_LINE);
   firstRun.catch(() => undefined);
@@ -219,8 +225,7 @@ export async function runBootPlan(plan: BootPlan, progress: (line: string) => vo
       for (const mode of c.modes) {
         const vmms: BootVmm[] = plan.qemu ? ['sparkler', 'qemu'] : ['sparkler'];
         if (run % 2 === 1) vmms.reverse();
-        if (c.vmlinux && mode === 'process') vmms.push('sparkler-vmlinux');
-        if (c.experiment && plan.experiment && mode === 'process') vmms.push('sparkler-bundle');
+        if (mode === 'process') vmms.push(...(c.extras ?? []).filter((x) => x !== 'sparkler-bundle' || plan.experiment));
         for (const vmm of vmms) {
           if (plan.budgetMs > 0 && now() - began > plan.budgetMs) {
             skipped++;
@@ -234,7 +239,7 @@ export async function runBootPlan(plan: BootPlan, progress: (line: string) => vo
           const one = { kernel, console: c.console, vcpus: c.vcpus };
           try {
             if (vmm === 'qemu') Object.assign(sample, await qemuBoot(plan, dir, one, mode));
-            else Object.assign(sample, mode === 'api' ? await sparklerApi(plan, dir, one) : await sparklerProcess(plan, dir, one, vmm === 'sparkler-bundle'));
+            else Object.assign(sample, mode === 'api' ? await sparklerApi(plan, dir, one) : await sparklerProcess(plan, dir, one, vmm));
           } catch (err) {
             sample.error = (err as Error).message;
           } finally {

@@ -9,6 +9,7 @@
  */
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { BenchContext, REPO_ROOT, SPARKLER_MARK_LINE } from './context';
 import { exitLoopCode, QEMU_EXIT_LOOP, SPARKLER_EXIT_LOOP, UART_SCR, UART_THR } from './guests';
@@ -24,7 +25,7 @@ interface Sample {
   cpuUs: number;
 }
 
-type Who = 'sparkler' | 'floor' | 'qemu' | 'sparkler-thr' | 'qemu-thr';
+type Who = 'sparkler' | 'floor' | 'qemu' | 'sparkler-thr' | 'qemu-thr' | 'sparkler-pinned' | 'sparkler-thr-pinned';
 
 export function buildFloor(ctx: BenchContext): string {
   const out = path.join(ctx.work, 'exit-floor');
@@ -33,8 +34,10 @@ export function buildFloor(ctx: BenchContext): string {
   return out;
 }
 
-async function sparklerRun(ctx: BenchContext, config: string, count: number): Promise<Sample> {
-  const p = spawnTimed(ctx.bin, ['--no-api', '--boot-timer', '--config-file', config], { env: vmmEnv() });
+/** `pin`: the whole process on one CPU (taskset), so the per-exit hand-over between threads never crosses CPUs. */
+async function sparklerRun(ctx: BenchContext, config: string, count: number, pin = false): Promise<Sample> {
+  const args = ['--no-api', '--boot-timer', '--config-file', config];
+  const p = pin ? spawnTimed('taskset', ['-c', String(os.cpus().length - 1), ctx.bin, ...args], { env: vmmEnv() }) : spawnTimed(ctx.bin, args, { env: vmmEnv() });
   const marks: { wall: number; cpu: number }[] = [];
   watchLines(p.child.stdout, (line) => {
     const m = SPARKLER_MARK_LINE.exec(line);
@@ -92,12 +95,14 @@ export async function exitSuite(ctx: BenchContext): Promise<BenchEntry[]> {
     sparkler: ((c) => () => sparklerRun(ctx, c, count))(sparklerConfig(ctx, guestFile(ctx, `sparkler-scr-${count}.elf`, SPARKLER_EXIT_LOOP(count, UART_SCR)))),
     floor: () => floorRun(floor, codeFile),
     'sparkler-thr': ((c) => () => sparklerRun(ctx, c, count))(sparklerConfig(ctx, guestFile(ctx, `sparkler-thr-${count}.elf`, SPARKLER_EXIT_LOOP(count, UART_THR)))),
+    'sparkler-pinned': ((c) => () => sparklerRun(ctx, c, count, true))(sparklerConfig(ctx, guestFile(ctx, `sparkler-scr-${count}.elf`, SPARKLER_EXIT_LOOP(count, UART_SCR)))),
+    'sparkler-thr-pinned': ((c) => () => sparklerRun(ctx, c, count, true))(sparklerConfig(ctx, guestFile(ctx, `sparkler-thr-${count}.elf`, SPARKLER_EXIT_LOOP(count, UART_THR)))),
   };
   if (ctx.qemu) {
     runners.qemu = ((k) => () => qemuRun(ctx, k, count))(guestFile(ctx, `qemu-scr-${count}.elf`, QEMU_EXIT_LOOP(count, UART_SCR)));
     runners['qemu-thr'] = ((k) => () => qemuRun(ctx, k, count))(guestFile(ctx, `qemu-thr-${count}.elf`, QEMU_EXIT_LOOP(count, UART_THR)));
   }
-  const samples: Record<Who, Sample[]> = { sparkler: [], floor: [], qemu: [], 'sparkler-thr': [], 'qemu-thr': [] };
+  const samples: Record<Who, Sample[]> = { sparkler: [], floor: [], qemu: [], 'sparkler-thr': [], 'qemu-thr': [], 'sparkler-pinned': [], 'sparkler-thr-pinned': [] };
   const order = Object.keys(runners) as Who[];
   for (let r = 0; r < runs; r++) {
     for (const who of r % 2 ? [...order].reverse() : order) {
@@ -123,5 +128,8 @@ export async function exitSuite(ctx: BenchContext): Promise<BenchEntry[]> {
     makeEntry({ name: 'exit_roundtrip_cpu_us/qemu', unit: 'CPU us', where, sparkler: cpu('sparkler'), qemu: q(cpu('qemu')), variant: `${scr}; CPU time per exit` }),
     makeEntry({ name: 'serial_tx_us_per_byte', unit: 'us', where, sparkler: wall('sparkler-thr'), qemu: q(wall('qemu-thr')), variant: `${thr}; wall time per byte (the console-on hot path)` }),
     makeEntry({ name: 'serial_tx_cpu_us_per_byte', unit: 'CPU us', where, sparkler: cpu('sparkler-thr'), qemu: q(cpu('qemu-thr')), variant: `${thr}; CPU time per byte` }),
+    makeEntry({ name: 'exit_roundtrip_us/pinned', unit: 'us', where, sparkler: wall('sparkler-pinned'), floor: wall('floor'), variant: `${scr}; experiment: Sparkler pinned to one CPU (taskset), no cross-CPU wake-up per exit; against the C floor` }),
+    makeEntry({ name: 'exit_roundtrip_cpu_us/pinned', unit: 'CPU us', where, sparkler: cpu('sparkler-pinned'), floor: cpu('floor'), variant: `${scr}; experiment: pinned to one CPU; CPU time per exit` }),
+    makeEntry({ name: 'serial_tx_us_per_byte/pinned', unit: 'us', where, sparkler: wall('sparkler-thr-pinned'), qemu: q(wall('qemu-thr')), variant: `${thr}; experiment: Sparkler pinned to one CPU` }),
   ];
 }
