@@ -218,11 +218,15 @@ export async function runBootPlan(plan: BootPlan, progress: (line: string) => vo
   const samples: BootSample[] = [];
   const began = now();
   let skipped = 0;
-  const rounds = Math.max(...plan.configs.map((c) => c.runs));
-  for (let run = 0; run < rounds; run++) {
-    for (const c of plan.configs) {
-      if (run >= c.runs) continue;
-      for (const mode of c.modes) {
+  // Every configuration once first, then the first (headline) configuration's remaining runs,
+  // then the others' round by round: a run cut short by the time budget loses the least.
+  const tasks: { run: number; c: BootConfig; order: number }[] = [];
+  plan.configs.forEach((c, i) => {
+    for (let run = 0; run < c.runs; run++) tasks.push({ run, c, order: run === 0 ? i : i === 0 ? 1000 + run : 2000 + run * 100 + i });
+  });
+  tasks.sort((a, b) => a.order - b.order);
+  for (const { run, c } of tasks) {
+    for (const mode of c.modes) {
         const vmms: BootVmm[] = plan.qemu ? ['sparkler', 'qemu'] : ['sparkler'];
         if (run % 2 === 1) vmms.reverse();
         if (mode === 'process') vmms.push(...(c.extras ?? []).filter((x) => x !== 'sparkler-bundle' || plan.experiment));
@@ -251,7 +255,6 @@ export async function runBootPlan(plan: BootPlan, progress: (line: string) => vo
           if (plan.out) fs.writeFileSync(plan.out, JSON.stringify({ host: os.hostname(), where: '', samples, skipped }));
           progress(`boot ${run + 1}/${c.runs} ${vmm} ${mode} console=${c.console ? 'on' : 'off'} vcpus=${c.vcpus}: ${sample.ms !== undefined ? `${sample.ms.toFixed(1)} ms` : `failed (${sample.error})`}`);
         }
-      }
     }
   }
   if (skipped > 0) progress(`time budget of ${(plan.budgetMs / 1000).toFixed(0)} s spent: ${skipped} boots skipped`);
