@@ -227,34 +227,34 @@ export async function runBootPlan(plan: BootPlan, progress: (line: string) => vo
   tasks.sort((a, b) => a.order - b.order);
   for (const { run, c } of tasks) {
     for (const mode of c.modes) {
-        const vmms: BootVmm[] = plan.qemu ? ['sparkler', 'qemu'] : ['sparkler'];
-        if (run % 2 === 1) vmms.reverse();
-        if (mode === 'process') vmms.push(...(c.extras ?? []).filter((x) => x !== 'sparkler-bundle' || plan.experiment));
-        for (const vmm of vmms) {
-          if (plan.budgetMs > 0 && now() - began > plan.budgetMs) {
-            skipped++;
-            continue;
-          }
-          const dir = scratchDir('boot');
-          const sample: BootSample = { vmm, console: c.console, vcpus: c.vcpus, mode, run };
-          alive();
-          if (process.env.SPARKLER_BENCH_VERBOSE === '1') progress(`boot ${run + 1}/${c.runs} ${vmm} ${mode} console=${c.console ? 'on' : 'off'} vcpus=${c.vcpus}: starting`);
-          const kernel = vmm === 'sparkler-vmlinux' ? plan.vmlinux : plan.bzImage;
-          const one = { kernel, console: c.console, vcpus: c.vcpus };
-          try {
-            if (vmm === 'qemu') Object.assign(sample, await qemuBoot(plan, dir, one, mode));
-            else Object.assign(sample, mode === 'api' ? await sparklerApi(plan, dir, one) : await sparklerProcess(plan, dir, one, vmm));
-          } catch (err) {
-            sample.error = (err as Error).message;
-          } finally {
-            fs.rmSync(dir, { recursive: true, force: true });
-          }
-          samples.push(sample);
-          alive();
-          // Written after every boot, so that a run cut short still leaves what it measured.
-          if (plan.out) fs.writeFileSync(plan.out, JSON.stringify({ host: os.hostname(), where: '', samples, skipped }));
-          progress(`boot ${run + 1}/${c.runs} ${vmm} ${mode} console=${c.console ? 'on' : 'off'} vcpus=${c.vcpus}: ${sample.ms !== undefined ? `${sample.ms.toFixed(1)} ms` : `failed (${sample.error})`}`);
+      const vmms: BootVmm[] = plan.qemu ? ['sparkler', 'qemu'] : ['sparkler'];
+      if (run % 2 === 1) vmms.reverse();
+      if (mode === 'process') vmms.push(...(c.extras ?? []).filter((x) => x !== 'sparkler-bundle' || plan.experiment));
+      for (const vmm of vmms) {
+        if (plan.budgetMs > 0 && now() - began > plan.budgetMs) {
+          skipped++;
+          continue;
         }
+        const dir = scratchDir('boot');
+        const sample: BootSample = { vmm, console: c.console, vcpus: c.vcpus, mode, run };
+        alive();
+        if (process.env.SPARKLER_BENCH_VERBOSE === '1') progress(`boot ${run + 1}/${c.runs} ${vmm} ${mode} console=${c.console ? 'on' : 'off'} vcpus=${c.vcpus}: starting`);
+        const kernel = vmm === 'sparkler-vmlinux' ? plan.vmlinux : plan.bzImage;
+        const one = { kernel, console: c.console, vcpus: c.vcpus };
+        try {
+          if (vmm === 'qemu') Object.assign(sample, await qemuBoot(plan, dir, one, mode));
+          else Object.assign(sample, mode === 'api' ? await sparklerApi(plan, dir, one) : await sparklerProcess(plan, dir, one, vmm));
+        } catch (err) {
+          sample.error = (err as Error).message;
+        } finally {
+          fs.rmSync(dir, { recursive: true, force: true });
+        }
+        samples.push(sample);
+        alive();
+        // Written after every boot, so that a run cut short still leaves what it measured.
+        if (plan.out) fs.writeFileSync(plan.out, JSON.stringify({ host: os.hostname(), where: '', samples, skipped }));
+        progress(`boot ${run + 1}/${c.runs} ${vmm} ${mode} console=${c.console ? 'on' : 'off'} vcpus=${c.vcpus}: ${sample.ms !== undefined ? `${sample.ms.toFixed(1)} ms` : `failed (${sample.error})`}`);
+      }
     }
   }
   if (skipped > 0) progress(`time budget of ${(plan.budgetMs / 1000).toFixed(0)} s spent: ${skipped} boots skipped`);
