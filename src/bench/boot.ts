@@ -45,7 +45,7 @@ export interface BootPlan {
   memMiB: number;
   configs: BootConfig[];
   timeoutMs: number;
-  /** No new boot starts after this many ms (the quick run's time budget); 0: no limit. */
+  /** No new boot starts this many ms after the run began, warm-up included (the quick run's time budget); 0: no limit. */
   budgetMs: number;
   /** Sparkler as one bundled file with a V8 code cache (src/bench/bundle.ts), measured beside bin/sparkler. */
   experiment?: { command: string; args: string[]; env: Record<string, string> };
@@ -211,12 +211,12 @@ export async function runBootPlan(plan: BootPlan, progress: (line: string) => vo
   const alive = (): void => {
     if (plan.out) fs.writeFileSync(`${plan.out}.alive`, String(Date.now()));
   };
+  const began = now();
   alive();
   const warm = warmUp(plan);
   alive();
   progress(`warm-up: read ${(warm.bytes / 2 ** 20).toFixed(0)} MiB of binaries, code and guest images in ${warm.ms.toFixed(0)} ms`);
   const samples: BootSample[] = [];
-  const began = now();
   let skipped = 0;
   // Every configuration once first, then the first (headline) configuration's remaining runs,
   // then the others' round by round: a run cut short by the time budget loses the least.
