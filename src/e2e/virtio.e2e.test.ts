@@ -4,7 +4,7 @@
  * on a read-only drive, reads /dev/hwrng, and reads a rate-limited drive at its cap.
  * Every drive is a temporary copy: the cached rootfs is never written.
  */
-import { before, describe, test } from 'node:test';
+import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -51,15 +51,23 @@ const RESIZE_CMD = [
   'echo NEW-SIZE=$(cat /sys/block/vdb/size) NEW-DATA=$(dd if=/dev/vdb bs=512 count=1 iflag=direct 2>/dev/null | head -c 5)',
 ].join('; ');
 
+/** Every temporary directory this file makes, removed after the suite (the images are 64 MiB). */
+const tempDirs: string[] = [];
+function tempDir(prefix: string): string {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+  tempDirs.push(dir);
+  return dir;
+}
+
 function tempCopy(src: string, name: string): string {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sparkler-e2e-virtio-'));
+  const dir = tempDir('sparkler-e2e-virtio-');
   const file = path.join(dir, name);
   fs.copyFileSync(src, file);
   return file;
 }
 
 function tempFile(name: string, bytes: number, fill = 0x61): string {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sparkler-e2e-virtio-'));
+  const dir = tempDir('sparkler-e2e-virtio-');
   const file = path.join(dir, name);
   fs.writeFileSync(file, Buffer.alloc(bytes, fill));
   return file;
@@ -86,7 +94,7 @@ interface WatchedResult extends BootResult {
  * its API socket; `setup` runs inside the KVM host first (e.g. files on its tmpfs).
  */
 async function runWatchedBoots(boots: WatchedBoot[]): Promise<Map<string, WatchedResult>> {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sparkler-e2e-virtio-run-'));
+  const dir = tempDir('sparkler-e2e-virtio-run-');
   const q = (v: string) => `'${v.replace(/'/g, `'\\''`)}'`;
   const lines: string[] = [];
   for (const b of boots) {
@@ -141,7 +149,7 @@ describe(`virtio-block and virtio-rng in a Linux guest (in ${where()})`, { skip 
     const root = (engine: string) => ({ drive_id: 'rootfs', path_on_host: rootCopy, is_root_device: true, is_read_only: false, cache_type: 'Writeback', io_engine: engine });
     const small = tempFile('small.img', MiB);
     const bigger = tempFile('bigger.img', 2 * MiB, 0x62);
-    const sock = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'sparkler-e2e-sock-')), 'api.sock');
+    const sock = path.join(tempDir('sparkler-e2e-sock-'), 'api.sock');
     const shm = `/dev/shm/sparkler-e2e-${process.pid}-${Date.now()}`;
     const patch = JSON.stringify({ drive_id: 'scratch', path_on_host: bigger });
     results = await runWatchedBoots([
@@ -177,6 +185,10 @@ describe(`virtio-block and virtio-rng in a Linux guest (in ${where()})`, { skip 
         }],
       },
     ]);
+  });
+
+  after(() => {
+    for (const dir of tempDirs.splice(0)) fs.rmSync(dir, { recursive: true, force: true });
   });
 
   test('boots from an ext4 root drive read-write and writes a file; GET_ID gives the drive_id', () => {
