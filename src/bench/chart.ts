@@ -33,6 +33,14 @@ function bar(y: number, s: Summary | null | undefined, scale: number, color: str
   ].join('');
 }
 
+/** A long name (`boot_to_init_ms/bundle_code_cache/...`) as a bold head and a smaller tail that fit the label column. */
+function splitName(name: string): [string, string] {
+  const slash = name.indexOf('/');
+  if (slash < 0) return [name, ''];
+  const tail = name.slice(slash);
+  return [name.slice(0, slash), tail.length > 40 ? `${tail.slice(0, 39)}…` : tail];
+}
+
 export function chartSvg(entries: BenchEntry[], title: string): string {
   const rows = entries;
   const height = 58 + rows.length * PANEL_H + 20;
@@ -51,9 +59,11 @@ export function chartSvg(entries: BenchEntry[], title: string): string {
     const top = Math.max(e.sparkler?.max ?? 0, peer?.max ?? 0, 1e-9);
     const scale = (BAR_W - 60) / top;
     if (i % 2 === 0) parts.push(`<rect x="0" y="${y - 6}" width="${WIDTH}" height="${PANEL_H}" fill="#f8f9fa"/>`);
-    parts.push(`<text x="12" y="${y + 12}" class="h">${esc(e.name)}</text>`);
-    parts.push(`<text x="12" y="${y + 28}" class="s">${esc(e.unit)}, ${e.better} is better</text>`);
-    if (e.ratio !== null) parts.push(`<text x="12" y="${y + 43}" class="s">ratio ${e.ratio.toFixed(2)}x ${e.against === 'c_floor' ? 'the C floor' : 'QEMU'}</text>`);
+    const [first, rest] = splitName(e.name);
+    parts.push(`<text x="12" y="${y + 10}" class="h">${esc(first)}</text>`);
+    if (rest) parts.push(`<text x="12" y="${y + 23}" class="s">${esc(rest)}</text>`);
+    parts.push(`<text x="12" y="${y + (rest ? 36 : 25)}" class="s">${esc(e.unit)}, ${e.better} is better</text>`);
+    if (e.ratio !== null) parts.push(`<text x="12" y="${y + (rest ? 49 : 38)}" class="s">ratio ${e.ratio.toFixed(2)}x ${e.against === 'c_floor' ? 'the C floor' : 'QEMU'}</text>`);
     parts.push(bar(y, e.sparkler, scale, COLORS.sparkler, 'Sparkler'));
     parts.push(bar(y + BAR_H + 6, peer, scale, e.against === 'c_floor' ? COLORS.floor : COLORS.qemu, e.against === 'c_floor' ? 'C floor' : 'QEMU'));
   });
