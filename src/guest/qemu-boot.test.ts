@@ -7,25 +7,14 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync, spawn, spawnSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { execFileSync, spawn } from 'node:child_process';
+import { copyFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
+import { QEMU, qemuKernelSkipReason } from '../testing/qemu-tcg';
 import { ensureInitrd, ensureRootfs, guestCachePaths } from './index';
 
-const QEMU = 'qemu-system-x86_64';
-
-function skipReason(): string | false {
-  if (spawnSync(QEMU, ['--version']).status !== 0) return `${QEMU} is not installed (apt-get install qemu-system-x86)`;
-  try {
-    const kernel = guestCachePaths().kernel.bzImage;
-    if (!existsSync(kernel)) return `the kernel is not built yet (${kernel}); run 'sparkler guest kernel'`;
-  } catch (err) {
-    return (err as Error).message;
-  }
-  return false;
-}
-const skip = skipReason();
+const skip = qemuKernelSkipReason();
 
 interface Boot { output: string; code: number | null; timedOut: boolean }
 

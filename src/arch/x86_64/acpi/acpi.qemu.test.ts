@@ -13,26 +13,15 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
+import { QEMU, qemuKernelSkipReason } from '../../../testing/qemu-tcg';
 import { ensureInitrd, guestCachePaths } from '../../../guest/index';
 import { buildAcpiTables, S5_SLEEP_CONTROL_VALUE, SLEEP_CONTROL_PORT } from './index';
 
-const QEMU = 'qemu-system-x86_64';
-
-function skipReason(): string | false {
-  if (spawnSync(QEMU, ['--version']).status !== 0) return `${QEMU} is not installed (apt-get install qemu-system-x86)`;
-  try {
-    const kernel = guestCachePaths().kernel.bzImage;
-    if (!existsSync(kernel)) return `the kernel is not built yet (${kernel}); run 'sparkler guest kernel'`;
-  } catch (err) {
-    return (err as Error).message;
-  }
-  return false;
-}
-const skip = skipReason();
+const skip = qemuKernelSkipReason();
 
 const MICROVM = ['-M', 'microvm,x-option-roms=off,pit=on,pic=on,rtc=on,acpi=off'];
 const CMDLINE = 'console=ttyS0 reboot=t panic=1 pci=off tsc_early_khz=2000000';
