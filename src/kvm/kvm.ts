@@ -1,7 +1,7 @@
 import { CpuidEntry } from '../arch/x86_64/types';
 import { SparklerError, SyscallError } from '../errors';
 import { native, NativeShim } from '../native';
-import { check } from './check';
+import { check, ioctl } from './check';
 import { KVM, KVM_API_VERSION } from './ioctl-numbers';
 import { allocCpuid2, decodeCpuid2 } from './structs';
 import { VmFd } from './vm';
@@ -29,22 +29,22 @@ export class Kvm {
   }
 
   apiVersion(): number {
-    return check(this.shim.ioctl(this.fd, KVM.GET_API_VERSION, 0), 'KVM_GET_API_VERSION');
+    return check(ioctl(this.shim, this.fd, KVM.GET_API_VERSION, 0), 'KVM_GET_API_VERSION');
   }
 
   checkExtension(cap: number): number {
-    return check(this.shim.ioctl(this.fd, KVM.CHECK_EXTENSION, cap), 'KVM_CHECK_EXTENSION');
+    return check(ioctl(this.shim, this.fd, KVM.CHECK_EXTENSION, cap), 'KVM_CHECK_EXTENSION');
   }
 
   vcpuMmapSize(): number {
-    return check(this.shim.ioctl(this.fd, KVM.GET_VCPU_MMAP_SIZE, 0), 'KVM_GET_VCPU_MMAP_SIZE');
+    return check(ioctl(this.shim, this.fd, KVM.GET_VCPU_MMAP_SIZE, 0), 'KVM_GET_VCPU_MMAP_SIZE');
   }
 
   /** KVM_GET_SUPPORTED_CPUID, growing the buffer while KVM answers E2BIG. */
   supportedCpuid(): CpuidEntry[] {
     for (let capacity = 80; capacity <= 4096; capacity *= 2) {
       const buf = allocCpuid2(capacity);
-      const r = this.shim.ioctl(this.fd, KVM.GET_SUPPORTED_CPUID, buf);
+      const r = ioctl(this.shim, this.fd, KVM.GET_SUPPORTED_CPUID, buf);
       if (r === -E2BIG) continue;
       check(r, 'KVM_GET_SUPPORTED_CPUID');
       return decodeCpuid2(buf);
@@ -53,7 +53,7 @@ export class Kvm {
   }
 
   createVm(): VmFd {
-    const fd = check(this.shim.ioctl(this.fd, KVM.CREATE_VM, 0), 'KVM_CREATE_VM');
+    const fd = check(ioctl(this.shim, this.fd, KVM.CREATE_VM, 0), 'KVM_CREATE_VM');
     return new VmFd(fd, this, this.shim);
   }
 

@@ -1,7 +1,7 @@
 import { CpuidEntry, MsrEntry, X86Fpu, X86Regs, X86Sregs } from '../arch/x86_64/types';
 import { SparklerError } from '../errors';
 import { native, NativeShim } from '../native';
-import { check } from './check';
+import { check, ioctl } from './check';
 import { KVM, SIZE } from './ioctl-numbers';
 import { KvmRun } from './run';
 import { decodeMsrs, decodeRegs, decodeSregs, encodeCpuid2, encodeFpu, encodeMsrs, encodeRegs, encodeSregs } from './structs';
@@ -29,17 +29,17 @@ export class VcpuFd {
 
   getRegs(): X86Regs {
     const b = Buffer.alloc(SIZE.regs);
-    check(this.shim.ioctl(this.fd, KVM.GET_REGS, b), 'KVM_GET_REGS');
+    check(ioctl(this.shim, this.fd, KVM.GET_REGS, b), 'KVM_GET_REGS');
     return decodeRegs(b);
   }
 
   setRegs(regs: X86Regs): void {
-    check(this.shim.ioctl(this.fd, KVM.SET_REGS, encodeRegs(regs)), 'KVM_SET_REGS');
+    check(ioctl(this.shim, this.fd, KVM.SET_REGS, encodeRegs(regs)), 'KVM_SET_REGS');
   }
 
   getSregsRaw(): Buffer {
     const b = Buffer.alloc(SIZE.sregs);
-    check(this.shim.ioctl(this.fd, KVM.GET_SREGS, b), 'KVM_GET_SREGS');
+    check(ioctl(this.shim, this.fd, KVM.GET_SREGS, b), 'KVM_GET_SREGS');
     return b;
   }
 
@@ -49,16 +49,16 @@ export class VcpuFd {
 
   /** Sets sregs, keeping fields X86Sregs does not carry (the pending-interrupt bitmap) from KVM. */
   setSregs(sregs: X86Sregs): void {
-    check(this.shim.ioctl(this.fd, KVM.SET_SREGS, encodeSregs(sregs, this.getSregsRaw())), 'KVM_SET_SREGS');
+    check(ioctl(this.shim, this.fd, KVM.SET_SREGS, encodeSregs(sregs, this.getSregsRaw())), 'KVM_SET_SREGS');
   }
 
   setFpu(fpu: X86Fpu): void {
-    check(this.shim.ioctl(this.fd, KVM.SET_FPU, encodeFpu(fpu)), 'KVM_SET_FPU');
+    check(ioctl(this.shim, this.fd, KVM.SET_FPU, encodeFpu(fpu)), 'KVM_SET_FPU');
   }
 
   /** KVM_SET_MSRS returns how many entries it set; anything short is an error naming the MSR. */
   setMsrs(entries: MsrEntry[]): void {
-    const done = check(this.shim.ioctl(this.fd, KVM.SET_MSRS, encodeMsrs(entries)), 'KVM_SET_MSRS');
+    const done = check(ioctl(this.shim, this.fd, KVM.SET_MSRS, encodeMsrs(entries)), 'KVM_SET_MSRS');
     if (done !== entries.length) {
       const failed = entries[done];
       throw new SparklerError('EMSR', `KVM refused to set MSR 0x${failed.index.toString(16)} on vCPU ${this.id}.`);
@@ -67,22 +67,22 @@ export class VcpuFd {
 
   getMsrs(indices: number[]): MsrEntry[] {
     const b = encodeMsrs(indices.map((index) => ({ index, data: 0n })));
-    const n = check(this.shim.ioctl(this.fd, KVM.GET_MSRS, b), 'KVM_GET_MSRS');
+    const n = check(ioctl(this.shim, this.fd, KVM.GET_MSRS, b), 'KVM_GET_MSRS');
     return decodeMsrs(b, n);
   }
 
   setCpuid2(entries: CpuidEntry[]): void {
-    check(this.shim.ioctl(this.fd, KVM.SET_CPUID2, encodeCpuid2(entries)), 'KVM_SET_CPUID2');
+    check(ioctl(this.shim, this.fd, KVM.SET_CPUID2, encodeCpuid2(entries)), 'KVM_SET_CPUID2');
   }
 
   getLapic(): Buffer {
     const b = Buffer.alloc(SIZE.lapic);
-    check(this.shim.ioctl(this.fd, KVM.GET_LAPIC, b), 'KVM_GET_LAPIC');
+    check(ioctl(this.shim, this.fd, KVM.GET_LAPIC, b), 'KVM_GET_LAPIC');
     return b;
   }
 
   setLapic(state: Buffer): void {
-    check(this.shim.ioctl(this.fd, KVM.SET_LAPIC, state), 'KVM_SET_LAPIC');
+    check(ioctl(this.shim, this.fd, KVM.SET_LAPIC, state), 'KVM_SET_LAPIC');
   }
 
   close(): void {

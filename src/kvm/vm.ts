@@ -1,5 +1,5 @@
 import { native, NativeShim } from '../native';
-import { check } from './check';
+import { check, ioctl } from './check';
 import { KVM } from './ioctl-numbers';
 import type { Kvm } from './kvm';
 import { encodeIoeventfd, encodeIrqfd, encodeMemoryRegion } from './structs';
@@ -16,27 +16,27 @@ export class VmFd {
 
   setUserMemoryRegion(slot: number, guestPhys: number, size: number, hostAddress: bigint, flags = 0): void {
     const region = encodeMemoryRegion(slot, flags, guestPhys, size, hostAddress);
-    check(this.shim.ioctl(this.fd, KVM.SET_USER_MEMORY_REGION, region), `KVM_SET_USER_MEMORY_REGION (slot ${slot})`);
+    check(ioctl(this.shim, this.fd, KVM.SET_USER_MEMORY_REGION, region), `KVM_SET_USER_MEMORY_REGION (slot ${slot})`);
   }
 
   setTssAddress(address: number): void {
-    check(this.shim.ioctl(this.fd, KVM.SET_TSS_ADDR, address), 'KVM_SET_TSS_ADDR');
+    check(ioctl(this.shim, this.fd, KVM.SET_TSS_ADDR, address), 'KVM_SET_TSS_ADDR');
   }
 
   setIdentityMapAddress(address: number): void {
     const b = Buffer.alloc(8);
     b.writeBigUInt64LE(BigInt(address));
-    check(this.shim.ioctl(this.fd, KVM.SET_IDENTITY_MAP_ADDR, b), 'KVM_SET_IDENTITY_MAP_ADDR');
+    check(ioctl(this.shim, this.fd, KVM.SET_IDENTITY_MAP_ADDR, b), 'KVM_SET_IDENTITY_MAP_ADDR');
   }
 
   createIrqchip(): void {
-    check(this.shim.ioctl(this.fd, KVM.CREATE_IRQCHIP, 0), 'KVM_CREATE_IRQCHIP');
+    check(ioctl(this.shim, this.fd, KVM.CREATE_IRQCHIP, 0), 'KVM_CREATE_IRQCHIP');
   }
 
   createPit2(): void {
     const config = Buffer.alloc(64);
     config.writeUInt32LE(KVM_PIT_SPEAKER_DUMMY, 0);
-    check(this.shim.ioctl(this.fd, KVM.CREATE_PIT2, config), 'KVM_CREATE_PIT2');
+    check(ioctl(this.shim, this.fd, KVM.CREATE_PIT2, config), 'KVM_CREATE_PIT2');
   }
 
   /** KVM_IRQ_LINE: struct kvm_irq_level { u32 irq; u32 level; } */
@@ -44,20 +44,20 @@ export class VmFd {
     const b = Buffer.alloc(8);
     b.writeUInt32LE(irq, 0);
     b.writeUInt32LE(level ? 1 : 0, 4);
-    check(this.shim.ioctl(this.fd, KVM.IRQ_LINE, b), 'KVM_IRQ_LINE');
+    check(ioctl(this.shim, this.fd, KVM.IRQ_LINE, b), 'KVM_IRQ_LINE');
   }
 
   registerIrqfd(eventFd: number, gsi: number): void {
-    check(this.shim.ioctl(this.fd, KVM.IRQFD, encodeIrqfd(eventFd, gsi)), `KVM_IRQFD (gsi ${gsi})`);
+    check(ioctl(this.shim, this.fd, KVM.IRQFD, encodeIrqfd(eventFd, gsi)), `KVM_IRQFD (gsi ${gsi})`);
   }
 
   registerIoeventfd(address: number, length: number, eventFd: number, flags = 0, datamatch = 0n): void {
     const b = encodeIoeventfd(address, length, eventFd, flags, datamatch);
-    check(this.shim.ioctl(this.fd, KVM.IOEVENTFD, b), `KVM_IOEVENTFD (0x${address.toString(16)})`);
+    check(ioctl(this.shim, this.fd, KVM.IOEVENTFD, b), `KVM_IOEVENTFD (0x${address.toString(16)})`);
   }
 
   createVcpu(id: number, runMmapSize: number): VcpuFd {
-    const fd = check(this.shim.ioctl(this.fd, KVM.CREATE_VCPU, id), `KVM_CREATE_VCPU (${id})`);
+    const fd = check(ioctl(this.shim, this.fd, KVM.CREATE_VCPU, id), `KVM_CREATE_VCPU (${id})`);
     return VcpuFd.fromFd(fd, id, runMmapSize, this.shim);
   }
 
