@@ -23,18 +23,18 @@ export async function findBootArtifacts(): Promise<BootArtifacts> {
 
 function plan(ctx: BenchContext, a: BootArtifacts, out: string): BootPlan {
   // quick: the headline configuration (console off, 1 vCPU) three times in both spans and with
-  // the bundle experiment; the others once or twice, process start only (a console-on boot of
+  // the unbundled comparison; the others once or twice, process start only (a console-on boot of
   // Sparkler takes most of a minute in the emulated host); no new boot 300 s after the start,
   // and the emulated host killed 150 s later, so that the whole quick run stays under 10 minutes.
   const configs: BootConfig[] = ctx.quick
     ? [
-      { console: false, vcpus: 1, modes: ['process', 'api'], extras: ['sparkler-bundle'], runs: 3 },
+      { console: false, vcpus: 1, modes: ['process', 'api'], extras: ['sparkler-unbundled'], runs: 3 },
       { console: false, vcpus: 2, modes: ['process'], runs: 2 },
       { console: true, vcpus: 1, modes: ['process'], runs: 2 },
       { console: true, vcpus: 2, modes: ['process'], runs: 1 },
     ]
     : [
-      { console: false, vcpus: 1, modes: ['process', 'api'], extras: ['sparkler-vmlinux', 'sparkler-bundle', 'sparkler-pinned'], runs: 10 },
+      { console: false, vcpus: 1, modes: ['process', 'api'], extras: ['sparkler-vmlinux', 'sparkler-unbundled', 'sparkler-pinned'], runs: 10 },
       { console: false, vcpus: 2, modes: ['process', 'api'], runs: 5 },
       { console: true, vcpus: 1, modes: ['process', 'api'], extras: ['sparkler-vmlinux', 'sparkler-pinned'], runs: 5 },
       { console: true, vcpus: 2, modes: ['process', 'api'], extras: ['sparkler-pinned'], runs: 5 },
@@ -43,7 +43,7 @@ function plan(ctx: BenchContext, a: BootArtifacts, out: string): BootPlan {
     sparklerBin: ctx.bin, qemu: ctx.qemu, bzImage: a.bzImage, vmlinux: a.vmlinux, initrd: a.initrd,
     memMiB: 128, configs, timeoutMs: ctx.quick ? 120_000 : 180_000, out,
     budgetMs: ctx.quick ? 300_000 : 0,
-    experiment: ctx.experiments.find((v) => v.name === 'bundle+code-cache'),
+    experiment: ctx.experiments.find((v) => v.name === 'unbundled'),
   };
 }
 
@@ -138,12 +138,12 @@ export function bootEntries(ctx: BenchContext, samples: BootSample[], where: str
     const name = headline ? 'boot_to_init_ms' : `boot_to_init_ms/${mode === 'process' ? 'process_start' : 'instance_start'}/console_${console ? 'on' : 'off'}/${vcpus}vcpu`;
     const qemu = pick('qemu', mode, console, vcpus);
     entries.push(makeEntry({ name, unit: 'ms', where, sparkler: pick('sparkler', mode, console, vcpus), qemu: ctx.qemu ? qemu : undefined, variant }));
-    const bundled = pick('sparkler-bundle', mode, console, vcpus);
-    if (bundled.length > 0) {
+    const unbundled = pick('sparkler-unbundled', mode, console, vcpus);
+    if (unbundled.length > 0) {
       entries.push(makeEntry({
-        name: `boot_to_init_ms/bundle_code_cache/${mode === 'process' ? 'process_start' : 'instance_start'}/console_${console ? 'on' : 'off'}/${vcpus}vcpu`, unit: 'ms', where,
-        sparkler: bundled, qemu: ctx.qemu ? qemu : undefined,
-        variant: `${span}; experiment: Sparkler as one bundled file with a trained V8 code cache (src/bench/bundle.ts), same bzImage as QEMU`,
+        name: `boot_to_init_ms/unbundled/${mode === 'process' ? 'process_start' : 'instance_start'}/console_${console ? 'on' : 'off'}/${vcpus}vcpu`, unit: 'ms', where,
+        sparkler: unbundled, qemu: ctx.qemu ? qemu : undefined,
+        variant: `${span}; bin/sparkler with SPARKLER_NO_BUNDLE=1: the modules loaded from dist/ one by one, as before the bundle shipped; same bzImage as QEMU`,
       }));
     }
     const pinned = pick('sparkler-pinned', mode, console, vcpus);

@@ -17,7 +17,7 @@ import * as path from 'node:path';
 import { firstLine, httpUnix, killAndWait, now, openFifo, Qmp, Spawned, spawnSparkler, spawnTimed, vmmEnv, waitForSocket, watchLines, withTimeout } from './proc';
 import { microvmArgs, QEMU_INIT_LINE } from './qemu';
 
-export type BootVmm = 'sparkler' | 'qemu' | 'sparkler-vmlinux' | 'sparkler-bundle' | 'sparkler-pinned';
+export type BootVmm = 'sparkler' | 'qemu' | 'sparkler-vmlinux' | 'sparkler-unbundled' | 'sparkler-pinned';
 /** Sparkler variants booted beside the two VMMs (process start span only). */
 export type BootExtra = Exclude<BootVmm, 'sparkler' | 'qemu'>;
 export type BootMode = 'process' | 'api';
@@ -47,7 +47,7 @@ export interface BootPlan {
   timeoutMs: number;
   /** No new boot starts this many ms after the run began, warm-up included (the quick run's time budget); 0: no limit. */
   budgetMs: number;
-  /** Sparkler as one bundled file with a V8 code cache (src/bench/bundle.ts), measured beside bin/sparkler. */
+  /** Sparkler without its bundle (SPARKLER_NO_BUNDLE=1), measured beside bin/sparkler as shipped. */
   experiment?: { command: string; args: string[]; env: Record<string, string> };
   out: string;
 }
@@ -125,7 +125,7 @@ async function sparklerProcess(plan: BootPlan, dir: string, b: OneBoot, vmm: Boo
     'boot-source': { kernel_image_path: b.kernel, initrd_path: plan.initrd, boot_args: cmdlineFor(b.console) },
     'machine-config': { vcpu_count: b.vcpus, mem_size_mib: plan.memMiB },
   }));
-  const launch = vmm === 'sparkler-bundle' && plan.experiment ? plan.experiment
+  const launch = vmm === 'sparkler-unbundled' && plan.experiment ? plan.experiment
     : vmm === 'sparkler-pinned' ? { command: 'taskset', args: ['-c', '0', plan.sparklerBin], env: {} }
       : { command: plan.sparklerBin, args: [], env: {} };
   const p = spawnSparkler(launch, ['--no-api', '--boot-timer', '--level', 'Debug', '--config-file', config]);
@@ -229,7 +229,7 @@ export async function runBootPlan(plan: BootPlan, progress: (line: string) => vo
     for (const mode of c.modes) {
       const vmms: BootVmm[] = plan.qemu ? ['sparkler', 'qemu'] : ['sparkler'];
       if (run % 2 === 1) vmms.reverse();
-      if (mode === 'process') vmms.push(...(c.extras ?? []).filter((x) => x !== 'sparkler-bundle' || plan.experiment));
+      if (mode === 'process') vmms.push(...(c.extras ?? []).filter((x) => x !== 'sparkler-unbundled' || plan.experiment));
       for (const vmm of vmms) {
         if (plan.budgetMs > 0 && now() - began > plan.budgetMs) {
           skipped++;

@@ -33,7 +33,7 @@ function bar(y: number, s: Summary | null | undefined, scale: number, color: str
   ].join('');
 }
 
-/** A long name (`boot_to_init_ms/bundle_code_cache/...`) as a bold head and a smaller tail that fit the label column. */
+/** A long name (`boot_to_init_ms/unbundled/...`) as a bold head and a smaller tail that fit the label column. */
 function splitName(name: string): [string, string] {
   const slash = name.indexOf('/');
   if (slash < 0) return [name, ''];

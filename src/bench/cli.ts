@@ -24,10 +24,10 @@ const SUITES = ['boot', 'memory', 'startup', 'create', 'exits'] as const;
 
 /** Details drawn in the chart beside the five headlines (the report's tables have them all). */
 const CHART_DETAILS = [
-  /^boot_to_init_ms\/bundle_code_cache\//, /^boot_to_init_ms\/instance_start\/console_off\/1vcpu$/, /^boot_to_init_ms\/process_start\/console_on\/1vcpu$/,
+  /^boot_to_init_ms\/unbundled\//, /^boot_to_init_ms\/instance_start\/console_off\/1vcpu$/, /^boot_to_init_ms\/process_start\/console_on\/1vcpu$/,
   /^guest_boot_ms\/console_off\/1vcpu$/, /^guest_boot_ms\/(pinned\/)?console_on\/1vcpu$/,
   /^vmm_pss_mib\/20_vms$/, /^vmm_private_mib\/node_floor$/,
-  /^process_start_to_guest_ms(\/bundle_code_cache)?$/, /^api_ready_ms\/bundle_code_cache$/,
+  /^process_start_to_guest_ms(\/unbundled)?$/, /^api_ready_ms\/unbundled$/,
   /^exit_roundtrip_cpu_us$/, /^exit_roundtrip_us\/(pinned|qemu)$/, /^serial_tx_us_per_byte$/,
 ];
 type Suite = (typeof SUITES)[number];
@@ -36,7 +36,7 @@ const USAGE = `Usage: sparkler bench [--quick] [--only ${SUITES.join(',')}] [--o
 
 Runs Sparkler and QEMU microvm side by side and writes DIR/latest.json (default bench/results),
 DIR/report.md and DIR/chart.svg. --quick: fewer repetitions (under 10 minutes on 2 cores).
---no-experiments: measure bin/sparkler only, not the bundled / code-cache start-up experiments.
+--no-experiments: measure bin/sparkler only, not the comparisons (unbundled start-up, pinned CPU).
 `;
 
 function log(line: string): void {

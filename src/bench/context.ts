@@ -24,9 +24,9 @@ export const REPO_ROOT = path.resolve(__dirname, '..', '..');
 /** Boot-timer line of Sparkler's log: wall and CPU microseconds since process start. */
 export const SPARKLER_MARK_LINE = /Guest-boot-time = +(\d+) us \d+ ms, +(\d+) CPU us/;
 
-/** One way of starting Sparkler: bin/sparkler as shipped, or an experiment (src/bench/bundle.ts). */
+/** One way of starting Sparkler: bin/sparkler as shipped (bundled, code cache), or a comparison. */
 export interface SparklerVariant {
-  name: 'sparkler' | 'bundle' | 'bundle+code-cache' | 'with-extra-ca-certs';
+  name: 'sparkler' | 'unbundled' | 'with-extra-ca-certs';
   command: string;
   args: string[];
   env: Record<string, string>;

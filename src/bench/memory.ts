@@ -31,7 +31,7 @@ async function start(ctx: BenchContext, vmm: Vmm): Promise<Started> {
   return startQemu(ctx, { kernel: guestFile(ctx, 'qemu-idle.elf', QEMU_IDLE()), vcpus: 1, memMiB: TINY_MEM_MIB });
 }
 
-const experiment = (ctx: BenchContext): SparklerVariant | undefined => ctx.experiments.find((v) => v.name === 'bundle+code-cache');
+const experiment = (ctx: BenchContext): SparklerVariant | undefined => ctx.experiments.find((v) => v.name === 'unbundled');
 
 /** The floor under any Node VMM: an idle `node` process with an event loop and nothing else. */
 async function nodeFloorMiB(settleMs: number): Promise<{ privateMiB: number; pssMiB: number }> {
@@ -153,8 +153,8 @@ export async function memorySuite(ctx: BenchContext): Promise<BenchEntry[]> {
   ];
   if (one.experiment.length > 0) {
     entries.push(makeEntry({
-      name: 'vmm_private_mib/bundle_code_cache', unit: 'MiB', where, sparkler: pick(one.experiment, (s) => s.privateMiB), qemu: ctx.qemu ? pick(one.qemu, (s) => s.privateMiB) : undefined,
-      variant: 'experiment: Sparkler as one bundled file with a V8 code cache (src/bench/bundle.ts); 1 idle VM',
+      name: 'vmm_private_mib/unbundled', unit: 'MiB', where, sparkler: pick(one.experiment, (s) => s.privateMiB), qemu: ctx.qemu ? pick(one.qemu, (s) => s.privateMiB) : undefined,
+      variant: 'bin/sparkler with SPARKLER_NO_BUNDLE=1: the modules loaded from dist/ one by one, as before the bundle shipped; 1 idle VM',
     }));
   }
   return entries;

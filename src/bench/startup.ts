@@ -11,7 +11,7 @@
  *                      and the CPU time used by then.
  * QEMU builds the whole machine before its QMP socket exists, so its `cont` only starts vCPUs
  * while Sparkler's InstanceStart builds the VM: compare process_start_to_guest_ms for the
- * complete path. The experiments (bundle, bundle + code cache: src/bench/bundle.ts) are measured
+ * complete path. The comparison without the bundle (SPARKLER_NO_BUNDLE=1) is measured
  * in the same rounds as bin/sparkler and QEMU.
  */
 import { spawnSync } from 'node:child_process';
@@ -158,8 +158,7 @@ export async function startupSuite(ctx: BenchContext): Promise<BenchEntry[]> {
     entries.push(makeEntry({ name: m.name, unit: m.unit, where, sparkler: of('sparkler', m.f), qemu: q(m.f), variant: m.variant, note: m.note }));
   }
   const what: Record<string, string> = {
-    bundle: 'experiment: Sparkler as one bundled file (src/bench/bundle.ts)',
-    'bundle+code-cache': 'experiment: Sparkler as one bundled file compiled with a trained V8 code cache (src/bench/bundle.ts)',
+    unbundled: 'bin/sparkler with SPARKLER_NO_BUNDLE=1: the modules loaded from dist/ one by one, as before the bundle shipped',
     'with-extra-ca-certs': `bin/sparkler with NODE_EXTRA_CA_CERTS=${caCerts ?? ''} as this machine's environment sets it (the other figures are without it)`,
   };
   for (const v of sparklers.slice(1)) {

@@ -8,6 +8,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { LoggerConfig } from '../config/logger';
+import { unbundledLocation } from '../build/bundle-lines';
 
 /** Compiled modules live under this directory; origins are named relative to it. */
 const CODE_ROOT = path.resolve(__dirname, '..');
@@ -55,9 +56,11 @@ export function callerOrigin(): LogOrigin | undefined {
   const frames = (new Error().stack ?? '').split('\n').slice(1);
   for (const frame of frames) {
     const m = /\(?([^()\s]+):(\d+):\d+\)?$/.exec(frame.trim());
-    if (!m || m[1] === __filename || !m[1].startsWith(CODE_ROOT)) continue;
-    const file = path.relative(CODE_ROOT, m[1]);
-    return { module: file.replace(/\.[jt]s$/, ''), file, line: Number(m[2]) };
+    if (!m) continue;
+    const where = unbundledLocation(m[1], Number(m[2]));
+    if (where.file === __filename || !where.file.startsWith(CODE_ROOT)) continue;
+    const file = path.relative(CODE_ROOT, where.file);
+    return { module: file.replace(/\.[jt]s$/, ''), file, line: where.line };
   }
   return undefined;
 }
