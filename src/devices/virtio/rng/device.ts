@@ -5,7 +5,6 @@
  * returns it with the number of bytes written. A rate limiter can hold the queue: the chain
  * that did not fit is kept and filled first when the limiter's timer fires.
  */
-import { randomFillSync } from 'node:crypto';
 import type { RateLimiterConfig } from '../../../config/rate-limiter';
 import type { GuestMemory } from '../../../memory/guest-memory';
 import type { Clock, Timers } from '../../../ratelimit/clock';
@@ -40,6 +39,14 @@ interface Active {
   interrupt: VirtioInterrupt;
 }
 
+let randomFillSync: ((bytes: Buffer) => Buffer) | undefined;
+
+/** The host CSPRNG; node:crypto (~30 modules) loads on the first request, not with every VMM. */
+function hostRandomFill(bytes: Buffer): void {
+  randomFillSync ??= (require('node:crypto') as typeof import('node:crypto')).randomFillSync;
+  randomFillSync(bytes);
+}
+
 export class VirtioRng implements VirtioDevice {
   readonly deviceType = DeviceType.Rng;
   readonly queueMaxSizes = [RNG_QUEUE_SIZE];
@@ -52,7 +59,7 @@ export class VirtioRng implements VirtioDevice {
   private held: DescriptorChain | undefined;
 
   constructor(opts: VirtioRngOptions = {}) {
-    this.fill = opts.fill ?? ((b) => randomFillSync(b));
+    this.fill = opts.fill ?? hostRandomFill;
     this.log = opts.log ?? new GuestTriggeredLog();
     this.limiter = new RateLimiter(opts.rateLimiter, {
       clock: opts.clock,
