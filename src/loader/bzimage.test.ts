@@ -3,7 +3,9 @@ import assert from 'node:assert/strict';
 import { GuestMemory } from '../memory/guest-memory';
 import { KernelImageError, KernelPlacementError } from './errors';
 import { loadBzImage, parseBzImageHeader, runtimeFootprint } from './bzimage';
-import { makeBzImage } from './fixtures';
+import * as fs from 'node:fs';
+import { makeBzImage, withFile } from './fixtures';
+import { fileSource } from './image-source';
 
 const MiB = 1024 * 1024;
 const mem = (size = 64 * MiB) => GuestMemory.fromLayout([{ start: 0, size }]);
@@ -75,4 +77,30 @@ test('runtime footprint follows boot.rst init_size rules', () => {
   assert.deepEqual(runtimeFootprint(h, 0x2100000), { start: 0x2200000, end: 0x2300000 }, 'aligned up when above pref_address');
   const fixed = parseBzImageHeader(makeBzImage({ relocatable: false, prefAddress: 0x2000000, initSize: 0x1000 }));
   assert.deepEqual(runtimeFootprint(fixed, 0x100000), { start: 0x2000000, end: 0x2001000 });
+});
+
+test('from a file, only the header is read into a Buffer; the payload goes straight to 1 MiB', () => {
+  const payload = Buffer.alloc(0x3000);
+  for (let i = 0; i < payload.length; i++) payload[i] = (i * 13) & 0xff;
+  const image = makeBzImage({ payload });
+  withFile(image, (fd) => {
+    const m = mem();
+    const k = loadBzImage(m, fileSource(fd));
+    assert.equal(k.entry, 0x100200);
+    assert.deepEqual(k.setupHeader, image.subarray(0x1f1, 0x26c));
+    assert.deepEqual(m.read(0x100000, payload.length), payload);
+  });
+});
+
+test('a bzImage file cut in the middle of its header or payload is refused', () => {
+  const image = makeBzImage({ payload: Buffer.alloc(0x2000, 0xcc) });
+  withFile(image.subarray(0, 0x240), (fd) => {
+    assert.throws(() => loadBzImage(mem(), fileSource(fd)), /shorter than its own setup header/);
+  });
+  withFile(image, (fd, file) => {
+    const src = fileSource(fd);
+    fs.truncateSync(file, 5 * 512 + 0x1000);
+    assert.throws(() => loadBzImage(mem(), src), (err: unknown) =>
+      err instanceof KernelImageError && /the file ended at byte 0x1a00, inside the protected-mode kernel \(which should end at 0x2a00\); it was truncated while being read/.test(err.message));
+  });
 });

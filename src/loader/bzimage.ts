@@ -7,6 +7,9 @@
  * We require boot protocol 2.12 or newer: xloadflags (0x236) first appears in 2.12, and its
  * XLF_KERNEL_64 bit is the kernel's only statement that the 64-bit entry at +0x200 exists.
  * (2.12 is Linux 3.8; every 64-bit kernel worth booting is newer.)
+ *
+ * Only the setup header is read into a Buffer; the protected-mode part is read from the image
+ * straight into guest memory.
  */
 import { GuestMemory } from '../memory/guest-memory';
 import { HIGH_MEMORY_START } from '../arch/x86_64/layout';
@@ -14,7 +17,8 @@ import {
   BOOT_FLAG_MAGIC, BP, HDRS_MAGIC, LOADFLAG_LOADED_HIGH, XLF_KERNEL_64,
 } from '../arch/x86_64/boot-params';
 import { KernelImageError, KernelPlacementError, hex } from './errors';
-import { isRamRange, writeGuest } from './guest-write';
+import { isRamRange, readIntoGuest } from './guest-write';
+import { ImageInput, readHead, toSource } from './image-source';
 import { LoadedKernel } from './types';
 
 export const BZIMAGE_MIN_PROTOCOL = 0x020c;
@@ -28,8 +32,9 @@ export const SETUP_HEADER_END_MAX = 0x202 + 0x7f;
 /** We read fields up to cmdline_size (0x238/4), all present from protocol 2.06. */
 const SETUP_HEADER_END_MIN = BP.cmdlineSize + 4;
 
-export function looksLikeBzImage(image: Buffer): boolean {
-  return image.length >= BP.header + 4 && image.readUInt32LE(BP.header) === HDRS_MAGIC;
+/** True when `head` (the image or its first bytes, at least 0x206) carries "HdrS" at 0x202. */
+export function looksLikeBzImage(head: Buffer): boolean {
+  return head.length >= BP.header + 4 && head.readUInt32LE(BP.header) === HDRS_MAGIC;
 }
 
 export interface BzImageHeader {
@@ -47,9 +52,15 @@ export interface BzImageHeader {
   setupHeader: Buffer;
 }
 
-export function parseBzImageHeader(image: Buffer): BzImageHeader {
-  if (image.length < BP.version + 2) {
-    throw new KernelImageError(`the file is ${image.length} bytes, too short to hold a Linux boot header.`);
+export function parseBzImageHeader(input: ImageInput): BzImageHeader {
+  const src = toSource(input);
+  if (src.size < BP.version + 2) {
+    throw new KernelImageError(`the file is ${src.size} bytes, too short to hold a Linux boot header.`);
+  }
+  // Everything read below lies in the first SETUP_HEADER_END_MAX bytes.
+  const image = readHead(src, SETUP_HEADER_END_MAX);
+  if (image.length < Math.min(src.size, SETUP_HEADER_END_MAX)) {
+    throw new KernelImageError(`the file ended after ${image.length} bytes, inside the boot sector; it may be truncated.`);
   }
   const bootFlag = image.readUInt16LE(BP.bootFlag);
   if (bootFlag !== BOOT_FLAG_MAGIC) {
@@ -70,8 +81,8 @@ export function parseBzImageHeader(image: Buffer): BzImageHeader {
       `the setup header claims to end at ${hex(headerEnd)}, outside ${hex(SETUP_HEADER_END_MIN)}..${hex(SETUP_HEADER_END_MAX)}.`,
     );
   }
-  if (image.length < headerEnd) {
-    throw new KernelImageError(`the file is ${image.length} bytes, shorter than its own setup header (which ends at ${hex(headerEnd)}); it may be truncated.`);
+  if (src.size < headerEnd) {
+    throw new KernelImageError(`the file is ${src.size} bytes, shorter than its own setup header (which ends at ${hex(headerEnd)}); it may be truncated.`);
   }
   const loadflags = image.readUInt8(BP.loadflags);
   if (!(loadflags & LOADFLAG_LOADED_HIGH)) {
@@ -110,19 +121,20 @@ export function runtimeFootprint(h: BzImageHeader, loadAddr: number): { start: n
   return { start, end: start + h.initSize };
 }
 
-export function loadBzImage(mem: GuestMemory, image: Buffer): LoadedKernel {
-  const h = parseBzImageHeader(image);
+export function loadBzImage(mem: GuestMemory, image: ImageInput): LoadedKernel {
+  const src = toSource(image);
+  const h = parseBzImageHeader(src);
   const setupBytes = (h.setupSects + 1) * SECTOR_SIZE;
-  if (image.length <= setupBytes) {
+  if (src.size <= setupBytes) {
     throw new KernelImageError(
-      `setup_sects says the setup code takes ${setupBytes} bytes, but the file is only ${image.length} bytes; there is no protected-mode kernel after it.`,
+      `setup_sects says the setup code takes ${setupBytes} bytes, but the file is only ${src.size} bytes; there is no protected-mode kernel after it.`,
     );
   }
-  const kernel = image.subarray(setupBytes);
+  const payloadLength = src.size - setupBytes;
   const load = HIGH_MEMORY_START;
-  if (!isRamRange(mem, load, kernel.length)) {
+  if (!isRamRange(mem, load, payloadLength)) {
     throw new KernelPlacementError(
-      `The kernel needs guest memory ${hex(load)}..${hex(load + kernel.length)}, which is not all RAM in this guest; give the guest more memory.`,
+      `The kernel needs guest memory ${hex(load)}..${hex(load + payloadLength)}, which is not all RAM in this guest; give the guest more memory.`,
     );
   }
   const runtime = runtimeFootprint(h, load);
@@ -131,12 +143,17 @@ export function loadBzImage(mem: GuestMemory, image: Buffer): LoadedKernel {
       `The kernel decompresses itself to ${hex(runtime.start)}..${hex(runtime.end)} (init_size ${h.initSize} bytes), which is not all RAM in this guest; give the guest more memory.`,
     );
   }
-  writeGuest(mem, load, kernel);
+  const read = readIntoGuest(mem, load, src, setupBytes, payloadLength);
+  if (read < payloadLength) {
+    throw new KernelImageError(
+      `the file ended at byte ${hex(setupBytes + read)}, inside the protected-mode kernel (which should end at ${hex(src.size)}); it was truncated while being read.`,
+    );
+  }
   return {
     format: 'bzImage',
     entry: load + ENTRY_64_OFFSET,
     start: load,
-    end: Math.max(load + kernel.length, h.initSize > 0 ? runtime.end : 0),
+    end: Math.max(load + payloadLength, h.initSize > 0 ? runtime.end : 0),
     setupHeader: h.setupHeader,
     initrdAddrMax: h.initrdAddrMax || undefined,
     cmdlineMax: h.cmdlineSize || undefined,

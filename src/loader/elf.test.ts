@@ -4,7 +4,9 @@ import { GuestMemory } from '../memory/guest-memory';
 import { SparklerError } from '../errors';
 import { KernelImageError, KernelPlacementError } from './errors';
 import { loadElf, parseElf } from './elf';
-import { makeElf } from './fixtures';
+import * as fs from 'node:fs';
+import { makeElf, withFile } from './fixtures';
+import { fileSource } from './image-source';
 
 const MiB = 1024 * 1024;
 const mem = (size = 16 * MiB) => GuestMemory.fromLayout([{ start: 0, size }]);
@@ -81,4 +83,53 @@ test('parseElf reports only PT_LOAD segments', () => {
   const p = parseElf(makeElf([{ paddr: 0x100000, data: text }, { paddr: 0x400000, data: text, type: 6 }]));
   assert.equal(p.segments.length, 1);
   assert.equal(p.entry, 0x100000);
+});
+
+test('from a file, segments are read straight into guest memory and bss is zeroed', () => {
+  const data = Buffer.alloc(0x3000);
+  for (let i = 0; i < data.length; i++) data[i] = (i * 7) & 0xff;
+  const image = makeElf([{ paddr: 0x100000, data: text }, { paddr: 0x200000, data, memsz: 0x5000 }], 0x100000);
+  withFile(image, (fd) => {
+    const m = mem();
+    m.write(0x203000, Buffer.alloc(0x2000, 0xee)); // garbage where the bss goes
+    const k = loadElf(m, fileSource(fd));
+    assert.deepEqual(k, { format: 'elf', entry: 0x100000, start: 0x100000, end: 0x205000 });
+    assert.deepEqual(m.read(0x100000, 4), text);
+    assert.deepEqual(m.read(0x200000, 0x3000), data);
+    assert.deepEqual(m.read(0x203000, 0x2000), Buffer.alloc(0x2000), 'bss zeroed');
+  });
+});
+
+test('a file truncated in the middle of a segment is refused before anything is written', () => {
+  const image = makeElf([{ paddr: 0x100000, data: Buffer.alloc(0x1000, 0x90) }, { paddr: 0x200000, data: Buffer.alloc(0x1000, 0xab) }]);
+  const cut = image.subarray(0, image.length - 0x800); // half of segment 1 is missing
+  withFile(cut, (fd) => {
+    const m = mem();
+    assert.throws(() => loadElf(m, fileSource(fd)), (err: unknown) =>
+      err instanceof KernelImageError && /segment 1 needs file bytes 0x10b0\.\.0x20b0 but the file is only 6320 bytes; it may be truncated/.test(err.message));
+    assert.deepEqual(m.read(0x100000, 16), Buffer.alloc(16), 'segment 0 not written either');
+  });
+});
+
+test('a file cut short while it is read gives a KernelImageError naming the segment', () => {
+  const image = makeElf([{ paddr: 0x100000, data: Buffer.alloc(0x1000, 0x90) }, { paddr: 0x200000, data: Buffer.alloc(0x1000, 0xab) }]);
+  withFile(image, (fd, file) => {
+    const src = fileSource(fd); // size taken now, before the cut
+    fs.truncateSync(file, image.length - 0x800);
+    assert.throws(() => loadElf(mem(), src), (err: unknown) =>
+      err instanceof KernelImageError && /the file ended at byte 0x18b0, inside segment 1 \(file bytes 0x10b0\.\.0x20b0\); it was truncated while being read/.test(err.message));
+  });
+});
+
+test('the program header table is read from the file wherever it lies', () => {
+  // Move the table to the end of the file and point e_phoff at it.
+  const image = makeElf([{ paddr: 0x100000, data: text }]);
+  const moved = Buffer.concat([image, image.subarray(64, 64 + 56)]);
+  moved.writeBigUInt64LE(BigInt(image.length), 32);
+  moved.fill(0, 64, 64 + 56);
+  withFile(moved, (fd) => {
+    const m = mem();
+    assert.equal(loadElf(m, fileSource(fd)).entry, 0x100000);
+    assert.deepEqual(m.read(0x100000, 4), text);
+  });
 });

@@ -2,7 +2,30 @@
  * Tiny hand-made kernel images for tests (not used at run time): a minimal x86_64 ELF vmlinux
  * and a minimal bzImage, built field by field so tests can corrupt any one of them.
  */
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
 import { BP, HDRS_MAGIC } from '../arch/x86_64/boot-params';
+
+/** Writes `bytes` to a new file in a new temporary folder and returns its path. */
+export function tempFile(bytes: Uint8Array, name = 'image'): string {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sparkler-image-'));
+  const file = path.join(dir, name);
+  fs.writeFileSync(file, bytes);
+  return file;
+}
+
+/** Runs `fn` with `bytes` open as a file (an fd), closing it afterwards. */
+export function withFile<T>(bytes: Uint8Array, fn: (fd: number, file: string) => T): T {
+  const file = tempFile(bytes);
+  const fd = fs.openSync(file, 'r');
+  try {
+    return fn(fd, file);
+  } finally {
+    fs.closeSync(fd);
+    fs.rmSync(path.dirname(file), { recursive: true, force: true });
+  }
+}
 
 export interface ElfSegmentSpec {
   paddr: number;

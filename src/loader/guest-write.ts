@@ -4,6 +4,7 @@
  * refuses an access that straddles two, but a kernel or initrd may legitimately do so.
  */
 import { GuestMemory } from '../memory/guest-memory';
+import type { ImageSource } from './image-source';
 
 /** True when [addr, addr + length) is backed by guest RAM with no hole. */
 export function isRamRange(mem: GuestMemory, addr: number, length: number): boolean {
@@ -33,6 +34,23 @@ function eachChunk(mem: GuestMemory, addr: number, length: number, fn: (view: Bu
 
 export function writeGuest(mem: GuestMemory, addr: number, data: Uint8Array): void {
   eachChunk(mem, addr, data.length, (view, off) => view.set(data.subarray(off, off + view.length)));
+}
+
+/**
+ * Reads `length` bytes of `src` from `position` straight into guest memory at `addr` (each
+ * region's part through a bounds-checked view, no intermediate Buffer). Returns how many bytes
+ * were read: fewer than `length` only if the image ended first.
+ */
+export function readIntoGuest(mem: GuestMemory, addr: number, src: ImageSource, position: number, length: number): number {
+  let read = 0;
+  let short = false;
+  eachChunk(mem, addr, length, (view, off) => {
+    if (short) return;
+    const n = src.readAt(view, position + off);
+    read += n;
+    short = n < view.length;
+  });
+  return read;
 }
 
 export function zeroGuest(mem: GuestMemory, addr: number, length: number): void {

@@ -3,7 +3,10 @@ import assert from 'node:assert/strict';
 import { GuestMemory } from '../memory/guest-memory';
 import { memoryRegions } from '../arch/x86_64/layout';
 import { InitrdError } from './errors';
-import { initrdAddress, loadInitrd } from './initrd';
+import * as fs from 'node:fs';
+import { withFile } from './fixtures';
+import { fileSource } from './image-source';
+import { initrdAddress, isGuestView, loadInitrd } from './initrd';
 
 const MiB = 1024 * 1024;
 const GiB = 1024 * MiB;
@@ -43,4 +46,37 @@ test('an initrd may cross the 2 GiB region split', () => {
   assert.equal(p.address, 4 * MiB - 4096);
   assert.equal(m.readU8(4 * MiB - 4096), 1);
   assert.equal(m.readU8(4 * MiB + 4095), 1);
+});
+
+test('from a file, the initrd is read straight into guest memory, also across a region split', () => {
+  const data = Buffer.alloc(8192);
+  for (let i = 0; i < data.length; i++) data[i] = (i * 31) & 0xff;
+  withFile(data, (fd) => {
+    const m = GuestMemory.fromLayout([{ start: 0, size: 4 * MiB }, { start: 4 * MiB, size: 4096 }]);
+    const p = loadInitrd(m, fileSource(fd));
+    assert.deepEqual(p, { address: 4 * MiB - 4096, size: 8192 });
+    assert.deepEqual(Buffer.concat([m.read(p.address, 4096), m.read(4 * MiB, 4096)]), data);
+  });
+});
+
+test('an initrd file cut short while it is read gives an InitrdError', () => {
+  withFile(Buffer.alloc(10_000, 1), (fd, file) => {
+    const src = fileSource(fd);
+    fs.truncateSync(file, 6000);
+    const m = GuestMemory.fromLayout([{ start: 0, size: 64 * MiB }]);
+    assert.throws(() => loadInitrd(m, src), (e: unknown) =>
+      e instanceof InitrdError && /ended after 6000 of its 10000 bytes; it was truncated while being read/.test(e.message));
+  });
+});
+
+test('bytes that already are guest memory at the placement are left in place', () => {
+  const m = GuestMemory.fromLayout([{ start: 0, size: 64 * MiB }]);
+  const placement = initrdAddress(m, 10_000, { end: 0x200000 });
+  m.write(placement.address, Buffer.alloc(10_000, 0x77));
+  const view = m.view(placement.address, 10_000);
+  assert.ok(isGuestView(m, placement, view));
+  assert.ok(!isGuestView(m, placement, Buffer.from(view)), 'a copy is not the guest memory');
+  assert.ok(!isGuestView(m, { ...placement, address: placement.address - 4096 }, view), 'nor is the same memory at another place');
+  assert.deepEqual(loadInitrd(m, view, { end: 0x200000 }), placement);
+  assert.deepEqual(m.read(placement.address, 10_000), Buffer.alloc(10_000, 0x77));
 });

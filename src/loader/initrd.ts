@@ -7,7 +7,8 @@
 import { GuestMemory } from '../memory/guest-memory';
 import { PAGE_SIZE, lowRamEnd } from '../arch/x86_64/layout';
 import { InitrdError, hex } from './errors';
-import { isRamRange, writeGuest } from './guest-write';
+import { isRamRange, readIntoGuest } from './guest-write';
+import { ImageInput, toSource } from './image-source';
 import { LoadedKernel } from './types';
 
 export interface InitrdPlacement {
@@ -35,9 +36,25 @@ export function initrdAddress(mem: GuestMemory, size: number, kernel?: Pick<Load
   return { address, size };
 }
 
-/** Place and copy the initrd into guest memory. */
-export function loadInitrd(mem: GuestMemory, initrd: Buffer, kernel?: Pick<LoadedKernel, 'end' | 'initrdAddrMax'>): InitrdPlacement {
-  const placement = initrdAddress(mem, initrd.length, kernel);
-  writeGuest(mem, placement.address, initrd);
+/**
+ * Place the initrd and read it into guest memory. `initrd` is its bytes or an ImageSource (read
+ * straight into guest memory). Bytes that already are guest memory at the place it gets (the
+ * builder reads the file there first, then hands configureBoot that view) are left as they are.
+ */
+export function loadInitrd(mem: GuestMemory, initrd: ImageInput, kernel?: Pick<LoadedKernel, 'end' | 'initrdAddrMax'>): InitrdPlacement {
+  const src = toSource(initrd);
+  const placement = initrdAddress(mem, src.size, kernel);
+  if (initrd instanceof Uint8Array && isGuestView(mem, placement, initrd)) return placement;
+  const read = readIntoGuest(mem, placement.address, src, 0, placement.size);
+  if (read < placement.size) {
+    throw new InitrdError(`The initrd ended after ${read} of its ${placement.size} bytes; it was truncated while being read.`);
+  }
   return placement;
+}
+
+/** True when `bytes` is the very guest memory of `placement` (same backing store, same offset). */
+export function isGuestView(mem: GuestMemory, placement: InitrdPlacement, bytes: Uint8Array): boolean {
+  if (!mem.isValidRange(placement.address, placement.size)) return false;
+  const view = mem.view(placement.address, placement.size);
+  return bytes.buffer === view.buffer && bytes.byteOffset === view.byteOffset && bytes.length === view.length;
 }

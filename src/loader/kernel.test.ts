@@ -3,7 +3,8 @@ import assert from 'node:assert/strict';
 import { GuestMemory } from '../memory/guest-memory';
 import { KernelImageError } from './errors';
 import { loadKernel } from './kernel';
-import { makeBzImage, makeElf } from './fixtures';
+import { makeBzImage, makeElf, withFile } from './fixtures';
+import { bufferSource, fileSource } from './image-source';
 
 const mem = () => GuestMemory.fromLayout([{ start: 0, size: 32 * 1024 * 1024 }]);
 
@@ -18,4 +19,16 @@ test('anything else is refused with a clear message', () => {
     e instanceof KernelImageError && /neither the ELF magic .* nor a Linux boot header/.test(e.message));
   // A gzip file, e.g. someone passing vmlinuz.gz.
   assert.throws(() => loadKernel(mem(), Buffer.from([0x1f, 0x8b, 8, 0, 0, 0, 0, 0])), KernelImageError);
+});
+
+test('reads files (and any ImageSource) as well as Buffers', () => {
+  for (const image of [makeElf([{ paddr: 0x100000, data: Buffer.from('elf!') }]), makeBzImage({ payload: Buffer.from('bz!!') })]) {
+    withFile(image, (fd) => {
+      const m = mem();
+      loadKernel(m, fileSource(fd));
+      assert.match(m.read(0x100000, 4).toString(), /^(elf|bz)!+$/);
+    });
+  }
+  withFile(Buffer.alloc(0), (fd) => assert.throws(() => loadKernel(mem(), fileSource(fd)), /the file is empty/));
+  assert.throws(() => loadKernel(mem(), bufferSource(Buffer.alloc(100, 0x41))), /neither the ELF magic/);
 });

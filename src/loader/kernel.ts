@@ -3,11 +3,18 @@ import { GuestMemory } from '../memory/guest-memory';
 import { KernelImageError } from './errors';
 import { isElf, loadElf } from './elf';
 import { loadBzImage, looksLikeBzImage } from './bzimage';
+import { ImageInput, readHead, toSource } from './image-source';
 import { LoadedKernel } from './types';
 
-export function loadKernel(mem: GuestMemory, image: Buffer): LoadedKernel {
-  if (isElf(image)) return loadElf(mem, image);
-  if (looksLikeBzImage(image)) return loadBzImage(mem, image);
-  if (image.length === 0) throw new KernelImageError('the file is empty.');
+/** Enough of the image to see either magic: ELF's at 0, "HdrS" at 0x202. */
+const MAGIC_BYTES = 0x206;
+
+/** `image`: the file's bytes, or (to read segments straight into guest memory) an ImageSource. */
+export function loadKernel(mem: GuestMemory, image: ImageInput): LoadedKernel {
+  const src = toSource(image);
+  const head = readHead(src, MAGIC_BYTES);
+  if (isElf(head)) return loadElf(mem, src);
+  if (looksLikeBzImage(head)) return loadBzImage(mem, src);
+  if (src.size === 0) throw new KernelImageError('the file is empty.');
   throw new KernelImageError('it starts with neither the ELF magic (0x7f "ELF") nor a Linux boot header ("HdrS" at 0x202).');
 }

@@ -10,16 +10,24 @@ import * as path from 'node:path';
 import { buildMicroVm } from './builder';
 import { DEFAULT_MACHINE_CONFIG } from '../config/machine-config';
 import { kvmUnavailableReason } from '../testing/kvm-available';
-import { tinyKernel } from '../testing/tiny-guests';
+import { BP } from '../arch/x86_64/boot-params';
+import { ZERO_PAGE_START } from '../arch/x86_64/layout';
+import { detectKvmHost } from '../host/kvm-host';
+import { makeElf } from '../loader/fixtures';
+import { HELLO_BOOT_TIMER_RESET, tinyKernel } from '../testing/tiny-guests';
 import { waitFor } from '../testing/wait';
 
 const skip = kvmUnavailableReason();
 
-function kernelFile(code?: Buffer): string {
+function hostFile(bytes: Buffer, name: string): string {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sparkler-tiny-'));
-  const file = path.join(dir, 'tiny.elf');
-  fs.writeFileSync(file, tinyKernel(code));
+  const file = path.join(dir, name);
+  fs.writeFileSync(file, bytes);
   return file;
+}
+
+function kernelFile(code?: Buffer): string {
+  return hostFile(tinyKernel(code), 'tiny.elf');
 }
 
 test('a tiny guest prints through the UART, writes the boot timer and resets through the i8042', { skip }, async () => {
@@ -73,4 +81,51 @@ test('a missing kernel is named in the error', () => {
     }),
     /Cannot read the kernel image at \/nonexistent\/vmlinux: it does not exist/,
   );
+});
+
+test('the initrd file is read into guest memory at the place the zero page gives', { skip }, async () => {
+  const initrd = Buffer.alloc(3 * 4096 + 123);
+  for (let i = 0; i < initrd.length; i++) initrd[i] = (i * 29 + 1) & 0xff;
+  const vmm = buildMicroVm({
+    bootSource: { kernelImagePath: kernelFile(), initrdPath: hostFile(initrd, 'initrd.cpio') },
+    machineConfig: DEFAULT_MACHINE_CONFIG,
+    serialOutput: () => {},
+    onReset: () => vmm.stop({ kind: 'reset' }),
+  });
+  const mem = vmm.parts.memory;
+  const address = mem.readU32(ZERO_PAGE_START + BP.ramdiskImage);
+  assert.equal(mem.readU32(ZERO_PAGE_START + BP.ramdiskSize), initrd.length);
+  assert.equal(address % 4096, 0);
+  assert.deepEqual(mem.read(address, initrd.length), initrd);
+  vmm.start();
+  assert.deepEqual(await vmm.waitForStop(), { kind: 'reset' });
+});
+
+test('a directory given as kernel or initrd is refused with the file named', () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sparkler-dir-'));
+  const base = { machineConfig: DEFAULT_MACHINE_CONFIG, serialOutput: () => {}, onReset: () => {} };
+  assert.throws(() => buildMicroVm({ ...base, bootSource: { kernelImagePath: dir } }), new RegExp(`Cannot read the kernel image at ${dir}: it is a directory`));
+  assert.throws(() => buildMicroVm({ ...base, bootSource: { kernelImagePath: kernelFile(), initrdPath: dir } }), /Cannot read the initrd at .*: it is a directory/);
+});
+
+const notPvm = skip ?? (detectKvmHost().kind === 'pvm' ? undefined : 'the host is not PVM');
+
+test('on PVM, a Linux kernel without PVM symbols is refused; one with them (found across the read chunks) is not', { skip: notPvm }, async () => {
+  const saved = process.env.SPARKLER_ALLOW_PVM_STOCK_KERNEL;
+  delete process.env.SPARKLER_ALLOW_PVM_STOCK_KERNEL;
+  try {
+    const rodata = Buffer.alloc(2 * 1024 * 1024);
+    rodata.write('Linux version 6.1.0 (tiny)', 0x1000, 'latin1');
+    const stock = makeElf([{ paddr: 0x100_0000, data: HELLO_BOOT_TIMER_RESET }, { paddr: 0x120_0000, data: rodata }], 0x100_0000);
+    const base = { machineConfig: DEFAULT_MACHINE_CONFIG, serialOutput: () => {} };
+    assert.throws(() => buildMicroVm({ ...base, onReset: () => {}, bootSource: { kernelImagePath: hostFile(stock, 'vmlinux') } }), /Refusing to boot .*vmlinux on this host/);
+
+    // The symbol straddles the 1 MiB border between two chunks of the search (inside the second segment's bytes).
+    stock.write('pvm_early_setup', 1024 * 1024 - 5, 'latin1');
+    const vmm = buildMicroVm({ ...base, onReset: () => vmm.stop({ kind: 'reset' }), bootSource: { kernelImagePath: hostFile(stock, 'vmlinux') } });
+    vmm.start();
+    assert.deepEqual(await vmm.waitForStop(), { kind: 'reset' });
+  } finally {
+    if (saved !== undefined) process.env.SPARKLER_ALLOW_PVM_STOCK_KERNEL = saved;
+  }
 });

@@ -25,6 +25,9 @@ import { Kvm } from '../kvm/kvm';
 import { VcpuFd } from '../kvm/vcpu';
 import { VmFd } from '../kvm/vm';
 import { KernelCmdline } from '../loader/cmdline';
+import { bufferSource, fileSource, findStrings, ImageSource, readHead } from '../loader/image-source';
+import { loadInitrd } from '../loader/initrd';
+import { readGuest } from '../loader/guest-write';
 import { loadKernel } from '../loader/kernel';
 import { createAnonymousGuestMemory } from '../memory/anonymous-memory';
 import { GuestMemory } from '../memory/guest-memory';
@@ -54,24 +57,67 @@ export class BuildError extends SparklerError {
   }
 }
 
-function readHostFile(path: string, what: string): Buffer {
+/** A kernel or initrd file, open for reading by position; close it when the VM is built. */
+interface HostFile {
+  readonly source: ImageSource;
+  close(): void;
+}
+
+function describeReadError(err: unknown): string {
+  const code = (err as NodeJS.ErrnoException).code;
+  return code === 'ENOENT' ? 'it does not exist' : code === 'EACCES' ? 'permission denied' : code === 'EISDIR' ? 'it is a directory' : (err as Error).message;
+}
+
+/**
+ * Opens a host file the loaders read piece by piece (only headers are copied; kernel segments
+ * and the initrd go straight into guest memory). A pipe or device, which has no size and cannot
+ * be read by position, is read whole instead. Errors name the file, also those of later reads.
+ */
+function openHostFile(path: string, what: string): HostFile {
+  const fail = (err: unknown): never => {
+    throw new BuildError(`Cannot read the ${what} at ${path}: ${describeReadError(err)}.`, err);
+  };
+  let fd: number | undefined;
   try {
-    return fs.readFileSync(path);
+    fd = fs.openSync(path, 'r');
+    const stat = fs.fstatSync(fd);
+    if (stat.isDirectory()) throw Object.assign(new Error(`EISDIR: ${path} is a directory`), { code: 'EISDIR' });
+    if (!stat.isFile()) {
+      const bytes = fs.readFileSync(fd);
+      fs.closeSync(fd);
+      return { source: bufferSource(bytes), close: () => {} };
+    }
+    const file = fileSource(fd, stat.size);
+    const openFd = fd;
+    return {
+      source: {
+        size: file.size,
+        readAt: (dest, position) => {
+          try {
+            return file.readAt(dest, position);
+          } catch (err) {
+            return fail(err);
+          }
+        },
+      },
+      close: () => fs.closeSync(openFd),
+    };
   } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    const why = code === 'ENOENT' ? 'it does not exist' : code === 'EACCES' ? 'permission denied' : code === 'EISDIR' ? 'it is a directory' : (err as Error).message;
-    throw new BuildError(`Cannot read the ${what} at ${path}: ${why}.`, err);
+    if (fd !== undefined) fs.closeSync(fd);
+    return fail(err);
   }
 }
 
-/** A Linux kernel: a bzImage (the "HdrS" setup header) or a vmlinux carrying its banner. */
-function isLinuxKernel(image: Buffer): boolean {
-  return (image.length > 0x206 && image.toString('latin1', 0x202, 0x206) === 'HdrS') || image.includes('Linux version ');
-}
-
-/** A PVM-enlightened kernel carries PVM symbols; any other Linux kernel crawls on a PVM host. */
-function needsHardwareVirtualisation(image: Buffer): boolean {
-  return isLinuxKernel(image) && !image.includes('pvm_early_setup');
+/**
+ * A Linux kernel (a bzImage, with the "HdrS" setup header, or a vmlinux carrying its banner)
+ * that is not PVM-enlightened (PVM kernels carry PVM symbols) crawls on a PVM host. The file is
+ * searched in 1 MiB chunks, not read whole.
+ */
+function needsHardwareVirtualisation(image: ImageSource): boolean {
+  const head = readHead(image, 0x206);
+  const bzImage = image.size > 0x206 && head.toString('latin1', 0x202, 0x206) === 'HdrS';
+  const found = findStrings(image, ['pvm_early_setup', 'Linux version '], { stopAt: 'pvm_early_setup' });
+  return !found.has('pvm_early_setup') && (bzImage || found.has('Linux version '));
 }
 
 function setupMemory(vm: VmFd, memSizeMib: number): GuestMemory {
@@ -91,10 +137,21 @@ function configureVcpu(vcpu: VcpuFd, kvm: Kvm, boot: BootSetup, machine: Machine
 }
 
 export function buildMicroVm(opts: BuildOptions): Vmm {
+  const { bootSource } = opts;
+  const kernelFile = openHostFile(bootSource.kernelImagePath, 'kernel image');
+  let initrdFile: HostFile | undefined;
+  try {
+    initrdFile = bootSource.initrdPath ? openHostFile(bootSource.initrdPath, 'initrd') : undefined;
+    return buildFromFiles(opts, kernelFile.source, initrdFile?.source);
+  } finally {
+    kernelFile.close();
+    initrdFile?.close();
+  }
+}
+
+function buildFromFiles(opts: BuildOptions, kernelImage: ImageSource, initrdImage: ImageSource | undefined): Vmm {
   const { bootSource, machineConfig } = opts;
-  const kernelImage = readHostFile(bootSource.kernelImagePath, 'kernel image');
-  const initrd = bootSource.initrdPath ? readHostFile(bootSource.initrdPath, 'initrd') : undefined;
-  if (detectKvmHost().kind === 'pvm' && needsHardwareVirtualisation(kernelImage) && process.env.SPARKLER_ALLOW_PVM_STOCK_KERNEL !== '1') {
+  if (detectKvmHost().kind === 'pvm' && process.env.SPARKLER_ALLOW_PVM_STOCK_KERNEL !== '1' && needsHardwareVirtualisation(kernelImage)) {
     throw new BuildError(`Refusing to boot ${bootSource.kernelImagePath} on this host.\n${PVM_STOCK_KERNEL_EXPLANATION}`);
   }
   const kvm = opts.kvm ?? Kvm.open();
@@ -116,7 +173,7 @@ export function buildMicroVm(opts: BuildOptions): Vmm {
   // not read the MP table or the command line; their FADT gives the guest a power-off register.
   const virtioDevices = virtio.transports.map((_, slot) => ({ address: mmioSlotAddress(slot), gsi: mmioSlotGsi(slot) }));
   const boot = configureBoot(memory, {
-    kernel, cmdline, initrd, vcpuCount,
+    kernel, cmdline, initrd: initrdImage && initrdInGuest(memory, initrdImage, kernel), vcpuCount,
     writeAcpiTables: (mem) => writeAcpiTables(mem, { vcpuCount, virtioDevices }),
   });
 
@@ -131,4 +188,14 @@ export function buildMicroVm(opts: BuildOptions): Vmm {
     vcpus.push(vcpu);
   }
   return new Vmm({ kvm, vm, memory, vcpus, pio, mmio, devices });
+}
+
+/**
+ * Reads the initrd straight into guest memory at the place configureBoot gives it, and returns
+ * its bytes there (a view, no copy) for configureBoot, whose loadInitrd sees they are already
+ * in place. Only an initrd straddling two memory regions is copied out into a Buffer.
+ */
+function initrdInGuest(memory: GuestMemory, image: ImageSource, kernel: Parameters<typeof loadInitrd>[2]): Buffer {
+  const { address, size } = loadInitrd(memory, image, kernel);
+  return memory.isValidRange(address, size) ? memory.view(address, size) : readGuest(memory, address, size);
 }
