@@ -129,3 +129,38 @@ test('on PVM, a Linux kernel without PVM symbols is refused; one with them (foun
     if (saved !== undefined) process.env.SPARKLER_ALLOW_PVM_STOCK_KERNEL = saved;
   }
 });
+
+test('console output of a running guest is written in a few batches, without waiting for an exit or stop', { skip }, async () => {
+  // mov $0x3f8,%dx; mov $256,%ecx; 1: mov $'x',%al; out %al,(%dx); loop 1b; 2: jmp 2b
+  const code = Buffer.from('66baf803b900010000b078eee2fbebfe', 'hex');
+  const output: Buffer[] = [];
+  const vmm = buildMicroVm({
+    bootSource: { kernelImagePath: kernelFile(code) },
+    machineConfig: DEFAULT_MACHINE_CONFIG,
+    serialOutput: (b) => output.push(Buffer.from(b)),
+    onReset: () => vmm.stop({ kind: 'reset' }),
+  });
+  vmm.start();
+  try {
+    await waitFor(() => Buffer.concat(output).length >= 256, 'the 256 bytes, flushed by the timer while the guest spins');
+    assert.equal(Buffer.concat(output).toString(), 'x'.repeat(256));
+    assert.ok(output.length <= 64, `256 one-byte exits reached the sink in ${output.length} writes`);
+  } finally {
+    vmm.stop();
+    await vmm.waitForStop();
+  }
+});
+
+test('console output still held when the VM stops is flushed by the stop', { skip }, async () => {
+  const output: Buffer[] = [];
+  const vmm = buildMicroVm({
+    bootSource: { kernelImagePath: kernelFile() },
+    machineConfig: DEFAULT_MACHINE_CONFIG,
+    serialOutput: (b) => output.push(Buffer.from(b)),
+    onReset: () => vmm.stop({ kind: 'reset' }),
+    serialFlushDelayMs: 60_000, // only the stop can flush "OK\n" in time
+  });
+  vmm.start();
+  assert.deepEqual(await vmm.waitForStop(), { kind: 'reset' });
+  assert.deepEqual(output.map(String), ['OK\n']);
+});

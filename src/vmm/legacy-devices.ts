@@ -17,6 +17,26 @@ export const COM1_IRQ = 4;
 export const I8042_PORT = 0x60;
 export const I8042_IRQ = 1;
 
+/**
+ * How long console output may wait before it is written, so that a burst (one vCPU exit per
+ * byte) leaves in one write(2) instead of one per byte. libuv rounds a timer to whole ms, so
+ * bytes wait 1-2 ms; a full 4 KiB batch, VM stop and log lines (logger.beforeStdoutWrite) flush
+ * at once.
+ */
+export const SERIAL_FLUSH_DELAY_MS = 1;
+
+/**
+ * Serial's scheduleFlush: one timer per batch, unref'd so pending output never keeps the process
+ * alive (the VM's stop flushes it), and cancelled when the serial flushes for another reason.
+ */
+export function serialFlushTimer(delayMs: number = SERIAL_FLUSH_DELAY_MS): (flush: () => void) => () => void {
+  return (flush) => {
+    const timer = setTimeout(flush, delayMs);
+    timer.unref();
+    return () => clearTimeout(timer);
+  };
+}
+
 export interface LegacyDevices {
   serial: Serial;
   i8042: I8042;
@@ -29,10 +49,12 @@ export interface LegacyDeviceOptions {
   /** The guest's ACPI power-off (S5); defaults to onReset: either way the VM ends cleanly. */
   onPowerOff?: () => void;
   bootTimer?: { log: (line: string) => void };
+  /** How long console output may be held to be written in one go; default SERIAL_FLUSH_DELAY_MS. */
+  serialFlushDelayMs?: number;
 }
 
 export function attachLegacyDevices(vm: VmFd, pio: Bus, mmio: Bus, opts: LegacyDeviceOptions): LegacyDevices {
-  const serial = new Serial(IrqfdLine.register(vm, COM1_IRQ), opts.serialOutput, { scheduleFlush: (flush) => setImmediate(flush) });
+  const serial = new Serial(IrqfdLine.register(vm, COM1_IRQ), opts.serialOutput, { scheduleFlush: serialFlushTimer(opts.serialFlushDelayMs) });
   pio.insert(serial, COM1_PORT, 8, 'serial');
   const i8042 = new I8042(IrqfdLine.register(vm, I8042_IRQ), opts.onReset);
   pio.insert(i8042, I8042_PORT, 5, 'i8042');

@@ -30,6 +30,65 @@ test('scheduleFlush coalesces a burst into one sink call', () => {
   assert.deepEqual(out, [Buffer.from('burst')]);
 });
 
+/** A scheduleFlush that records what is pending and whether it was cancelled. */
+function fakeScheduler() {
+  const calls: { run: () => void; cancelled: boolean }[] = [];
+  const schedule = (run: () => void) => {
+    const call = { run, cancelled: false };
+    calls.push(call);
+    return () => { call.cancelled = true; };
+  };
+  return { calls, schedule, live: () => calls.filter((c) => !c.cancelled) };
+}
+
+test('one flush is pending at a time, however long the burst', () => {
+  const s = fakeScheduler();
+  const { out, wr } = setup({ scheduleFlush: s.schedule });
+  for (let i = 0; i < 1000; i++) wr(THR, 0x61);
+  assert.equal(s.calls.length, 1);
+  assert.equal(out.length, 0);
+  s.calls[0].run();
+  assert.deepEqual(out, [Buffer.alloc(1000, 0x61)]);
+  wr(THR, 0x62);
+  assert.equal(s.calls.length, 2, 'the next byte schedules the next flush');
+});
+
+test('a full 4 KiB batch goes out at once; the rest waits for the pending flush', () => {
+  const s = fakeScheduler();
+  const { out, wr } = setup({ scheduleFlush: s.schedule });
+  for (let i = 0; i < 4096 + 10; i++) wr(THR, i & 0x7f);
+  assert.equal(out.length, 1);
+  assert.equal(out[0].length, 4096);
+  assert.equal(s.calls[0].cancelled, true, 'the batch flush cancels the pending one');
+  assert.equal(s.live().length, 1, 'the 10 bytes after it have their own');
+  s.live()[0].run();
+  assert.equal(out.length, 2);
+  assert.equal(out[1].length, 10);
+});
+
+test('flush() (VM stop, a log line) hands the bytes out now and cancels the pending flush', () => {
+  const s = fakeScheduler();
+  const { uart, out, wr } = setup({ scheduleFlush: s.schedule });
+  for (const c of Buffer.from('before the log line')) wr(THR, c);
+  uart.flush();
+  assert.deepEqual(out, [Buffer.from('before the log line')]);
+  assert.equal(s.calls[0].cancelled, true);
+  uart.flush();
+  assert.equal(out.length, 1, 'nothing more to flush');
+  wr(THR, 0x21);
+  assert.equal(s.calls.length, 2, 'a new burst schedules again');
+});
+
+test('the sink gets its own copy of each batch', () => {
+  const s = fakeScheduler();
+  const { uart, out, wr } = setup({ scheduleFlush: s.schedule });
+  wr(THR, 0x41);
+  uart.flush();
+  wr(THR, 0x42);
+  uart.flush();
+  assert.deepEqual(out.map((b) => b.toString()), ['A', 'B']);
+});
+
 test('DLAB switches offsets 0 and 1 to the divisor latch', () => {
   const { rd, wr } = setup();
   assert.equal(rd(LCR) & 0x80, 0);

@@ -70,10 +70,12 @@ export interface SerialOptions {
   fifoCapacity?: number;
   /**
    * When given, transmitted bytes are gathered and handed to the sink in one Buffer when the
-   * scheduled callback runs (the VMM passes e.g. `setImmediate`), or when 4 KiB accumulate.
-   * Without it each byte goes to the sink as soon as the guest writes it.
+   * scheduled callback runs (the VMM passes a 1 ms timer, see vmm/legacy-devices.ts), when 4 KiB
+   * accumulate, or when flush() is called. At most one callback is pending at a time; it may
+   * return a function that cancels it, which flush() calls. Without it each byte goes to the
+   * sink as soon as the guest writes it.
    */
-  scheduleFlush?: (flush: () => void) => void;
+  scheduleFlush?: (flush: () => void) => (() => void) | void;
 }
 
 export class Serial implements BusDevice {
@@ -109,8 +111,10 @@ export class Serial implements BusDevice {
   private readonly out: Buffer | undefined;
   private outLen = 0;
   private flushScheduled = false;
+  private cancelScheduledFlush: (() => void) | undefined;
   private readonly scheduledFlush = (): void => {
     this.flushScheduled = false;
+    this.cancelScheduledFlush = undefined;
     this.flush();
   };
 
@@ -145,8 +149,14 @@ export class Serial implements BusDevice {
     this.inputSpaceCb = cb;
   }
 
-  /** Hands any gathered output to the sink now. */
+  /** Hands any gathered output to the sink now (and cancels the pending scheduled flush). */
   flush(): void {
+    if (this.flushScheduled) {
+      this.flushScheduled = false;
+      const cancel = this.cancelScheduledFlush;
+      this.cancelScheduledFlush = undefined;
+      cancel?.();
+    }
     if (!this.out || this.outLen === 0) return;
     const chunk = Buffer.from(this.out.subarray(0, this.outLen));
     this.outLen = 0;
@@ -262,7 +272,7 @@ export class Serial implements BusDevice {
     if (this.outLen === this.out.length) this.flush();
     else if (!this.flushScheduled) {
       this.flushScheduled = true;
-      this.options.scheduleFlush!(this.scheduledFlush);
+      this.cancelScheduledFlush = this.options.scheduleFlush!(this.scheduledFlush) ?? undefined;
     }
   }
 
