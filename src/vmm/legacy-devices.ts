@@ -19,11 +19,13 @@ export const I8042_IRQ = 1;
 
 /**
  * How long console output may wait before it is written, so that a burst (one vCPU exit per
- * byte) leaves in one write(2) instead of one per byte. libuv rounds a timer to whole ms, so
- * bytes wait 1-2 ms; a full 4 KiB batch, VM stop and log lines (logger.beforeStdoutWrite) flush
- * at once.
+ * byte) leaves in a few write(2)s instead of one per byte (~30x fewer measured). libuv counts
+ * whole ms, so bytes wait 2-3 ms; a full 4 KiB batch, VM stop and log lines
+ * (logger.beforeStdoutWrite) flush at once. 2 rather than 1 ms: each timer that fires during a
+ * burst wakes the VMM thread, which costs the vCPU when both share a CPU (measured pinned with
+ * taskset: 1 ms +2-3 CPU us per byte over setImmediate, 2 ms +1-2, 5 ms and more none).
  */
-export const SERIAL_FLUSH_DELAY_MS = 1;
+export const SERIAL_FLUSH_DELAY_MS = 2;
 
 /**
  * Serial's scheduleFlush: one timer per batch, unref'd so pending output never keeps the process

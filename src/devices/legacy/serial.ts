@@ -70,7 +70,7 @@ export interface SerialOptions {
   fifoCapacity?: number;
   /**
    * When given, transmitted bytes are gathered and handed to the sink in one Buffer when the
-   * scheduled callback runs (the VMM passes a 1 ms timer, see vmm/legacy-devices.ts), when 4 KiB
+   * scheduled callback runs (the VMM passes a 2 ms timer, see vmm/legacy-devices.ts), when 4 KiB
    * accumulate, or when flush() is called. At most one callback is pending at a time; it may
    * return a function that cancels it, which flush() calls. Without it each byte goes to the
    * sink as soon as the guest writes it.
