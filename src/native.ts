@@ -39,6 +39,17 @@ export interface NativeShim {
   vcpuResume(handle: VcpuHandle, stop: boolean): void;
   vcpuKick(handle: VcpuHandle): number;
   vcpuJoin(handle: VcpuHandle): number;
+  // The three below are optional: an addon built before they existed lacks them.
+  /** glibc malloc_trim(pad): gives the free pages of every malloc arena back; 1 if any were, else 0. */
+  mallocTrim?(pad: number): number;
+  /**
+   * Node's node::LowMemoryNotification(): V8 collects all garbage in memory-reducing mode
+   * (shrinks the young generation, compacts, frees pooled pages). 0, or -ENOSYS when the running
+   * node does not export it.
+   */
+  lowMemoryNotification?(): number;
+  /** V8's v8::V8::SetFlagsFromString(flags) (max 254 bytes). 0, or -ENOSYS when node does not export it. */
+  setV8Flags?(flags: string): number;
 }
 
 const ADDON_CANDIDATES = [

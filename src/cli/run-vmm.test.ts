@@ -1,4 +1,4 @@
-/** The VMM process in API mode and with every config-file section: flags, exit codes, log and metrics files. */
+/** The VMM process in API mode and with every config-file section: flags, exit codes, log and metrics files; memory settling. */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
@@ -6,9 +6,12 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { request } from '../api/testing';
+import { SPARKLER_IDLE } from '../bench/guests';
+import { memoryUse, parseSmaps } from '../bench/proc';
 import { kvmUnavailableReason } from '../testing/kvm-available';
 import { tinyKernel } from '../testing/tiny-guests';
 import { waitFor } from '../testing/wait';
+import { scheduleMemorySettle, settleMemory, SettleResult, stdinMayBeTerminal, V8_DEFAULT_BYTECODE_OLD_AGE } from './run-vmm';
 
 const BIN = path.resolve(__dirname, '..', '..', 'bin', 'sparkler');
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sparkler-runvmm-'));
@@ -103,4 +106,123 @@ test('PUT /logger and PUT /metrics through the API write where they are told', a
   const last = JSON.parse(fs.readFileSync(metrics, 'utf8').trim().split('\n').pop()!);
   assert.equal(last.put_api_requests.metrics_count, 2, 'the exit line counts both PUT /metrics (no line was written in between)');
   assert.equal(last.put_api_requests.metrics_fails, 1);
+});
+
+test('settleMemory: bytecode age 1 for one memory-reducing collection, back to the default, then malloc_trim', () => {
+  const calls: string[] = [];
+  const r = settleMemory({
+    setV8Flags: (f) => { calls.push(`flags ${f}`); return 0; },
+    lowMemoryNotification: () => { calls.push('collect'); return 0; },
+    mallocTrim: (pad) => { calls.push(`trim ${pad}`); return 1; },
+  });
+  assert.deepEqual(calls, ['flags --bytecode-old-age=1', 'collect', `flags --bytecode-old-age=${V8_DEFAULT_BYTECODE_OLD_AGE}`, 'trim 0']);
+  assert.equal(r.collected, true);
+  assert.equal(r.trimmed, true);
+  assert.ok(r.cpuUs >= 0);
+});
+
+test('settleMemory: an addon without the calls (built before them) or a node without the symbols settles nothing, quietly', () => {
+  assert.deepEqual({ ...settleMemory({}), cpuUs: 0 }, { collected: false, trimmed: false, cpuUs: 0 });
+  const calls: string[] = [];
+  const r = settleMemory({
+    setV8Flags: () => { calls.push('flags'); return -38; },
+    lowMemoryNotification: () => { calls.push('collect'); return -38; },
+    mallocTrim: () => 0,
+  });
+  assert.deepEqual(calls, ['flags', 'collect'], 'a refused flag is not restored');
+  assert.equal(r.collected, false);
+  assert.equal(r.trimmed, false);
+});
+
+test('settleMemory: the bytecode age is restored even when the collection throws', () => {
+  const flags: string[] = [];
+  assert.throws(() => settleMemory({
+    setV8Flags: (f) => { flags.push(f); return 0; },
+    lowMemoryNotification: () => { throw new Error('boom'); },
+  }), /boom/);
+  assert.deepEqual(flags, ['--bytecode-old-age=1', `--bytecode-old-age=${V8_DEFAULT_BYTECODE_OLD_AGE}`]);
+});
+
+test('settleMemory on this node: V8 collects (node exports LowMemoryNotification) and the heap shrinks or stays', () => {
+  const v8 = require('node:v8') as typeof import('node:v8');
+  let junk: object[] | undefined = Array.from({ length: 200_000 }, (_, i) => ({ i }));
+  assert.equal(junk.length, 200_000);
+  junk = undefined;
+  const before = v8.getHeapStatistics().total_physical_size;
+  const r = settleMemory();
+  assert.equal(r.collected, true);
+  assert.ok(v8.getHeapStatistics().total_physical_size <= before);
+});
+
+/** Runs scheduleMemorySettle against a fake VM whose exit count the test drives; the timers are unref'd, so an interval keeps the test alive. */
+async function scheduled(opts: { exitsPerLook: number; maxWaitMs: number; cancelAfterMs?: number; watchMs: number }): Promise<{ settledAtLook?: number; looks: number }> {
+  const counters = { io: 0, mmio: 0, other: 0 };
+  let looks = 0;
+  let settledAtLook: number | undefined;
+  const keepAlive = setInterval(() => undefined, 1000);
+  const busy = setInterval(() => { counters.io += opts.exitsPerLook; looks++; }, 20);
+  try {
+    const cancel = scheduleMemorySettle({ exitCounters: counters }, { firstCheckMs: 20, periodMs: 20, quietExits: 100, maxWaitMs: opts.maxWaitMs }, (): SettleResult => {
+      settledAtLook = looks;
+      return { collected: true, trimmed: true, cpuUs: 0 };
+    });
+    if (opts.cancelAfterMs !== undefined) setTimeout(cancel, opts.cancelAfterMs);
+    const until = Date.now() + opts.watchMs;
+    while (settledAtLook === undefined && Date.now() < until) await new Promise((r) => setTimeout(r, 10));
+    return { settledAtLook, looks };
+  } finally {
+    clearInterval(busy);
+    clearInterval(keepAlive);
+  }
+}
+
+test('scheduleMemorySettle: settles at the first quiet look, waits while the guest is busy, settles anyway at the deadline, can be cancelled', async () => {
+  const quiet = await scheduled({ exitsPerLook: 0, maxWaitMs: 10_000, watchMs: 2000 });
+  assert.notEqual(quiet.settledAtLook, undefined, 'a quiet guest: settled');
+  assert.ok(quiet.settledAtLook! <= 3, `at the first look (${quiet.settledAtLook})`);
+  const busy = await scheduled({ exitsPerLook: 1000, maxWaitMs: 200, watchMs: 2000 });
+  assert.notEqual(busy.settledAtLook, undefined, 'a busy guest: settled at the deadline');
+  assert.ok(busy.settledAtLook! >= 5, `not before the deadline (look ${busy.settledAtLook})`);
+  const cancelled = await scheduled({ exitsPerLook: 1000, maxWaitMs: 200, cancelAfterMs: 60, watchMs: 500 });
+  assert.equal(cancelled.settledAtLook, undefined, 'cancelled (the VM stopped): never settled');
+});
+
+test('stdinMayBeTerminal: /dev/null and files are not terminals; a pty is', () => {
+  const check = (open: () => number, want: boolean, what: string) => {
+    const fd = open();
+    try {
+      assert.equal(stdinMayBeTerminal(fd), want, what);
+    } finally {
+      fs.closeSync(fd);
+    }
+  };
+  check(() => fs.openSync('/dev/null', 'r'), false, '/dev/null');
+  check(() => fs.openSync(__filename, 'r'), false, 'a regular file');
+  if (fs.existsSync('/dev/ptmx')) check(() => fs.openSync('/dev/ptmx', 'r+'), true, 'a pty master');
+  assert.equal(stdinMayBeTerminal(1 << 20), false, 'a closed fd');
+});
+
+test('an idle VMM gives back what building the VM left behind (Debug line; private memory outside guest RAM drops)', { skip: kvmUnavailableReason() }, async () => {
+  const kernel = path.join(dir, 'idle.elf');
+  fs.writeFileSync(kernel, SPARKLER_IDLE());
+  const config = path.join(dir, 'idle.json');
+  fs.writeFileSync(config, JSON.stringify({ 'boot-source': { kernel_image_path: kernel }, 'machine-config': { vcpu_count: 1, mem_size_mib: 128 } }));
+  const child = spawn(BIN, ['--no-api', '--boot-timer', '--level', 'Debug', '--config-file', config], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  child.stdout.on('data', (d: Buffer) => { out += d.toString(); });
+  const privateOutsideGuest = () => {
+    const use = memoryUse(parseSmaps(fs.readFileSync(`/proc/${child.pid}/smaps`, 'utf8')), 128);
+    return (use.privateKiB - use.guest.privateKiB) / 1024;
+  };
+  try {
+    await waitFor(() => /Guest-boot-time/.test(out), 'the guest mark');
+    const before = privateOutsideGuest();
+    await waitFor(() => /Memory settled/.test(out), 'the memory-settled line', 15_000);
+    const after = privateOutsideGuest();
+    assert.match(out, /Memory settled \d+ ms after start \(V8 collected, (malloc trimmed|nothing to trim), [\d.]+ CPU ms\): rss [\d.]+ MiB, .*V8 heap KiB physical\/used: new \d+\/\d+, old \d+\/\d+/);
+    assert.ok(after < before - 0.5, `private memory outside guest RAM: ${before.toFixed(2)} MiB at the mark, ${after.toFixed(2)} MiB after settling`);
+  } finally {
+    child.kill('SIGTERM');
+  }
+  assert.equal(await new Promise((r) => child.on('exit', r)), 0);
 });
