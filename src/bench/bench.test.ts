@@ -40,8 +40,9 @@ test('smaps: guest RAM (an anonymous mapping of the guest size) is told apart fr
   assert.equal(maps[1].sizeKiB, 128 * 1024);
   assert.equal(maps[0].path, '/usr/bin/node');
   const use = memoryUse(maps, 128);
-  assert.deepEqual(use.guest, { privateKiB: 300, pssKiB: 300, rssKiB: 300 });
+  assert.deepEqual(use.guest, { privateKiB: 300, privateDirtyKiB: 300, pssKiB: 300, rssKiB: 300 });
   assert.equal(use.privateKiB - use.guest.privateKiB, 100 + 2048);
+  assert.equal(use.privateDirtyKiB - use.guest.privateDirtyKiB, 2048, 'the clean binary page is not dirty');
   assert.equal(use.pssKiB - use.guest.pssKiB, 512 + 2048);
 });
 

@@ -18,6 +18,7 @@ import { guestFile, sparklerConfig, startQemu, startSparkler, Started, TINY_MEM_
 
 interface Sample {
   privateMiB: number;
+  privateDirtyMiB: number;
   pssMiB: number;
   guestTouchedMiB: number;
 }
@@ -49,6 +50,7 @@ function measure(s: Started): Sample {
   const use = readMemoryUse(s.p.child.pid!, TINY_MEM_MIB);
   return {
     privateMiB: (use.privateKiB - use.guest.privateKiB) / 1024,
+    privateDirtyMiB: (use.privateDirtyKiB - use.guest.privateDirtyKiB) / 1024,
     pssMiB: (use.pssKiB - use.guest.pssKiB) / 1024,
     guestTouchedMiB: use.guest.rssKiB / 1024,
   };
@@ -126,6 +128,10 @@ export async function memorySuite(ctx: BenchContext): Promise<BenchEntry[]> {
     makeEntry({
       name: 'vmm_private_mib', unit: 'MiB', where, sparkler: pick(one.sparkler, (s) => s.privateMiB), qemu: ctx.qemu ? pick(one.qemu, (s) => s.privateMiB) : undefined,
       variant: '1 idle VM, 128 MiB, 1 vCPU; Private_Clean+Private_Dirty minus guest RAM', note: qemuNote,
+    }),
+    makeEntry({
+      name: 'vmm_private_mib/dirty_only', unit: 'MiB', where, sparkler: pick(one.sparkler, (s) => s.privateDirtyMiB), qemu: ctx.qemu ? pick(one.qemu, (s) => s.privateDirtyMiB) : undefined,
+      variant: '1 idle VM; Private_Dirty alone minus guest RAM (Private_Clean, binary pages no other process maps at that moment, depends on what else runs)',
     }),
     makeEntry({
       name: 'vmm_pss_mib', unit: 'MiB', where, sparkler: pick(one.sparkler, (s) => s.pssMiB), qemu: ctx.qemu ? pick(one.qemu, (s) => s.pssMiB) : undefined,

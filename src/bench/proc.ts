@@ -154,10 +154,16 @@ export function parseSmaps(text: string): Mapping[] {
 export interface MemoryUse {
   /** Private_Clean + Private_Dirty of the whole process, KiB. */
   privateKiB: number;
+  /**
+   * Private_Dirty alone, KiB: memory only this process can ever own. Private_Clean holds file
+   * pages (the VMM's binary) that no other process happens to map right now, so it swings with
+   * whatever else runs on the host (QEMU's from ~0 to ~31 MiB).
+   */
+  privateDirtyKiB: number;
   pssKiB: number;
   rssKiB: number;
   /** The same three for the guest RAM mapping(s) alone. */
-  guest: { privateKiB: number; pssKiB: number; rssKiB: number };
+  guest: { privateKiB: number; privateDirtyKiB: number; pssKiB: number; rssKiB: number };
 }
 
 const priv = (m: Mapping): number => (m.kib.Private_Clean ?? 0) + (m.kib.Private_Dirty ?? 0);
@@ -175,9 +181,10 @@ export function memoryUse(mappings: Mapping[], guestMiB: number): MemoryUse {
   const guest = mappings.filter(isGuest);
   return {
     privateKiB: sum(mappings, priv),
+    privateDirtyKiB: sum(mappings, (m) => m.kib.Private_Dirty ?? 0),
     pssKiB: sum(mappings, (m) => m.kib.Pss ?? 0),
     rssKiB: sum(mappings, (m) => m.kib.Rss ?? 0),
-    guest: { privateKiB: sum(guest, priv), pssKiB: sum(guest, (m) => m.kib.Pss ?? 0), rssKiB: sum(guest, (m) => m.kib.Rss ?? 0) },
+    guest: { privateKiB: sum(guest, priv), privateDirtyKiB: sum(guest, (m) => m.kib.Private_Dirty ?? 0), pssKiB: sum(guest, (m) => m.kib.Pss ?? 0), rssKiB: sum(guest, (m) => m.kib.Rss ?? 0) },
   };
 }
 
