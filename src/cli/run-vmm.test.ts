@@ -155,14 +155,15 @@ test('settleMemory on this node: V8 collects (node exports LowMemoryNotification
 });
 
 /** Runs scheduleMemorySettle against a fake VM whose exit count the test drives; the timers are unref'd, so an interval keeps the test alive. */
-async function scheduled(opts: { exitsPerLook: number; maxWaitMs: number; cancelAfterMs?: number; watchMs: number }): Promise<{ settledAtLook?: number; looks: number }> {
+async function scheduled(opts: { exitsPerLook: number; maxWaitMs: number; cancelAfterMs?: number; watchMs: number; bootedAtLook?: number }): Promise<{ settledAtLook?: number; looks: number }> {
   const counters = { io: 0, mmio: 0, other: 0 };
   let looks = 0;
   let settledAtLook: number | undefined;
   const keepAlive = setInterval(() => undefined, 1000);
   const busy = setInterval(() => { counters.io += opts.exitsPerLook; looks++; }, 20);
   try {
-    const cancel = scheduleMemorySettle({ exitCounters: counters }, { firstCheckMs: 20, periodMs: 20, quietExits: 100, maxWaitMs: opts.maxWaitMs }, (): SettleResult => {
+    const guestBooted = () => opts.bootedAtLook !== undefined && looks >= opts.bootedAtLook;
+    const cancel = scheduleMemorySettle({ exitCounters: counters, guestBooted }, { periodMs: 20, quietExits: 100, quietAfterMs: 300, maxWaitMs: opts.maxWaitMs }, (): SettleResult => {
       settledAtLook = looks;
       return { collected: true, trimmed: true, cpuUs: 0 };
     });
@@ -176,10 +177,13 @@ async function scheduled(opts: { exitsPerLook: number; maxWaitMs: number; cancel
   }
 }
 
-test('scheduleMemorySettle: settles at the first quiet look, waits while the guest is busy, settles anyway at the deadline, can be cancelled', async () => {
+test('scheduleMemorySettle: settles when a booted guest is quiet, waits while the guest is busy or still booting, settles anyway at the deadline, can be cancelled', async () => {
+  const booted = await scheduled({ exitsPerLook: 0, maxWaitMs: 10_000, watchMs: 2000, bootedAtLook: 3 });
+  assert.notEqual(booted.settledAtLook, undefined, 'a booted, quiet guest: settled');
+  assert.ok(booted.settledAtLook! >= 3 && booted.settledAtLook! <= 6, `soon after the boot mark, not before (${booted.settledAtLook})`);
   const quiet = await scheduled({ exitsPerLook: 0, maxWaitMs: 10_000, watchMs: 2000 });
-  assert.notEqual(quiet.settledAtLook, undefined, 'a quiet guest: settled');
-  assert.ok(quiet.settledAtLook! <= 3, `at the first look (${quiet.settledAtLook})`);
+  assert.notEqual(quiet.settledAtLook, undefined, 'a quiet guest that never marks: settled');
+  assert.ok(quiet.settledAtLook! >= 10, `only after quietAfterMs (${quiet.settledAtLook})`);
   const busy = await scheduled({ exitsPerLook: 1000, maxWaitMs: 200, watchMs: 2000 });
   assert.notEqual(busy.settledAtLook, undefined, 'a busy guest: settled at the deadline');
   assert.ok(busy.settledAtLook! >= 5, `not before the deadline (look ${busy.settledAtLook})`);

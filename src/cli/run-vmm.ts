@@ -79,12 +79,14 @@ function fail(message: string, code: number): number {
 }
 
 /**
- * When the VMM gives back the memory that building the VM left behind: the first look is
- * `firstCheckMs` after the VM started, then every `periodMs`; it settles at the first look that
- * finds fewer than `quietExits` vCPU exits since the previous one (a guest still booting hard is
- * not stalled by the collection), and at the latest after `maxWaitMs`.
+ * When the VMM gives back the memory that building the VM left behind. It looks every
+ * `periodMs`; a look is quiet when fewer than `quietExits` vCPU exits happened since the
+ * previous one. It settles at the first quiet look once the guest has said it booted (the boot
+ * timer's mark) or, for guests that never say so, once `quietAfterMs` have passed; at the latest
+ * after `maxWaitMs`. A booting Linux makes few exits per second, so "quiet" alone would put a
+ * full collection in the middle of its boot, where it stalls the vCPUs' exits.
  */
-export const SETTLE_MEMORY = { firstCheckMs: 1000, periodMs: 1000, quietExits: 500, maxWaitMs: 10_000 } as const;
+export const SETTLE_MEMORY = { periodMs: 250, quietExits: 25, quietAfterMs: 3000, maxWaitMs: 10_000 } as const;
 
 export interface SettleResult {
   /** V8 ran its memory-reducing collection (false when the addon or node lacks it). */
@@ -147,8 +149,8 @@ function memoryReport(): string {
  * Returns a function that cancels it. The timers never keep the process alive.
  */
 export function scheduleMemorySettle(
-  vmm: Pick<Vmm, 'exitCounters'>,
-  opts: { firstCheckMs: number; periodMs: number; quietExits: number; maxWaitMs: number } = SETTLE_MEMORY,
+  vmm: Pick<Vmm, 'exitCounters'> & { guestBooted?: () => boolean },
+  opts: { periodMs: number; quietExits: number; quietAfterMs: number; maxWaitMs: number } = SETTLE_MEMORY,
   settle: () => SettleResult = () => settleMemory(),
 ): () => void {
   const exits = () => Object.values(vmm.exitCounters).reduce((a, b) => a + b, 0);
@@ -159,7 +161,9 @@ export function scheduleMemorySettle(
     timer = undefined;
     const now = exits();
     const waited = (process.uptime() - startedAt) * 1000;
-    if (now - last >= opts.quietExits && waited < opts.maxWaitMs) {
+    const quiet = now - last < opts.quietExits;
+    const ready = quiet && (vmm.guestBooted?.() === true || waited >= opts.quietAfterMs);
+    if (!ready && waited < opts.maxWaitMs) {
       last = now;
       timer = setTimeout(look, opts.periodMs).unref();
       return;
@@ -169,7 +173,7 @@ export function scheduleMemorySettle(
       logger.debug(`Memory settled ${Math.round(waited)} ms after start (${r.collected ? 'V8 collected' : 'no V8 collection'}, ${r.trimmed ? 'malloc trimmed' : 'nothing to trim'}, ${(r.cpuUs / 1000).toFixed(1)} CPU ms): ${memoryReport()}.`);
     }
   };
-  timer = setTimeout(look, opts.firstCheckMs).unref();
+  timer = setTimeout(look, opts.periodMs).unref();
   return () => {
     if (timer) clearTimeout(timer);
     timer = undefined;
@@ -223,7 +227,8 @@ export async function runVmm(argv: string[]): Promise<number> {
     onStarted: (vmm) => {
       logger.beforeStdoutWrite = () => vmm.parts.devices.serial.flush();
       connectTerminal(vmm);
-      const cancelSettle = scheduleMemorySettle(vmm);
+      const bootTimer = vmm.parts.devices.bootTimer;
+      const cancelSettle = scheduleMemorySettle({ exitCounters: vmm.exitCounters, guestBooted: () => bootTimer?.lastBootTime !== undefined });
       void vmm.waitForStop().then(cancelSettle);
       onStarted(vmm);
     },
