@@ -61,7 +61,11 @@ function loadAddon(): NativeShim {
   const failures: string[] = [];
   for (const candidate of ADDON_CANDIDATES) {
     try {
-      return require(candidate) as NativeShim;
+      // process.dlopen, not require: no module resolution or realpath walk (a file-system round
+      // trip each; ~50 ms apiece on the emulated host's 9p root).
+      const addon = { exports: {} };
+      process.dlopen(addon, candidate);
+      return addon.exports as NativeShim;
     } catch (err) {
       failures.push(`  ${candidate}: ${(err as Error).message.split('\n')[0]}`);
     }
