@@ -110,7 +110,7 @@ async function runInEmulatedHost(ctx: BenchContext, p: BootPlan, planFile: strin
     // cwd in the scratch directory, not the checkout: the emulated host shares the working
     // directory writable (9p, no metadata cache), while QEMU's binary and the guest images come
     // through the read-only root share (cached). Both VMMs' files now come the same way.
-    const r = await runInEmuHost([process.execPath, path.join(__dirname, 'boot.js'), planFile], { cwd: shared, stdio: 'inherit', timeoutMs: Math.max(60_000, left), signal: abort.signal });
+    const r = await runInEmuHost([process.execPath, path.join(__dirname, 'boot.js'), planFile], { cwd: path.dirname(planFile), stdio: 'inherit', timeoutMs: Math.max(60_000, left), signal: abort.signal });
     clearInterval(watch);
     const results = fs.existsSync(p.out) ? (JSON.parse(fs.readFileSync(p.out, 'utf8')) as BootResults) : undefined;
     if (r.code === 0 && results) return results;
