@@ -12,7 +12,7 @@ import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { waitFor } from '../testing/wait';
+import { waitForSocket } from '../testing/wait';
 import { request, SAMPLE_REQUESTS } from './testing';
 
 const BIN = path.resolve(__dirname, '..', '..', 'bin', 'sparkler');
@@ -196,7 +196,7 @@ test(`${CASES} hostile requests, slow and half-closed connections, 100 concurren
   let stderr = '';
   child.stderr!.on('data', (d) => { stderr += d; });
   try {
-    await waitFor(() => fs.existsSync(sock), 'the API socket');
+    await waitForSocket(sock, 'the API socket');
     const next = generator(rng(0x5eed));
     const problems: string[] = [];
     const statuses = new Map<number, number>();

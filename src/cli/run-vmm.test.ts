@@ -10,7 +10,7 @@ import { SPARKLER_IDLE } from '../bench/guests';
 import { memoryUse, parseSmaps } from '../bench/proc';
 import { kvmUnavailableReason } from '../testing/kvm-available';
 import { tinyKernel } from '../testing/tiny-guests';
-import { waitFor } from '../testing/wait';
+import { waitFor, waitForSocket } from '../testing/wait';
 import { scheduleMemorySettle, settleMemory, SettleResult, stdinMayBeTerminal, V8_DEFAULT_BYTECODE_OLD_AGE } from './run-vmm';
 
 const BIN = path.resolve(__dirname, '..', '..', 'bin', 'sparkler');
@@ -57,7 +57,7 @@ test('--http-api-max-payload-size: larger bodies get 413', async () => {
   const sock = path.join(dir, 'payload.sock');
   const child = spawn(BIN, ['--api-sock', sock, '--http-api-max-payload-size', '64', '--level', 'Warning'], { stdio: 'ignore' });
   try {
-    await waitFor(() => fs.existsSync(sock), 'the API socket');
+    await waitForSocket(sock, 'the API socket');
     const small = await request(sock, 'PUT', '/boot-source', { kernel_image_path: '/k' });
     assert.equal(small.status, 204);
     const big = await request(sock, 'PUT', '/boot-source', { kernel_image_path: 'k'.repeat(100) });
@@ -93,7 +93,7 @@ test('PUT /logger and PUT /metrics through the API write where they are told', a
   const metrics = path.join(dir, 'api-metrics.json');
   const child = spawn(BIN, ['--api-sock', sock], { stdio: 'ignore' });
   try {
-    await waitFor(() => fs.existsSync(sock), 'the API socket');
+    await waitForSocket(sock, 'the API socket');
     assert.equal((await request(sock, 'PUT', '/logger', { log_path: log, level: 'Info', show_level: true })).status, 204);
     assert.equal((await request(sock, 'PUT', '/metrics', { metrics_path: metrics })).status, 204);
     assert.match((await request(sock, 'PUT', '/metrics', { metrics_path: metrics })).text, /Reinitialization of metrics not allowed/);

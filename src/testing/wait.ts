@@ -6,3 +6,21 @@ export async function waitFor(cond: () => boolean, what: string, ms = 20_000): P
     await new Promise((r) => setTimeout(r, 1));
   }
 }
+
+/**
+ * Waits until a Unix socket accepts a connection. The socket file appears at bind(2), a moment
+ * before listen(2): a connect in between is refused, so the file's existence is not enough.
+ */
+export async function waitForSocket(socketPath: string, what: string, ms = 20_000): Promise<void> {
+  const { connect } = await import('node:net');
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const accepted = await new Promise<boolean>((resolve) => {
+      const c = connect(socketPath, () => { c.destroy(); resolve(true); });
+      c.on('error', () => resolve(false));
+    });
+    if (accepted) return;
+    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
