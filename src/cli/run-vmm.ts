@@ -12,6 +12,7 @@ import { metrics } from '../metrics/metrics';
 import { native, NativeShim } from '../native';
 import { ArgumentError, parseVmmArgs, USAGE, VmmArgs } from './args';
 import { VERSION } from './version';
+import { markStartup, startupMarksReport } from '../vmm/startup-marks';
 import type { Vmm } from '../vmm/vmm';
 import type { VmStopReason } from '../vmm/vcpu-runner';
 
@@ -184,6 +185,7 @@ export function scheduleMemorySettle(
 function stopped(vmm: Vmm, reason: VmStopReason, clockOffsetNs: bigint): number {
   if (vmm.firstRunNs !== undefined) {
     logger.debug(`VMM set-up: process start to first KVM_RUN ${(Number(vmm.firstRunNs - clockOffsetNs) / 1e6).toFixed(1)} ms.`);
+    logger.debug(`VMM set-up milestones, ms since process start: ${startupMarksReport()}.`);
   }
   logger.debug(`vCPU exits: ${JSON.stringify(vmm.exitCounters)}.`);
   if (reason.kind === 'error') return fail(`The microVM stopped on an error: ${reason.error.message}`, EXIT.GENERIC);
@@ -212,6 +214,7 @@ export async function runVmm(argv: string[]): Promise<number> {
   } catch (err) {
     return fail((err as Error).message, EXIT.GENERIC);
   }
+  markStartup('main');
   logger.info(`Running Sparkler v${VERSION}`);
   // process.uptime() counts from Node's start on CLOCK_MONOTONIC, the clock the vCPU thread
   // stamps its first KVM_RUN with (and the boot timer's origin); perf_hooks is not loaded.
@@ -239,6 +242,7 @@ export async function runVmm(argv: string[]): Promise<number> {
     try {
       config = readConfigFile(args.configFile);
       controller.configure(config);
+      markStartup('configured');
     } catch (err) {
       if (err instanceof ConfigError) return fail(err.message, EXIT.BAD_CONFIGURATION);
       return fail((err as Error).message, EXIT.GENERIC);

@@ -34,6 +34,7 @@ import { GuestMemory } from '../memory/guest-memory';
 import { attachLegacyDevices, LegacyDeviceOptions } from './legacy-devices';
 import { attachVirtioDevices } from './virtio-devices';
 import { Vmm } from './vmm';
+import { markStartup } from './startup-marks';
 
 /** Where KVM puts the TSS it needs for real-mode emulation on Intel: just below the gap's top. */
 const KVM_TSS_ADDRESS = 0xfffb_d000;
@@ -154,15 +155,19 @@ function buildFromFiles(opts: BuildOptions, kernelImage: ImageSource, initrdImag
   if (detectKvmHost().kind === 'pvm' && process.env.SPARKLER_ALLOW_PVM_STOCK_KERNEL !== '1' && needsHardwareVirtualisation(kernelImage)) {
     throw new BuildError(`Refusing to boot ${bootSource.kernelImagePath} on this host.\n${PVM_STOCK_KERNEL_EXPLANATION}`);
   }
+  markStartup('build');
   const kvm = opts.kvm ?? Kvm.open();
   if (opts.cpuConfig) checkKvmCapabilities(opts.cpuConfig, (cap) => kvm.checkExtension(cap));
   const vm = kvm.createVm();
+  markStartup('vm_created');
   vm.setTssAddress(KVM_TSS_ADDRESS);
   const memory = setupMemory(vm, machineConfig.memSizeMib);
   vm.createIrqchip();
   vm.createPit2();
+  markStartup('memory_irqchip');
 
   const kernel = loadKernel(memory, kernelImage);
+  markStartup('kernel_loaded');
   const cmdline = KernelCmdline.from(bootSource.bootArgs ?? DEFAULT_BOOT_ARGS);
   const pio = new Bus();
   const mmio = new Bus();
@@ -178,6 +183,7 @@ function buildFromFiles(opts: BuildOptions, kernelImage: ImageSource, initrdImag
   });
 
   const devices = attachLegacyDevices(vm, pio, mmio, opts);
+  markStartup('devices');
 
   const supportedCpuid = kvm.supportedCpuid();
   const mmapSize = kvm.vcpuMmapSize();
@@ -187,6 +193,7 @@ function buildFromFiles(opts: BuildOptions, kernelImage: ImageSource, initrdImag
     configureVcpu(vcpu, kvm, boot, machineConfig, supportedCpuid, opts.cpuConfig);
     vcpus.push(vcpu);
   }
+  markStartup('vcpus_configured');
   return new Vmm({ kvm, vm, memory, vcpus, pio, mmio, devices });
 }
 

@@ -9,6 +9,7 @@ import { VmFd } from '../kvm/vm';
 import { GuestMemory } from '../memory/guest-memory';
 import { LegacyDevices } from './legacy-devices';
 import { VcpuRunner, VmStopReason } from './vcpu-runner';
+import { markStartup } from './startup-marks';
 
 export type InstanceState = 'Not started' | 'Running' | 'Paused';
 
@@ -48,6 +49,7 @@ export class Vmm {
 
   start(): void {
     this.runner.start();
+    markStartup('vcpus_started');
   }
 
   pause(): Promise<void> {
