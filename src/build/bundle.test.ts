@@ -4,7 +4,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { spawnSync } from 'node:child_process';
-import { asciiOnly, writeBundle } from './bundle';
+import { asciiOnly, TSC_IMPORT_STAR, writeBundle } from './bundle';
 import { BUNDLE_FILE, CODE_CACHE_FILE, loadBundle } from './launch';
 import { native } from '../native';
 import { unbundledLocation } from './bundle-lines';
@@ -26,9 +26,14 @@ function fakeDist(): string {
     "  frame: new Error().stack.split('\\n')[1],",
     "  outside: require('../bench/thing').name,",
     "  text: require('./text').text,",
+    "  star: [require('./star1').one, require('./star2').two],",
     '});',
   ].join('\n'));
   put('data.json', '{ "answer": 42 }\n');
+  // `import * as path from 'node:path'` as tsc compiles it (helper shortened: the bundle replaces it).
+  const star = (name: string) => `${TSC_IMPORT_STAR}function (mod) { return { fresh: mod }; };\nexports.${name} = __importStar(require('node:path'));\n`;
+  put('cli/star1.js', star('one'));
+  put('cli/star2.js', star('two'));
   put('bench/thing.js', 'exports.name = `from disk: ${__filename}`;\n');
   return dir;
 }
@@ -36,7 +41,7 @@ function fakeDist(): string {
 test('the bundle holds the reachable modules, keeps their file names, and maps lines back', () => {
   const dir = fakeDist();
   const info = writeBundle(dir);
-  assert.equal(info.modules, 4, 'main, x, text and the JSON; bench/ is left out');
+  assert.equal(info.modules, 6, 'main, x, text, star1, star2 and the JSON; bench/ is left out');
   assert.equal(info.file, path.join(dir, BUNDLE_FILE));
   const loaded = loadBundle(dir, false);
   assert.ok(loaded);
@@ -47,6 +52,11 @@ test('the bundle holds the reachable modules, keeps their file names, and maps l
   assert.equal(r.dir, path.join(dir, 'cli'));
   assert.deepEqual(r.data, { answer: 42 });
   assert.equal(r.outside, `from disk: ${path.join(dir, 'bench', 'thing.js')}`);
+  const [one, two] = r.star as Record<string, unknown>[];
+  assert.equal(one, two, 'one namespace object per imported module, shared by the importers');
+  assert.equal(one.join, path.join);
+  assert.equal(one.default, require('node:path'));
+  assert.ok(Object.getOwnPropertyDescriptor(one, 'join')?.get, 'a getter, as tsc makes it');
   assert.deepEqual(r.text, { s: '\u00b5s \u2192 \u{1f680}', t: '\u00e91', re: true, esc: '\\\u00e9' }, 'escaped non-ASCII means the same');
   const m = /\(?([^()\s]+):(\d+):\d+\)?$/.exec(String(r.frame).trim());
   assert.ok(m, String(r.frame));
@@ -61,6 +71,7 @@ test('the bundle is pure ASCII, so that it can be mapped as a Latin-1 string', (
   assert.equal(bytes.findIndex((b) => b > 0x7f), -1);
   const shipped = fs.readFileSync(path.resolve(__dirname, '..', BUNDLE_FILE));
   assert.equal(shipped.findIndex((b) => b > 0x7f), -1, 'dist/sparkler.bundle.js');
+  assert.equal(shipped.includes('(this && this.__importStar)'), false, "tsc's __importStar was replaced by the shared one (did tsc change its helper?)");
   assert.throws(() => asciiOnly('const s = String.raw`\u00e9`;', 'raw.js'), /raw\.js: .*String\.raw/);
   assert.throws(() => asciiOnly('const s = "\\\u00e9";', 'slash.js'), /slash\.js: a backslash/);
   assert.equal(asciiOnly('plain', 'p.js'), 'plain');

@@ -16,9 +16,11 @@
  * in each. The bundler writes pure ASCII (which Latin-1 reads as is). Without the addon or the
  * call, or when V8 copied the bytes anyway, the file is read as before.
  */
-import * as fs from 'node:fs';
-import * as path from 'node:path';
-import * as vm from 'node:vm';
+// Named imports: `import * as` would give this file (outside the bundle) tsc's namespace
+// objects, a getter closure per property of node:fs, node:path and node:vm kept for good.
+import { readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { Script } from 'node:vm';
 
 export const BUNDLE_FILE = 'sparkler.bundle.js';
 export const CODE_CACHE_FILE = 'sparkler.bundle.cache';
@@ -36,7 +38,7 @@ export type MapFileLatin1 = (file: string) => { text: string; copied: boolean } 
 
 type Main = (argv: string[]) => void;
 
-const DIST_DIR = path.resolve(__dirname, '..');
+const DIST_DIR = resolve(__dirname, '..');
 
 /** A VMM run (Firecracker's flags, no subcommand), the runs worth training the cache on. */
 function isVmmRun(argv: string[]): boolean {
@@ -44,14 +46,14 @@ function isVmmRun(argv: string[]): boolean {
 }
 
 /** Writes the cache beside the bundle through a rename, so a concurrent start never reads half. */
-function writeCodeCache(cacheFile: string, script: vm.Script): void {
+function writeCodeCache(cacheFile: string, script: Script): void {
   const tmp = `${cacheFile}.${process.pid}.tmp`;
   try {
-    fs.writeFileSync(tmp, script.createCachedData());
-    fs.renameSync(tmp, cacheFile);
+    writeFileSync(tmp, script.createCachedData());
+    renameSync(tmp, cacheFile);
   } catch {
     // A read-only install keeps working without a cache.
-    fs.rmSync(tmp, { force: true });
+    rmSync(tmp, { force: true });
   }
 }
 
@@ -71,7 +73,7 @@ function bundleSource(file: string, mapFile: MapFileLatin1 | undefined): { text:
   } catch {
     // read it instead
   }
-  return { text: fs.readFileSync(file, 'utf8'), mapped: false };
+  return { text: readFileSync(file, 'utf8'), mapped: false };
 }
 
 /**
@@ -80,23 +82,23 @@ function bundleSource(file: string, mapFile: MapFileLatin1 | undefined): { text:
  * code 0. With mapFile (the addon's mapFileLatin1), the source is mapped rather than read.
  */
 export function loadBundle(distDir: string, trainCache: boolean, mapFile?: MapFileLatin1): LoadedBundle | undefined {
-  const file = path.join(distDir, BUNDLE_FILE);
+  const file = join(distDir, BUNDLE_FILE);
   let source: { text: string; mapped: boolean };
   try {
-    if (fs.statSync(file).mtimeMs < fs.statSync(path.join(distDir, 'cli', 'main.js')).mtimeMs) return undefined;
+    if (statSync(file).mtimeMs < statSync(join(distDir, 'cli', 'main.js')).mtimeMs) return undefined;
     source = bundleSource(file, mapFile);
   } catch {
     return undefined;
   }
   if (!source.text.startsWith(BUNDLE_HEAD)) return undefined;
-  const cacheFile = path.join(distDir, CODE_CACHE_FILE);
+  const cacheFile = join(distDir, CODE_CACHE_FILE);
   let cachedData: Buffer | undefined;
   try {
-    cachedData = fs.readFileSync(cacheFile);
+    cachedData = readFileSync(cacheFile);
   } catch {
     cachedData = undefined;
   }
-  const script = new vm.Script(source.text, { filename: file, cachedData });
+  const script = new Script(source.text, { filename: file, cachedData });
   const mod = { exports: {} as { main: Main } };
   script.runInThisContext()(mod.exports, require, mod, file, distDir);
   const codeCache = cachedData === undefined ? 'absent' : script.cachedDataRejected ? 'rejected' : 'accepted';
@@ -113,8 +115,8 @@ export function loadBundle(distDir: string, trainCache: boolean, mapFile?: MapFi
  * undefined when it cannot be loaded or predates the call.
  */
 function addonMapFile(): MapFileLatin1 | undefined {
-  const home = path.resolve(DIST_DIR, '..');
-  for (const candidate of [path.join(home, 'build', 'Release', 'sparkler.node'), path.join(home, 'build', 'Debug', 'sparkler.node')]) {
+  const home = resolve(DIST_DIR, '..');
+  for (const candidate of [join(home, 'build', 'Release', 'sparkler.node'), join(home, 'build', 'Debug', 'sparkler.node')]) {
     try {
       const addon = { exports: {} as { mapFileLatin1?: MapFileLatin1 } };
       process.dlopen(addon, candidate);
