@@ -1,14 +1,12 @@
-// Sparkler's native shim: one N-API function per syscall, plus the vCPU thread.
-// Three calls give memory back once the VM runs: malloc_trim, and two entry points of the running
-// node found with dlsym (node::LowMemoryNotification, v8::V8::SetFlagsFromString).
+// Sparkler's native shim: one N-API function per syscall, plus the vCPU thread. The calls about
+// the VMM's own memory (malloc_trim, two entry points of the running node, the bundle mapped as
+// an external string) are in native/memory.c; the helpers both files use in native/shim.h.
 // No policy lives here: struct layouts, ioctl numbers and every decision about an exit are in
 // TypeScript (src/kvm, src/vmm). Functions return the syscall's result, or -errno on failure,
 // so TypeScript builds the error with context. Only argument-type mistakes throw here.
 #define _GNU_SOURCE
-#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <malloc.h>
 #include <pthread.h>
 #include <semaphore.h>
 #include <signal.h>
@@ -24,58 +22,9 @@
 #include <node_api.h>
 #include <uv.h>
 
+#include "shim.h"
+
 #define KVM_RUN_IOCTL 0xAE80  // _IO(KVMIO, 0x80)
-
-// Every napi_status is checked: a failure throws a JS error naming the call and returns NULL.
-#define NAPI_CALL(env, call)                                                   \
-  do {                                                                         \
-    napi_status status_ = (call);                                              \
-    if (status_ != napi_ok) {                                                  \
-      const napi_extended_error_info* info_ = NULL;                            \
-      napi_get_last_error_info((env), &info_);                                 \
-      bool pending_;                                                           \
-      napi_is_exception_pending((env), &pending_);                             \
-      if (!pending_) {                                                         \
-        const char* msg_ = info_ && info_->error_message ? info_->error_message \
-                                                         : #call " failed";    \
-        napi_throw_error((env), NULL, msg_);                                   \
-      }                                                                        \
-      return NULL;                                                             \
-    }                                                                          \
-  } while (0)
-
-static napi_value make_int64(napi_env env, int64_t v) {
-  napi_value out;
-  NAPI_CALL(env, napi_create_int64(env, v, &out));
-  return out;
-}
-
-// Reads argument i as an int64 (accepts a number or a bigint).
-static bool arg_int64(napi_env env, napi_value v, int64_t* out) {
-  napi_valuetype t;
-  if (napi_typeof(env, v, &t) != napi_ok) return false;
-  if (t == napi_bigint) {
-    bool lossless;
-    return napi_get_value_bigint_int64(env, v, out, &lossless) == napi_ok;
-  }
-  return napi_get_value_int64(env, v, out) == napi_ok;
-}
-
-static bool get_args(napi_env env, napi_callback_info info, size_t want, napi_value* argv) {
-  size_t argc = want;
-  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < want) {
-    napi_throw_type_error(env, NULL, "Too few arguments to a native call.");
-    return false;
-  }
-  return true;
-}
-
-#define INT_ARG(env, v, name)                                             \
-  int64_t name;                                                           \
-  if (!arg_int64((env), (v), &name)) {                                    \
-    napi_throw_type_error((env), NULL, "Expected an integer argument: " #name); \
-    return NULL;                                                          \
-  }
 
 // open(path: string, flags: number) -> fd | -errno
 static napi_value js_open(napi_env env, napi_callback_info info) {
@@ -433,51 +382,6 @@ static napi_value js_eventfd_read(napi_env env, napi_callback_info info) {
   return make_int64(env, (int64_t)v);
 }
 
-// mallocTrim(pad) -> 1 if glibc returned memory to the system, else 0. Gives back the free pages
-// of every malloc arena (not just the top of the main heap): after the VM is built, the
-// set-up's transient allocations are free but still resident.
-static napi_value js_malloc_trim(napi_env env, napi_callback_info info) {
-  napi_value argv[1];
-  if (!get_args(env, info, 1, argv)) return NULL;
-  INT_ARG(env, argv[0], pad);
-  if (pad < 0) pad = 0;
-  return make_int64(env, malloc_trim((size_t)pad));
-}
-
-// lowMemoryNotification() -> 0, or -ENOSYS when this Node does not export it. Calls Node's
-// embedder API node::LowMemoryNotification() (node.h), found in the running executable: V8
-// then collects all garbage in memory-reducing mode (shrinks the young generation, compacts,
-// frees pooled pages), which a plain full GC does not do.
-static napi_value js_low_memory_notification(napi_env env, napi_callback_info info) {
-  (void)info;
-  void (*notify)(void) = (void (*)(void))dlsym(RTLD_DEFAULT, "_ZN4node21LowMemoryNotificationEv");
-  if (notify == NULL) return make_int64(env, -ENOSYS);
-  notify();
-  return make_int64(env, 0);
-}
-
-// setV8Flags(flags: string) -> 0, or -ENOSYS when this node does not export it. V8's public
-// v8::V8::SetFlagsFromString(const char*) (what node:v8's setFlagsFromString calls; loading
-// node:v8 would load Node's stream modules, about 0.2 MiB of heap), found in the running node.
-static napi_value js_set_v8_flags(napi_env env, napi_callback_info info) {
-  napi_value argv[1];
-  if (!get_args(env, info, 1, argv)) return NULL;
-  char flags[256];
-  size_t len = 0;
-  if (napi_get_value_string_utf8(env, argv[0], flags, sizeof flags, &len) != napi_ok) {
-    napi_throw_type_error(env, NULL, "Expected a string argument: flags");
-    return NULL;
-  }
-  if (len >= sizeof flags - 1) {
-    napi_throw_range_error(env, NULL, "V8 flags longer than 254 bytes");
-    return NULL;
-  }
-  void (*set_flags)(const char*) = (void (*)(const char*))dlsym(RTLD_DEFAULT, "_ZN2v82V818SetFlagsFromStringEPKc");
-  if (set_flags == NULL) return make_int64(env, -ENOSYS);
-  set_flags(flags);
-  return make_int64(env, 0);
-}
-
 static napi_value init(napi_env env, napi_value exports) {
   // The kick signal interrupts syscalls (no SA_RESTART) and is blocked on every thread but
   // the vCPU threads, so a stray delivery cannot disturb Node's own threads.
@@ -511,6 +415,7 @@ static napi_value init(napi_env env, napi_value exports) {
       {"mallocTrim", NULL, js_malloc_trim, NULL, NULL, NULL, napi_enumerable, NULL},
       {"lowMemoryNotification", NULL, js_low_memory_notification, NULL, NULL, NULL, napi_enumerable, NULL},
       {"setV8Flags", NULL, js_set_v8_flags, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"mapFileLatin1", NULL, js_map_file_latin1, NULL, NULL, NULL, napi_enumerable, NULL},
   };
   NAPI_CALL(env, napi_define_properties(env, exports, sizeof props / sizeof props[0], props));
   return exports;

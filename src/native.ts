@@ -39,7 +39,7 @@ export interface NativeShim {
   vcpuResume(handle: VcpuHandle, stop: boolean): void;
   vcpuKick(handle: VcpuHandle): number;
   vcpuJoin(handle: VcpuHandle): number;
-  // The three below are optional: an addon built before they existed lacks them.
+  // The four below are optional: an addon built before they existed lacks them.
   /** glibc malloc_trim(pad): gives the free pages of every malloc arena back; 1 if any were, else 0. */
   mallocTrim?(pad: number): number;
   /**
@@ -50,6 +50,12 @@ export interface NativeShim {
   lowMemoryNotification?(): number;
   /** V8's v8::V8::SetFlagsFromString(flags) (max 254 bytes). 0, or -ENOSYS when node does not export it. */
   setV8Flags?(flags: string): number;
+  /**
+   * Maps the file read-only for the life of the process and returns its bytes as an external
+   * Latin-1 string over the mapping (src/build/launch.ts, for the bundle's source): copied is
+   * true when V8 copied them after all. -errno (-ENOSYS: node lacks external strings).
+   */
+  mapFileLatin1?(file: string): { text: string; copied: boolean } | number;
 }
 
 const ADDON_CANDIDATES = [
@@ -57,7 +63,12 @@ const ADDON_CANDIDATES = [
   path.join(__dirname, '..', 'build', 'Debug', 'sparkler.node'),
 ];
 
+/** Where src/build/launch.ts leaves the addon when it loaded it first (its ADDON_KEY). */
+const LAUNCHER_ADDON = Symbol.for('sparkler.addon');
+
 function loadAddon(): NativeShim {
+  const loaded = (globalThis as Record<symbol, NativeShim | undefined>)[LAUNCHER_ADDON];
+  if (loaded) return loaded;
   const failures: string[] = [];
   for (const candidate of ADDON_CANDIDATES) {
     try {

@@ -1,0 +1,68 @@
+// What the shim's C files share: the argument and error helpers, and the functions that
+// native/memory.c defines for the property table in native/sparkler.c.
+#ifndef SPARKLER_SHIM_H
+#define SPARKLER_SHIM_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <node_api.h>
+
+// Every napi_status is checked: a failure throws a JS error naming the call and returns NULL.
+#define NAPI_CALL(env, call)                                                   \
+  do {                                                                         \
+    napi_status status_ = (call);                                              \
+    if (status_ != napi_ok) {                                                  \
+      const napi_extended_error_info* info_ = NULL;                            \
+      napi_get_last_error_info((env), &info_);                                 \
+      bool pending_;                                                           \
+      napi_is_exception_pending((env), &pending_);                             \
+      if (!pending_) {                                                         \
+        const char* msg_ = info_ && info_->error_message ? info_->error_message \
+                                                         : #call " failed";    \
+        napi_throw_error((env), NULL, msg_);                                   \
+      }                                                                        \
+      return NULL;                                                             \
+    }                                                                          \
+  } while (0)
+
+static inline napi_value make_int64(napi_env env, int64_t v) {
+  napi_value out;
+  NAPI_CALL(env, napi_create_int64(env, v, &out));
+  return out;
+}
+
+// Reads argument i as an int64 (accepts a number or a bigint).
+static inline bool arg_int64(napi_env env, napi_value v, int64_t* out) {
+  napi_valuetype t;
+  if (napi_typeof(env, v, &t) != napi_ok) return false;
+  if (t == napi_bigint) {
+    bool lossless;
+    return napi_get_value_bigint_int64(env, v, out, &lossless) == napi_ok;
+  }
+  return napi_get_value_int64(env, v, out) == napi_ok;
+}
+
+static inline bool get_args(napi_env env, napi_callback_info info, size_t want, napi_value* argv) {
+  size_t argc = want;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < want) {
+    napi_throw_type_error(env, NULL, "Too few arguments to a native call.");
+    return false;
+  }
+  return true;
+}
+
+#define INT_ARG(env, v, name)                                             \
+  int64_t name;                                                           \
+  if (!arg_int64((env), (v), &name)) {                                    \
+    napi_throw_type_error((env), NULL, "Expected an integer argument: " #name); \
+    return NULL;                                                          \
+  }
+
+// native/memory.c
+napi_value js_malloc_trim(napi_env env, napi_callback_info info);
+napi_value js_low_memory_notification(napi_env env, napi_callback_info info);
+napi_value js_set_v8_flags(napi_env env, napi_callback_info info);
+napi_value js_map_file_latin1(napi_env env, napi_callback_info info);
+
+#endif
