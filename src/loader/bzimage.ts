@@ -19,7 +19,7 @@ import {
 import { KernelImageError, KernelPlacementError, hex } from './errors';
 import { isRamRange, readIntoGuest } from './guest-write';
 import { ImageInput, readHead, toSource } from './image-source';
-import { LoadedKernel } from './types';
+import { LoadedKernel, LoadOptions } from './types';
 
 export const BZIMAGE_MIN_PROTOCOL = 0x020c;
 export const SECTOR_SIZE = 512;
@@ -121,7 +121,7 @@ export function runtimeFootprint(h: BzImageHeader, loadAddr: number): { start: n
   return { start, end: start + h.initSize };
 }
 
-export function loadBzImage(mem: GuestMemory, image: ImageInput): LoadedKernel {
+export function loadBzImage(mem: GuestMemory, image: ImageInput, opts: LoadOptions = {}): LoadedKernel {
   const src = toSource(image);
   const h = parseBzImageHeader(src);
   const setupBytes = (h.setupSects + 1) * SECTOR_SIZE;
@@ -143,6 +143,8 @@ export function loadBzImage(mem: GuestMemory, image: ImageInput): LoadedKernel {
       `The kernel decompresses itself to ${hex(runtime.start)}..${hex(runtime.end)} (init_size ${h.initSize} bytes), which is not all RAM in this guest; give the guest more memory.`,
     );
   }
+  const end = Math.max(load + payloadLength, h.initSize > 0 ? runtime.end : 0);
+  opts.beforeLoad?.(load, end);
   const read = readIntoGuest(mem, load, src, setupBytes, payloadLength);
   if (read < payloadLength) {
     throw new KernelImageError(
@@ -153,7 +155,7 @@ export function loadBzImage(mem: GuestMemory, image: ImageInput): LoadedKernel {
     format: 'bzImage',
     entry: load + ENTRY_64_OFFSET,
     start: load,
-    end: Math.max(load + payloadLength, h.initSize > 0 ? runtime.end : 0),
+    end,
     setupHeader: h.setupHeader,
     initrdAddrMax: h.initrdAddrMax || undefined,
     cmdlineMax: h.cmdlineSize || undefined,

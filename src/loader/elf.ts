@@ -12,7 +12,7 @@ import { HIGH_MEMORY_START } from '../arch/x86_64/layout';
 import { KernelImageError, KernelPlacementError, hex } from './errors';
 import { isRamRange, readIntoGuest, zeroGuest } from './guest-write';
 import { ImageInput, readHead, readRange, toSource } from './image-source';
-import { LoadedKernel } from './types';
+import { LoadedKernel, LoadOptions } from './types';
 
 export const ELF_MAGIC = Buffer.from([0x7f, 0x45, 0x4c, 0x46]);
 export const ELFCLASS64 = 2;
@@ -110,7 +110,7 @@ export function parseElf(input: ImageInput): { entry: number; segments: Segment[
 }
 
 /** Validate `image` as a vmlinux, check it fits guest RAM above 1 MiB, then load it. */
-export function loadElf(mem: GuestMemory, image: ImageInput): LoadedKernel {
+export function loadElf(mem: GuestMemory, image: ImageInput, opts: LoadOptions = {}): LoadedKernel {
   const src = toSource(image);
   const { entry, segments } = parseElf(src);
   for (const s of segments) {
@@ -125,6 +125,9 @@ export function loadElf(mem: GuestMemory, image: ImageInput): LoadedKernel {
       );
     }
   }
+  const start = Math.min(...segments.map((s) => s.paddr));
+  const end = Math.max(...segments.map((s) => s.paddr + s.memsz));
+  opts.beforeLoad?.(start, end);
   for (const s of segments) {
     const read = readIntoGuest(mem, s.paddr, src, s.offset, s.filesz);
     if (read < s.filesz) {
@@ -138,7 +141,7 @@ export function loadElf(mem: GuestMemory, image: ImageInput): LoadedKernel {
   return {
     format: 'elf',
     entry,
-    start: Math.min(...segments.map((s) => s.paddr)),
-    end: Math.max(...segments.map((s) => s.paddr + s.memsz)),
+    start,
+    end,
   };
 }

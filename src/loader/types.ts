@@ -13,3 +13,12 @@ export interface LoadedKernel {
   /** Longest command line without its NUL, when the kernel says (bzImage, protocol 2.06+). */
   cmdlineMax?: number;
 }
+
+export interface LoadOptions {
+  /**
+   * Called with the guest range [start, end) the image will occupy (a bzImage: up to where it
+   * decompresses itself) once it has been validated and before any byte is written: the place
+   * to prepare that memory (huge pages).
+   */
+  beforeLoad?: (start: number, end: number) => void;
+}

@@ -2,23 +2,30 @@ import { SparklerError } from '../errors';
 import { native, NativeShim } from '../native';
 import { guestAddress } from './guest-address';
 import { GuestMemory } from './guest-memory';
+import { HUGE_PAGE_SIZE } from './huge-pages';
 
 const PROT_READ_WRITE = 0x1 | 0x2;
 // MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE: pages cost nothing until the guest touches them.
 const MAP_GUEST_RAM = 0x02 | 0x20 | 0x4000;
 
-/** Guest RAM backed by fresh anonymous mappings, one per region of the layout. */
+/**
+ * Guest RAM backed by fresh anonymous mappings, one per region of the layout, each starting on
+ * a 2 MiB boundary (mapped 2 MiB larger and used from the first boundary; the slack is never
+ * touched) so that huge pages can back it (huge-pages.ts).
+ */
 export function createAnonymousGuestMemory(
   layout: ReadonlyArray<{ start: number; size: number }>,
   shim: NativeShim = native(),
 ): GuestMemory {
   return new GuestMemory(
     layout.map(({ start, size }) => {
-      const mapped = shim.mmap(size, PROT_READ_WRITE, MAP_GUEST_RAM, -1, 0);
+      const mapped = shim.mmap(size + HUGE_PAGE_SIZE, PROT_READ_WRITE, MAP_GUEST_RAM, -1, 0);
       if (typeof mapped === 'number') {
         throw new SparklerError('ENOMEM', `Could not map ${size >> 20} MiB of guest memory at 0x${start.toString(16)} (errno ${-mapped}).`);
       }
-      return { start: guestAddress(start), bytes: Buffer.from(mapped.buffer), hostAddress: mapped.address };
+      const huge = BigInt(HUGE_PAGE_SIZE);
+      const skip = Number((huge - (mapped.address % huge)) % huge);
+      return { start: guestAddress(start), bytes: Buffer.from(mapped.buffer, skip, size), hostAddress: mapped.address + BigInt(skip) };
     }),
   );
 }
