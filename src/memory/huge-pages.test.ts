@@ -5,7 +5,7 @@ import { makeBzImage, makeElf } from '../loader/fixtures';
 import type { NativeShim } from '../native';
 import { createAnonymousGuestMemory } from './anonymous-memory';
 import { GuestMemory } from './guest-memory';
-import { adviseHugePages, HUGE_PAGE_SIZE } from './huge-pages';
+import { adviseHugePages, adviseKernelHugePages, HUGE_PAGE_SIZE } from './huge-pages';
 
 const MiB = 1024 * 1024;
 
@@ -30,6 +30,14 @@ test('huge-page advice is widened to 2 MiB boundaries and clipped to each region
   assert.deepEqual(calls, [[2 * MiB, 8 * MiB, 14], [16 * MiB, 18 * MiB, 14]]);
   assert.equal(advised, 8 * MiB);
   assert.equal(adviseHugePages(memory, 9 * MiB, 15 * MiB, shim), 0, 'a hole between regions advises nothing');
+});
+
+test('a kernel footprint under 4 MiB keeps small pages; a Linux-sized one gets huge pages', () => {
+  const memory = GuestMemory.fromLayout([{ start: 0, size: 64 * MiB }]);
+  const { shim, calls } = recordingShim(memory);
+  assert.equal(adviseKernelHugePages(memory, 0x1000000, 0x1000000 + 16 * 1024, shim), 0);
+  assert.deepEqual(calls, []);
+  assert.equal(adviseKernelHugePages(memory, 0x100000, 0x1000000 + 30 * MiB, shim), 46 * MiB);
 });
 
 test('a host that refuses the advice (no THP) is not an error: nothing counts as advised', () => {

@@ -35,7 +35,7 @@ import { attachLegacyDevices, LegacyDeviceOptions } from './legacy-devices';
 import { attachVirtioDevices } from './virtio-devices';
 import { Vmm } from './vmm';
 import { markStartup } from './startup-marks';
-import { adviseHugePages } from '../memory/huge-pages';
+import { adviseKernelHugePages } from '../memory/huge-pages';
 
 /** Where KVM puts the TSS it needs for real-mode emulation on Intel: just below the gap's top. */
 const KVM_TSS_ADDRESS = 0xfffb_d000;
@@ -167,7 +167,7 @@ function buildFromFiles(opts: BuildOptions, kernelImage: ImageSource, initrdImag
   vm.createPit2();
   markStartup('memory_irqchip');
 
-  const kernel = loadKernel(memory, kernelImage, { beforeLoad: (start, end) => adviseHugePages(memory, start, end) });
+  const kernel = loadKernel(memory, kernelImage, { beforeLoad: (start, end) => adviseKernelHugePages(memory, start, end) });
   markStartup('kernel_loaded');
   const cmdline = KernelCmdline.from(bootSource.bootArgs ?? DEFAULT_BOOT_ARGS);
   const pio = new Bus();
