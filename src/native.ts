@@ -20,6 +20,11 @@ export type WatchHandle = { readonly __brand: 'WatchHandle' };
 /** Called on the main thread after each KVM_RUN return: result is 0 or -errno. */
 export type VcpuExitCallback = (index: number, result: number, firstRunNs: bigint) => void;
 
+/** vcpuResumeAndWait's answers without the vCPU's next exit: it spun and none came in time... */
+export const VCPU_EXIT_PENDING = 1;
+/** ...or it did not spin (spinNs 0, or the vCPU thread last seen on this CPU). */
+export const VCPU_EXIT_NOT_AWAITED = 2;
+
 export interface NativeShim {
   open(path: string, flags: number): number;
   close(fd: number): number;
@@ -35,8 +40,29 @@ export interface NativeShim {
   watchFd(fd: number, onReadable: (eventsOrError: number) => void): WatchHandle;
   unwatchFd(handle: WatchHandle): void;
   monotonicNs(): bigint;
-  vcpuStart(fd: number, index: number, onExit: VcpuExitCallback): VcpuHandle;
+  /**
+   * Starts a vCPU thread running KVM_RUN on `fd`. Exits not taken by vcpuResumeAndWait come
+   * through onExit. spinNs: how long the thread spins for each resume before it sleeps on a
+   * futex (0: sleep at once).
+   */
+  vcpuStart(fd: number, index: number, onExit: VcpuExitCallback, spinNs: number): VcpuHandle;
+  /** Lets the vCPU whose exit the caller holds run again, or end its thread (stop). */
   vcpuResume(handle: VcpuHandle, stop: boolean): void;
+  /**
+   * vcpuResume(handle, false), then spins up to spinNs for the vCPU's next exit: KVM_RUN's
+   * result (0 or -errno) if it arrived (kvm_run holds it and the caller owns it, onExit is not
+   * called), else VCPU_EXIT_PENDING or VCPU_EXIT_NOT_AWAITED and the exit will come through
+   * onExit. It does not spin when the vCPU thread was last seen on the calling thread's CPU
+   * (the spin would hold up the thread it waits for), and spins less where exits come fast.
+   */
+  vcpuResumeAndWait(handle: VcpuHandle, spinNs: number): number;
+  /**
+   * Resumes the vCPU whose exit the caller holds and keeps its next exit for vcpuAwaitExit
+   * instead of posting it to onExit: call vcpuAwaitExit in the same event-loop turn.
+   */
+  vcpuResumeWatched(handle: VcpuHandle): void;
+  /** After vcpuResumeWatched: the next exit, as vcpuResumeAndWait answers (spinning up to spinNs). */
+  vcpuAwaitExit(handle: VcpuHandle, spinNs: number): number;
   vcpuKick(handle: VcpuHandle): number;
   vcpuJoin(handle: VcpuHandle): number;
   // The four below are optional: an addon built before they existed lacks them.

@@ -5,9 +5,9 @@ import { VcpuFd } from '../kvm/vcpu';
 import { KVM_EXIT } from '../kvm/run';
 import { Bus } from '../devices/bus';
 import { FakeNative } from '../testing/fake-native';
-import { VcpuRunner, VmStopReason } from './vcpu-runner';
+import { DEFAULT_VCPU_SPIN_NS, FAST_PATH_MAX_EXITS, SPIN_BACKOFF_MAX, VcpuRunner, VmStopReason, vcpuSpinNsFrom } from './vcpu-runner';
 
-function setup(vcpuCount = 1) {
+function setup(vcpuCount = 1, spinNs = 50_000) {
   const shim = new FakeNative();
   const vcpus = Array.from({ length: vcpuCount }, (_, i) => VcpuFd.fromFd(10 + i, i, 4096, shim));
   const pio = new Bus();
@@ -15,7 +15,7 @@ function setup(vcpuCount = 1) {
   const stops: VmStopReason[] = [];
   const unhandled: string[] = [];
   const runner = new VcpuRunner(vcpus, {
-    pio, mmio, shim, onStop: (r) => stops.push(r),
+    pio, mmio, shim, spinNs, onStop: (r) => stops.push(r),
     onUnhandledAccess: (kind, addr) => unhandled.push(`${kind}:${addr.toString(16)}`),
   });
   runner.start();
@@ -129,4 +129,171 @@ test('pause parks vCPUs as they exit; resume releases exactly the parked ones', 
   assert.equal(shim.vcpus[0].resumed, 1);
   assert.equal(shim.vcpus[1].resumed, 1);
   assert.equal(vcpus[0].run.immediateExit, false);
+});
+
+// --- The spinning hand-over (vcpuResumeAndWait) ---
+
+/** A port write of `byte` to 0x3f8, as a spun exit. */
+const spunOut = (vcpu: VcpuFd, byte: number) => ({ write: () => ioExit(vcpu, 0x3f8, true, 1, 1, Buffer.from([byte])) });
+
+function recorder(pio: Bus): number[] {
+  const seen: number[] = [];
+  pio.insert({ read: (_o, d) => d.fill(0), write: (_o, d) => seen.push(d[0]) }, 0x3f8, 8, 'rec');
+  return seen;
+}
+
+test('while exits keep coming, one onExit handles them all in the same turn', () => {
+  const { shim, vcpus, pio, runner } = setup();
+  const seen = recorder(pio);
+  shim.queueSpunExit(0, spunOut(vcpus[0], 2), spunOut(vcpus[0], 3), spunOut(vcpus[0], 4));
+  ioExit(vcpus[0], 0x3f8, true, 1, 1, Buffer.from([1]));
+  shim.deliverExit(0);
+  assert.deepEqual(seen, [1, 2, 3, 4]);
+  assert.deepEqual(shim.vcpus[0].waits, [50_000, 50_000, 50_000, 50_000], 'the fourth spin saw no exit');
+  assert.equal(shim.vcpus[0].state, 'running', 'the vCPU runs; its next exit comes through onExit');
+  assert.deepEqual(runner.handovers, { posted: 1, spun: 3, missed: 1, declined: 0, yielded: 0 });
+  assert.equal(runner.exits.io, 4);
+  assert.equal(shim.vcpus[0].spinNs, 50_000, 'the vCPU thread spins as long');
+});
+
+test('after a spin that saw no exit, the next exits go the slow way, backing off', () => {
+  const { shim, runner } = setup();
+  const waits = () => shim.vcpus[0].waits.length;
+  shim.deliverExit(0, -4); // spins, misses: the next exit goes the slow way
+  assert.equal(waits(), 1);
+  shim.deliverExit(0, -4);
+  assert.equal(waits(), 1);
+  assert.equal(shim.vcpus[0].resumed, 2);
+  shim.deliverExit(0, -4); // spins, misses again: the next two go the slow way
+  shim.deliverExit(0, -4);
+  shim.deliverExit(0, -4);
+  assert.equal(waits(), 2);
+  shim.queueSpunExit(0, { result: -4 });
+  shim.deliverExit(0, -4); // spins, takes one exit (back-off reset), spins, misses
+  assert.equal(waits(), 4);
+  assert.deepEqual(runner.handovers, { posted: 6, spun: 1, missed: 3, declined: 0, yielded: 0 });
+  shim.deliverExit(0, -4); // back-off 1 again, not 4
+  shim.deliverExit(0, -4);
+  assert.equal(waits(), 5);
+  for (let i = 0; i < 200; i++) shim.deliverExit(0, -4);
+  assert.ok(runner.handovers.missed <= 4 + Math.ceil(200 / SPIN_BACKOFF_MAX) + 4, `${runner.handovers.missed} missed spins`);
+});
+
+const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
+
+test('the fast path yields the event-loop turn after FAST_PATH_MAX_EXITS, keeping the next exit', async () => {
+  const { shim, vcpus, runner } = setup();
+  const total = FAST_PATH_MAX_EXITS + 10;
+  for (let i = 0; i < total; i++) shim.queueSpunExit(0, { write: () => ioExit(vcpus[0], 0x3ff, true, 1, 1, Buffer.from([i & 0xff])) });
+  ioExit(vcpus[0], 0x3ff, true, 1, 1, Buffer.from([0]));
+  shim.deliverExit(0);
+  const inFirstTurn = runner.handovers.spun;
+  assert.ok(inFirstTurn < FAST_PATH_MAX_EXITS, `${inFirstTurn} exits in one turn`);
+  assert.equal(runner.handovers.yielded, 1);
+  assert.equal(shim.vcpus[0].watched, true, 'resumed, its next exit kept for the next turn');
+  assert.throws(() => shim.deliverExit(0), /posted while the VMM thread watches/);
+  while (shim.vcpus[0].spunExits.length > 0 || shim.vcpus[0].watched) await nextTurn();
+  assert.equal(runner.handovers.spun, total);
+  assert.equal(runner.exits.io, total + 1);
+  assert.equal(runner.handovers.missed, 1, 'the spin after the last queued exit');
+  assert.equal(shim.vcpus[0].state, 'running');
+});
+
+test('a pause during a yielded turn parks the vCPU on the kept exit', async () => {
+  const { shim, vcpus, runner } = setup();
+  for (let i = 0; i < FAST_PATH_MAX_EXITS + 1; i++) shim.queueSpunExit(0, { write: () => ioExit(vcpus[0], 0x3ff, true, 1, 1, Buffer.from([0])) });
+  ioExit(vcpus[0], 0x3ff, true, 1, 1, Buffer.from([0]));
+  shim.deliverExit(0);
+  assert.equal(runner.handovers.yielded, 1);
+  shim.vcpus[0].spunExits.length = 0;
+  const paused = runner.pause(); // from the event loop, between turns
+  assert.equal(shim.vcpus[0].kicked, 1);
+  shim.queueSpunExit(0, { result: -4 }); // KVM_RUN interrupted by the kick
+  await paused;
+  assert.equal(runner.paused, true);
+  assert.equal(shim.vcpus[0].state, 'exited');
+  assert.equal(shim.vcpus[0].watched, false);
+});
+
+test('a spun exit that stops the VM ends the thread and spins no more', () => {
+  const { shim, vcpus, stops } = setup();
+  shim.queueSpunExit(0, { write: () => vcpus[0].run.bytes.writeUInt32LE(KVM_EXIT.HLT, 8) }, {});
+  ioExit(vcpus[0], 0x3ff, true, 1, 1, Buffer.from([0]));
+  shim.deliverExit(0);
+  assert.deepEqual(stops, [{ kind: 'halt' }]);
+  assert.equal(shim.vcpus[0].state, 'stopped');
+  assert.equal(shim.vcpus[0].waits.length, 1);
+  assert.equal(shim.vcpus[0].spunExits.length, 1, 'the queued exit after HLT was never taken');
+});
+
+test('a spun KVM_RUN error stops the VM with the error', () => {
+  const { shim, vcpus, stops } = setup();
+  shim.queueSpunExit(0, { result: -14 });
+  ioExit(vcpus[0], 0x3ff, true, 1, 1, Buffer.from([0]));
+  shim.deliverExit(0);
+  assert.match((stops[0] as { error: Error }).error.message, /KVM_RUN failed on vCPU 0 \(errno 14\)/);
+  assert.equal(shim.vcpus[0].state, 'stopped');
+});
+
+test('a pause asked for during the fast path parks the vCPU on its next exit', async () => {
+  const { shim, vcpus, pio, runner } = setup();
+  let paused: Promise<void> | undefined;
+  pio.insert({ read: () => {}, write: () => { paused ??= runner.pause(); } }, 0x80, 1, 'pause-on-write');
+  // exit 1: a write to 0x3ff; exit 2 (spun): the write that pauses; exit 3 (spun): never taken.
+  shim.queueSpunExit(0, { write: () => ioExit(vcpus[0], 0x80, true, 1, 1, Buffer.from([1])) }, {});
+  ioExit(vcpus[0], 0x3ff, true, 1, 1, Buffer.from([0]));
+  shim.deliverExit(0);
+  assert.ok(paused);
+  await paused;
+  assert.equal(runner.paused, true);
+  assert.equal(shim.vcpus[0].state, 'exited', 'parked: the VMM thread holds its exit');
+  assert.equal(shim.vcpus[0].kicked, 1, 'kicked, as a running vCPU is');
+  assert.equal(vcpus[0].run.immediateExit, true);
+  runner.resume();
+  assert.equal(shim.vcpus[0].state, 'running');
+  assert.equal(vcpus[0].run.immediateExit, false);
+});
+
+test('a stop asked for during the fast path ends the thread', () => {
+  const { shim, vcpus, pio, runner, stops } = setup();
+  pio.insert({ read: () => {}, write: () => runner.stop({ kind: 'requested' }) }, 0x80, 1, 'stop-on-write');
+  shim.queueSpunExit(0, { write: () => ioExit(vcpus[0], 0x80, true, 1, 1, Buffer.from([1])) }, {});
+  ioExit(vcpus[0], 0x3ff, true, 1, 1, Buffer.from([0]));
+  shim.deliverExit(0);
+  assert.deepEqual(stops, [{ kind: 'requested' }]);
+  assert.equal(shim.vcpus[0].state, 'stopped');
+  assert.equal(shim.vcpus[0].waits.length, 1);
+});
+
+test('spinNs 0 never spins, on either side', () => {
+  const off = setup(1, 0);
+  off.shim.queueSpunExit(0, {});
+  off.shim.deliverExit(0, -4);
+  assert.deepEqual(off.shim.vcpus[0].waits, []);
+  assert.equal(off.shim.vcpus[0].resumed, 1);
+  assert.equal(off.shim.vcpus[0].spinNs, 0);
+});
+
+test('with several vCPUs each one\'s exits are taken while spinning, one vCPU at a time', () => {
+  const { shim, vcpus, pio, runner } = setup(2);
+  const seen = recorder(pio);
+  shim.queueSpunExit(0, spunOut(vcpus[0], 2));
+  shim.queueSpunExit(1, spunOut(vcpus[1], 12), spunOut(vcpus[1], 13));
+  ioExit(vcpus[0], 0x3f8, true, 1, 1, Buffer.from([1]));
+  shim.deliverExit(0);
+  ioExit(vcpus[1], 0x3f8, true, 1, 1, Buffer.from([11]));
+  shim.deliverExit(1);
+  assert.deepEqual(seen, [1, 2, 11, 12, 13]);
+  assert.deepEqual([shim.vcpus[0].waits.length, shim.vcpus[1].waits.length], [2, 3]);
+  assert.deepEqual([shim.vcpus[0].spinNs, shim.vcpus[1].spinNs], [50_000, 50_000]);
+  assert.equal(runner.handovers.spun, 3);
+});
+
+test('SPARKLER_VCPU_SPIN_NS: default, override, 0 disables, one CPU disables', () => {
+  assert.equal(vcpuSpinNsFrom({}, 2), DEFAULT_VCPU_SPIN_NS);
+  assert.equal(vcpuSpinNsFrom({ SPARKLER_VCPU_SPIN_NS: '20000' }, 4), 20_000);
+  assert.equal(vcpuSpinNsFrom({ SPARKLER_VCPU_SPIN_NS: '0' }, 4), 0);
+  assert.equal(vcpuSpinNsFrom({ SPARKLER_VCPU_SPIN_NS: 'lots' }, 4), DEFAULT_VCPU_SPIN_NS);
+  assert.equal(vcpuSpinNsFrom({ SPARKLER_VCPU_SPIN_NS: '99999999999' }, 4), 10_000_000);
+  assert.equal(vcpuSpinNsFrom({ SPARKLER_VCPU_SPIN_NS: '20000' }, 1), 0);
 });

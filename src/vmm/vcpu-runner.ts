@@ -3,15 +3,54 @@
  * handled here on the VMM thread while that vCPU waits. An explicit per-vCPU state machine
  * covers pause, resume and stop: a running vCPU is interrupted by setting kvm_run.immediate_exit
  * and kicking its thread with a signal, after which KVM_RUN returns EINTR.
+ *
+ * Exits arrive through the threadsafe-function callback (onExit), or, while a vCPU keeps
+ * exiting, synchronously: after handling an exit the runner resumes the vCPU and spins a
+ * few tens of microseconds for its next exit (vcpuResumeAndWait), handling exit after exit in
+ * one event-loop turn, bounded so that timers and I/O still run (see "Process and threads" in
+ * docs/architecture.md).
  */
+import * as os from 'node:os';
 import { SparklerError } from '../errors';
 import { KVM_EXIT, KVM_SYSTEM_EVENT, exitReasonName } from '../kvm/run';
 import { VcpuFd } from '../kvm/vcpu';
-import { native, NativeShim, VcpuHandle } from '../native';
+import { native, NativeShim, VcpuHandle, VCPU_EXIT_NOT_AWAITED, VCPU_EXIT_PENDING } from '../native';
 import { Bus } from '../devices/bus';
 
 const EINTR = 4;
 const EAGAIN = 11;
+
+/**
+ * The most either side of the hand-over spins for the other (ns); the native side adapts each
+ * spin to the waits it has seen, so this is reached only on slow (nested) hosts.
+ */
+export const DEFAULT_VCPU_SPIN_NS = 200_000;
+/** At most this many exits, or this much time, in one synchronous run of the fast path. */
+export const FAST_PATH_MAX_EXITS = 1024;
+export const FAST_PATH_MAX_NS = 1_000_000n;
+/** After a spin that saw no exit, up to this many exits go the slow way before spinning again. */
+export const SPIN_BACKOFF_MAX = 16;
+
+/**
+ * How long each side of the vCPU hand-over spins before sleeping (ns): SPARKLER_VCPU_SPIN_NS,
+ * else DEFAULT_VCPU_SPIN_NS; 0 disables spinning. With only one CPU to run on, spinning only
+ * delays the thread being waited for, so it is off whatever the variable says.
+ */
+export function vcpuSpinNsFrom(env: NodeJS.ProcessEnv, cpus: number): number {
+  if (cpus < 2) return 0;
+  const raw = env.SPARKLER_VCPU_SPIN_NS;
+  if (raw === undefined || raw.trim() === '') return DEFAULT_VCPU_SPIN_NS;
+  const n = Number(raw);
+  if (!Number.isFinite(n) || n < 0) return DEFAULT_VCPU_SPIN_NS;
+  return Math.min(Math.floor(n), 10_000_000);
+}
+
+let spinNsOnce: number | undefined;
+/** vcpuSpinNsFrom for this process, read once. */
+export function vcpuSpinNs(): number {
+  spinNsOnce ??= vcpuSpinNsFrom(process.env, os.availableParallelism());
+  return spinNsOnce;
+}
 
 /** Why the VM stopped. A guest-initiated stop is a clean exit; an error is not. */
 export type VmStopReason =
@@ -29,6 +68,9 @@ interface VcpuSlot {
   readonly fd: VcpuFd;
   handle?: VcpuHandle;
   state: VcpuRunState;
+  /** Exits still to take the slow way after a missed spin, and the current back-off length. */
+  spinSkip: number;
+  spinBackoff: number;
 }
 
 export interface VcpuRunnerOptions {
@@ -39,12 +81,26 @@ export interface VcpuRunnerOptions {
   onFirstRun?: (monotonicNs: bigint) => void;
   onUnhandledAccess?: (kind: 'pio' | 'mmio', address: number, isWrite: boolean) => void;
   shim?: NativeShim;
+  /** Spin budget per hand-over (ns), 0 = never spin; default vcpuSpinNs() (SPARKLER_VCPU_SPIN_NS). */
+  spinNs?: number;
 }
 
 export interface VcpuExitCounters {
   io: number;
   mmio: number;
   other: number;
+}
+
+/** How exits reached the VMM thread: through onExit (a wake-up) or taken while spinning. */
+export interface VcpuHandoverCounters {
+  posted: number;
+  spun: number;
+  /** Spins that ended without an exit (their time was wasted). */
+  missed: number;
+  /** Resumes where the native side chose not to spin (the vCPU thread last seen on this CPU). */
+  declined: number;
+  /** Fast-path runs that reached their bound and yielded the event-loop turn. */
+  yielded: number;
 }
 
 export class VcpuRunner {
@@ -54,18 +110,25 @@ export class VcpuRunner {
   private pauseWaiters: (() => void)[] = [];
   private stopReason?: VmStopReason;
   private firstRunSeen = false;
+  /** The VMM thread's spin for the next exit: 0 = off. */
+  private readonly mainSpinNs: number;
+  private readonly vcpuSpinNs: number;
   readonly exits: VcpuExitCounters = { io: 0, mmio: 0, other: 0 };
+  readonly handovers: VcpuHandoverCounters = { posted: 0, spun: 0, missed: 0, declined: 0, yielded: 0 };
 
   constructor(vcpus: VcpuFd[], private readonly opts: VcpuRunnerOptions) {
-    this.slots = vcpus.map((fd) => ({ fd, state: 'created' }));
+    this.slots = vcpus.map((fd) => ({ fd, state: 'created', spinSkip: 0, spinBackoff: 0 }));
     this.shim = opts.shim ?? native();
+    this.vcpuSpinNs = opts.spinNs ?? vcpuSpinNs();
+    // With several vCPUs the native side ends a spin for one as soon as another's exit is posted.
+    this.mainSpinNs = this.vcpuSpinNs;
   }
 
   start(): void {
     const onExit = (index: number, result: number, firstRunNs: bigint) => this.onExit(index, result, firstRunNs);
     for (const [index, slot] of this.slots.entries()) {
       slot.state = 'running';
-      slot.handle = this.shim.vcpuStart(slot.fd.fd, index, onExit);
+      slot.handle = this.shim.vcpuStart(slot.fd.fd, index, onExit, this.vcpuSpinNs);
     }
   }
 
@@ -125,7 +188,15 @@ export class VcpuRunner {
       this.firstRunSeen = true;
       this.opts.onFirstRun?.(firstRunNs);
     }
+    this.handovers.posted++;
     const slot = this.slots[index];
+    this.dispatch(slot, index, result);
+    if (this.mainSpinNs > 0) this.runFast(slot, index);
+    else this.afterExit(slot);
+  }
+
+  /** Handles one KVM_RUN return (0 or -errno) whose exit this thread holds. */
+  private dispatch(slot: VcpuSlot, index: number, result: number): void {
     if (result < 0 && result !== -EINTR && result !== -EAGAIN) {
       this.stop({ kind: 'error', error: new SparklerError('EVCPU', `KVM_RUN failed on vCPU ${index} (errno ${-result}).`) });
     } else if (result === 0) {
@@ -136,7 +207,51 @@ export class VcpuRunner {
         process.emitWarning(`vCPU ${index}: device error: ${(err as Error).message}`);
       }
     }
-    this.afterExit(slot);
+  }
+
+  /**
+   * The fast path, entered holding a handled exit: resume the vCPU and spin for its next exit;
+   * while exits keep coming, handle them here. After FAST_PATH_MAX_EXITS or FAST_PATH_MAX_NS,
+   * yield the event-loop turn (timers, fds, the API, other work run) and go on from
+   * setImmediate: the vCPU runs meanwhile, and its next exit is kept for us rather than posted.
+   * A spin that sees no exit ends the fast path: the exit will come through onExit. Anything but
+   * 'run' (a device stopped the VM, a pause) leaves through afterExit as usual.
+   */
+  private runFast(slot: VcpuSlot, index: number): void {
+    const deadline = process.hrtime.bigint() + FAST_PATH_MAX_NS;
+    for (let n = 1; ; n++) {
+      if (this.goal !== 'run' || slot.spinSkip > 0) {
+        if (slot.spinSkip > 0) slot.spinSkip--;
+        this.afterExit(slot);
+        return;
+      }
+      slot.fd.run.immediateExit = false;
+      if (n > FAST_PATH_MAX_EXITS || ((n & 7) === 0 && process.hrtime.bigint() > deadline)) {
+        this.handovers.yielded++;
+        this.shim.vcpuResumeWatched(slot.handle!);
+        setImmediate(() => this.tookExit(slot, index, this.shim.vcpuAwaitExit(slot.handle!, this.mainSpinNs)) && this.runFast(slot, index));
+        return;
+      }
+      if (!this.tookExit(slot, index, this.shim.vcpuResumeAndWait(slot.handle!, this.mainSpinNs))) return;
+    }
+  }
+
+  /** Accounts for a spin's outcome; true (after handling it) when it brought an exit. */
+  private tookExit(slot: VcpuSlot, index: number, result: number): boolean {
+    if (result === VCPU_EXIT_NOT_AWAITED) {
+      this.handovers.declined++;
+      return false;
+    }
+    if (result === VCPU_EXIT_PENDING) {
+      this.handovers.missed++;
+      slot.spinBackoff = Math.min(SPIN_BACKOFF_MAX, slot.spinBackoff * 2 || 1);
+      slot.spinSkip = slot.spinBackoff;
+      return false;
+    }
+    this.handovers.spun++;
+    slot.spinBackoff = 0;
+    this.dispatch(slot, index, result);
+    return true;
   }
 
   /** Decides what the vCPU does next: run on, park for a pause, or end. */
