@@ -1,5 +1,5 @@
 // What the shim's C files share: the argument and error helpers, and the functions that
-// native/memory.c defines for the property table in native/sparkler.c.
+// native/memory.c and native/vcpu.c define for the property table in native/sparkler.c.
 #ifndef SPARKLER_SHIM_H
 #define SPARKLER_SHIM_H
 
@@ -64,5 +64,15 @@ napi_value js_malloc_trim(napi_env env, napi_callback_info info);
 napi_value js_low_memory_notification(napi_env env, napi_callback_info info);
 napi_value js_set_v8_flags(napi_env env, napi_callback_info info);
 napi_value js_map_file_latin1(napi_env env, napi_callback_info info);
+
+// native/vcpu.c
+void vcpu_install_kick_signal(void);
+napi_value js_vcpu_start(napi_env env, napi_callback_info info);
+napi_value js_vcpu_resume(napi_env env, napi_callback_info info);
+napi_value js_vcpu_resume_and_wait(napi_env env, napi_callback_info info);
+napi_value js_vcpu_resume_watched(napi_env env, napi_callback_info info);
+napi_value js_vcpu_await_exit(napi_env env, napi_callback_info info);
+napi_value js_vcpu_kick(napi_env env, napi_callback_info info);
+napi_value js_vcpu_join(napi_env env, napi_callback_info info);
 
 #endif
