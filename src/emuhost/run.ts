@@ -27,6 +27,12 @@ export interface RunOptions {
   writable?: string[];
   /** Aborting kills the emulated host; the result is then code 130. */
   signal?: AbortSignal;
+  /**
+   * Times to start the emulated host again, from scratch, when it wedges (see WEDGE_SIGNS);
+   * only for commands that can safely run twice. Default 0: a wedged host ends the run at once
+   * with HOST_FAILURE_CODE instead of waiting for the timeout.
+   */
+  retriesIfWedged?: number;
 }
 
 export interface RunResult {
@@ -38,6 +44,21 @@ export interface RunResult {
 export const TIMEOUT_CODE = 124;
 /** The emulated host failed (did not boot, crashed): no exit code from the command. */
 export const HOST_FAILURE_CODE = 125;
+
+/**
+ * What the emulated host's kernel prints when one of its CPUs stops coming back: a TCG vCPU stuck
+ * in its nested guest (QEMU's nested SVM emulation sometimes misses the host's timer there and
+ * the L1 CPU never runs again). Seen a few times in a few hundred Linux boots, with either VMM
+ * inside; the host never recovers, so waiting for the timeout only wastes it.
+ */
+export const WEDGE_SIGNS = /rcu: INFO: rcu_(?:preempt|sched) detected stalls|watchdog: BUG: soft lockup/;
+/** How often the console is looked at for WEDGE_SIGNS. */
+const WEDGE_CHECK_MS = 2000;
+
+/** True when the console log (kept by QEMU in a file) shows that the emulated host wedged. */
+export function consoleShowsWedge(consoleLog: string): boolean {
+  return WEDGE_SIGNS.test(consoleLog);
+}
 
 /** True inside the emulated host (the env var cmd.sh sets, or the kernel command line marker). */
 export function insideEmuHost(): boolean {
@@ -152,6 +173,21 @@ function realOrSelf(p: string): string {
 export async function runInEmuHost(argv: string[], opts: RunOptions = {}): Promise<RunResult> {
   if (argv.length === 0) throw new Error('emuhost: no command given');
   if (insideEmuHost()) return runHere(argv, opts);
+  const deadline = opts.timeoutMs !== undefined ? Date.now() + opts.timeoutMs : undefined;
+  let earlier = '';
+  for (let attempt = 0; ; attempt++) {
+    const timeoutMs = deadline !== undefined ? Math.max(1, deadline - Date.now()) : undefined;
+    const r = await runOnce(argv, { ...opts, timeoutMs });
+    const last = !r.wedged || attempt >= (opts.retriesIfWedged ?? 0) || (deadline !== undefined && deadline - Date.now() < 60_000);
+    if (last) return opts.stdio === 'pipe' ? { code: r.code, stdout: r.stdout, stderr: earlier + (r.stderr ?? '') } : { code: r.code };
+    // The wedged attempt's output is dropped (the command runs again from the start); its note stays.
+    const again = 'emuhost: starting the emulated host again\n';
+    if (opts.stdio === 'pipe') earlier += (r.stderr ?? '').split('\n').filter((l) => l.startsWith('emuhost: the emulated host wedged')).join('\n') + '\n' + again;
+    else process.stderr.write(again);
+  }
+}
+
+async function runOnce(argv: string[], opts: RunOptions): Promise<RunResult & { wedged?: boolean }> {
   const qemu = findQemu();
   const image = await prepareImage();
   if (opts.signal?.aborted) return { code: 130 };
@@ -192,8 +228,8 @@ export async function runInEmuHost(argv: string[], opts: RunOptions = {}): Promi
       : spawn(qemu, args, { stdio: ['ignore', 'ignore', 'pipe'] });
     let qemuErr = '';
     child.stderr?.on('data', (d: Buffer) => { qemuErr += d.toString(); });
-    let stopped: 'timeout' | 'abort' | undefined;
-    const stop = (why: 'timeout' | 'abort'): void => {
+    let stopped: 'timeout' | 'abort' | 'wedged' | undefined;
+    const stop = (why: 'timeout' | 'abort' | 'wedged'): void => {
       stopped ??= why;
       child.kill('SIGKILL');
     };
@@ -202,12 +238,20 @@ export async function runInEmuHost(argv: string[], opts: RunOptions = {}): Promi
     opts.signal?.addEventListener('abort', onAbort);
     if (opts.signal?.aborted) stop('abort');
     const poll = pipe ? undefined : setInterval(() => tails.forEach((t) => t.pump()), 30);
+    const wedgeWatch = setInterval(() => {
+      try {
+        if (consoleShowsWedge(readFileSync(file('console.log'), 'utf8'))) stop('wedged');
+      } catch {
+        // no console yet
+      }
+    }, WEDGE_CHECK_MS);
     const exit = await new Promise<{ how: string; error?: Error }>((resolve) => {
       child.on('error', (e) => resolve({ how: `failed to start: ${e.message}`, error: e }));
       child.on('close', (code, signal) => resolve({ how: signal ? `was killed by ${signal}` : `exited with ${code}` }));
     });
     if (timer) clearTimeout(timer);
     if (poll) clearInterval(poll);
+    clearInterval(wedgeWatch);
     opts.signal?.removeEventListener('abort', onAbort);
     tails.forEach((t) => t.close());
 
@@ -220,7 +264,11 @@ export async function runInEmuHost(argv: string[], opts: RunOptions = {}): Promi
     } catch {
       reported = undefined;
     }
-    if (stopped === 'timeout') {
+    if (stopped === 'wedged') {
+      const stall = readFileSync(file('console.log'), 'utf8').split('\n').filter((l) => WEDGE_SIGNS.test(l)).slice(0, 1).join('');
+      note(`emuhost: the emulated host wedged (its kernel reports "${stall.trim()}"): a CPU of the emulated host stopped running, an emulator fault, not the command's; killed it`);
+      code = HOST_FAILURE_CODE;
+    } else if (stopped === 'timeout') {
       note(`emuhost: timed out after ${opts.timeoutMs} ms; the emulated host was killed`);
       code = TIMEOUT_CODE;
     } else if (stopped === 'abort') {
@@ -239,9 +287,10 @@ export async function runInEmuHost(argv: string[], opts: RunOptions = {}): Promi
         + (consoleTail ? `\nLast console lines:\n${consoleTail}` : ''));
       code = HOST_FAILURE_CODE;
     }
+    const wedged = stopped === 'wedged';
     return pipe
-      ? { code, stdout: Buffer.concat(out).toString(), stderr: Buffer.concat(err).toString() }
-      : { code };
+      ? { code, wedged, stdout: Buffer.concat(out).toString(), stderr: Buffer.concat(err).toString() }
+      : { code, wedged };
   } finally {
     if (!process.env.SPARKLER_EMUHOST_KEEP) rmSync(runDir, { recursive: true, force: true });
     else process.stderr.write(`emuhost: kept ${runDir} (until a later run finds its owner gone)\n`);

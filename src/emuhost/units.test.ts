@@ -7,6 +7,7 @@ import { commandScript, mountsFile, shQuote, writableShares } from './script';
 import { bzImagePayload, hasPvhEntry } from './kernel';
 import { parseArgs } from './cli';
 import { qemuArgs } from './qemu';
+import { consoleShowsWedge } from './run';
 
 test('cpio: newc headers, 4-byte alignment, symlinks, device nodes and the trailer', () => {
   const buf = writeCpio([
@@ -124,4 +125,15 @@ test('qemu: TCG with SVM and NPT, shares read-only root and writable paths', () 
   assert.match(j, /local,path=\/tmp\/r,,1,mount_tag=run,/);
   assert.match(j, /local,path=\/tmp,mount_tag=rw0,security_model=mapped-xattr,multidevs=remap( |$)/);
   assert.match(j, /sparkler\.emuhost=1/);
+});
+
+test('a wedged emulated host is recognised from its console (RCU stall, soft lockup), a healthy one is not', () => {
+  const stalled = [
+    '[   12.001] virtio_blk virtio0: [vda] 8 512-byte logical blocks',
+    '[   24.168244] rcu: INFO: rcu_preempt detected stalls on CPUs/tasks:',
+    '[   24.176207] rcu: rcu_preempt kthread starved for 5252 jiffies! g-519 f0x2 RCU_GP_WAIT_FQS(5) ->state=0x0 ->cpu=1',
+  ].join('\n');
+  assert.equal(consoleShowsWedge(stalled), true);
+  assert.equal(consoleShowsWedge('[   30.1] watchdog: BUG: soft lockup - CPU#1 stuck for 22s! [qemu:812]'), true);
+  assert.equal(consoleShowsWedge('[    0.000000] Linux version 6.1.0\n[    1.2] Run /init as init process\n'), false);
 });
