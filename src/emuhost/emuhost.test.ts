@@ -102,3 +102,26 @@ test('a time limit kills the emulated host and says so (exit code 124)', async (
   assert.match(r.stderr ?? '', /timed out after 3000 ms/);
   assert.ok(Date.now() - started < 20_000);
 });
+
+test('a wedged emulated host (an RCU stall on its console) ends the run at once, and is started again when asked', async (t) => {
+  if (unavailable) return t.skip(unavailable);
+  // The first run prints what a wedged host's kernel prints, then would sleep a minute; the
+  // second (a fresh emulated host) finds the marker file on the shared /tmp and succeeds.
+  const dir = mkdtempSync(join(tmpdir(), 'sparkler-emuhost-wedge-'));
+  const marker = join(dir, 'first-run');
+  const script = `if [ -e ${marker} ]; then echo second run; exit 0; fi; touch ${marker}; `
+    + 'echo "<3>rcu: INFO: rcu_preempt detected stalls on CPUs/tasks: (test)" > /dev/kmsg; sleep 60';
+  try {
+    const started = Date.now();
+    const r = await runInEmuHost(['sh', '-c', script], { stdio: 'pipe', ...LIMIT, retriesIfWedged: 1 });
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stdout, 'second run\n');
+    assert.match(r.stderr ?? '', /the emulated host wedged .*rcu: INFO: rcu_preempt detected stalls/);
+    assert.ok(Date.now() - started < 60_000, 'the wedged run was not left to sleep');
+    rmSync(marker);
+    const once = await runInEmuHost(['sh', '-c', script], { stdio: 'pipe', ...LIMIT });
+    assert.equal(once.code, 125, 'without retries a wedge is a host failure');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
