@@ -1,6 +1,6 @@
 /**
  * The one place the native addon is loaded. Everything else imports `native` from here.
- * Functions return the syscall result or -errno (see native/sparkler.c); src/kvm turns a
+ * Functions return the syscall result or -errno (see native/: sparkler.c, vcpu.c, memory.c); src/kvm turns a
  * negative result into a SyscallError with context.
  */
 import * as path from 'node:path';

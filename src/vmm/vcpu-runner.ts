@@ -1,5 +1,5 @@
 /**
- * Runs the vCPUs: one native pthread each (native/sparkler.c) doing KVM_RUN, with every exit
+ * Runs the vCPUs: one native pthread each (native/vcpu.c) doing KVM_RUN, with every exit
  * handled here on the VMM thread while that vCPU waits. An explicit per-vCPU state machine
  * covers pause, resume and stop: a running vCPU is interrupted by setting kvm_run.immediate_exit
  * and kicking its thread with a signal, after which KVM_RUN returns EINTR.
