@@ -2,8 +2,10 @@
   "targets": [
     {
       "target_name": "sparkler",
-      "sources": ["native/sparkler.c", "native/memory.c", "native/vcpu.c"],
-      "cflags": ["-std=gnu11", "-O2", "-Wall", "-Wextra", "-Wno-unused-parameter"],
+      "sources": ["native/sparkler.c", "native/memory.c", "native/vcpu.c", "native/uncounted-buffer.cc"],
+      "cflags": ["-O2", "-Wall", "-Wextra", "-Wno-unused-parameter"],
+      "cflags_c": ["-std=gnu11"],
+      "cflags_cc": ["-std=gnu++17"],
       "libraries": ["-lpthread"]
     }
   ]

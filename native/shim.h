@@ -60,6 +60,10 @@ static inline bool get_args(napi_env env, napi_callback_info info, size_t want, 
   }
 
 // native/memory.c
+// native/uncounted-buffer.cc: an ArrayBuffer over `data` that V8 leaves out of its external-memory
+// count and never frees (the caller unmaps it from a finalizer).
+napi_status create_uncounted_arraybuffer(napi_env env, void* data, size_t length, napi_value* result);
+
 napi_value js_malloc_trim(napi_env env, napi_callback_info info);
 napi_value js_low_memory_notification(napi_env env, napi_callback_info info);
 napi_value js_set_v8_flags(napi_env env, napi_callback_info info);

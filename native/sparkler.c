@@ -89,8 +89,10 @@ static napi_value js_mmap(napi_env env, napi_callback_info info) {
   void* p = mmap(NULL, (size_t)length, (int)prot, (int)flags, (int)fd, (off_t)offset);
   if (p == MAP_FAILED) return make_int64(env, -errno);
   napi_value buffer, address, out;
-  NAPI_CALL(env, napi_create_external_arraybuffer(env, p, (size_t)length, unmap_finalizer,
-                                                  (void*)(uintptr_t)length, &buffer));
+  // Not napi_create_external_arraybuffer: V8 counts that as external memory, and guest RAM's
+  // size set off a full collection during VM set-up (see native/uncounted-buffer.cc).
+  NAPI_CALL(env, create_uncounted_arraybuffer(env, p, (size_t)length, &buffer));
+  NAPI_CALL(env, napi_add_finalizer(env, buffer, p, unmap_finalizer, (void*)(uintptr_t)length, NULL));
   NAPI_CALL(env, napi_create_bigint_uint64(env, (uint64_t)(uintptr_t)p, &address));
   NAPI_CALL(env, napi_create_object(env, &out));
   NAPI_CALL(env, napi_set_named_property(env, out, "buffer", buffer));
