@@ -5,7 +5,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { asciiOnly, TSC_IMPORT_STAR, writeBundle } from './bundle';
-import { BUNDLE_FILE, CODE_CACHE_FILE, loadBundle } from './launch';
+import { BUNDLE_FILE, CODE_CACHE_FILE, hasShippedFlags, loadBundle } from './launch';
 import { native } from '../native';
 import { unbundledLocation } from './bundle-lines';
 
@@ -94,6 +94,14 @@ test('with the addon, the launcher maps the bundle as an external string, and it
   assert.equal(loadBundle(dir, false, () => -38)?.source, 'read');
   assert.equal(loadBundle(dir, false, () => { throw new Error('no'); })?.source, 'read');
   assert.equal(loadBundle(dir, false, (f) => ({ text: fs.readFileSync(f, 'latin1'), copied: true }))?.source, 'read');
+});
+
+test('the code cache is only written by a node started with the shipped flags', () => {
+  assert.equal(hasShippedFlags(['--preserve-symlinks-main', '--preserve-symlinks'], {}), true);
+  assert.equal(hasShippedFlags([], {}), true);
+  assert.equal(hasShippedFlags(['--preserve-symlinks', '--cpu-prof'], {}), false, 'a profiling run would leave a cache ordinary starts refuse');
+  assert.equal(hasShippedFlags(['--preserve-symlinks'], { NODE_OPTIONS: '--max-old-space-size=64' }), false);
+  assert.equal(hasShippedFlags(['--preserve-symlinks'], { NODE_OPTIONS: ' ' }), true);
 });
 
 test('a bundle older than dist/ is not used', () => {

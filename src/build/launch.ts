@@ -129,9 +129,22 @@ function addonMapFile(): MapFileLatin1 | undefined {
   return undefined;
 }
 
+/** The flags bin/sparkler starts node with; V8 ties a code cache to the flags it was made under. */
+const SHIPPED_NODE_FLAGS = ['--preserve-symlinks-main', '--preserve-symlinks'];
+
+/**
+ * Whether this node runs with the shipped flags only. A run under other flags (--cpu-prof,
+ * --trace-gc, NODE_OPTIONS) has the cache refused and must not replace it with one that every
+ * ordinary start would refuse in turn.
+ */
+export function hasShippedFlags(execArgv: string[], env: NodeJS.ProcessEnv): boolean {
+  return execArgv.every((flag) => SHIPPED_NODE_FLAGS.includes(flag)) && !env.NODE_OPTIONS?.trim();
+}
+
 export function launch(argv: string[]): void {
   const vmmRun = isVmmRun(argv);
-  const bundled = process.env.SPARKLER_NO_BUNDLE === '1' ? undefined : loadBundle(DIST_DIR, vmmRun, vmmRun ? addonMapFile() : undefined);
+  const train = vmmRun && hasShippedFlags(process.execArgv, process.env);
+  const bundled = process.env.SPARKLER_NO_BUNDLE === '1' ? undefined : loadBundle(DIST_DIR, train, vmmRun ? addonMapFile() : undefined);
   const main: Main = bundled?.main ?? require('../cli/main').main;
   main(argv);
 }
