@@ -113,6 +113,9 @@ function __load(file) {
   const req = (id) => {
     const inside = requires[id];
     if (inside !== undefined) return __load(inside);
+    // A built-in is the same module from anywhere: no per-module createRequire (a Module object
+    // and its node_modules path list each) just to reach node:fs.
+    if (id.startsWith('node:')) return require(id);
     outside ??= __module.createRequire(file);
     return outside(id);
   };
