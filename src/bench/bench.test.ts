@@ -7,6 +7,8 @@ import { exitLoopCode, pvhElf, QEMU_EXIT_LOOP, UART_THR } from './guests';
 import { makeEntry, markdownReport, orderEntries } from './results';
 import { chartSvg } from './chart';
 import { microvmArgs, QEMU_INIT_LINE } from './qemu';
+import { cmdlineFor } from './boot';
+import { DEFAULT_BOOT_ARGS } from '../config/boot-source';
 
 test('summaries are medians with min, max and the number of runs; failed runs are left out', () => {
   assert.deepEqual(summarize([3, 1, 2]), { median: 2, min: 1, max: 3, runs: 3 });
@@ -101,4 +103,13 @@ test('results: headlines first and once, ratios of medians, a report and a chart
   assert.match(svg, /^<svg /);
   assert.match(svg, /title &lt;&amp;&gt;/);
   assert.equal((svg.match(/<rect x="250"/g) ?? []).length, 6);
+});
+
+test("boots use Firecracker's default command line; with the console on, one UART is left", () => {
+  assert.equal(cmdlineFor(false), DEFAULT_BOOT_ARGS);
+  assert.match(cmdlineFor(false), /8250\.nr_uarts=0/);
+  const on = cmdlineFor(true);
+  assert.ok(on.startsWith('console=ttyS0 '));
+  assert.doesNotMatch(on, /nr_uarts/, 'console=ttyS0 needs the 8250 driver to register its ports');
+  assert.equal(on.replace('console=ttyS0 ', ''), DEFAULT_BOOT_ARGS.replace(' 8250.nr_uarts=0', ''));
 });

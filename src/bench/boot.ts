@@ -16,6 +16,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { firstLine, httpUnix, killAndWait, now, openFifo, Qmp, Spawned, spawnSparkler, spawnTimed, vmmEnv, waitForSocket, watchLines, withTimeout } from './proc';
 import { microvmArgs, QEMU_INIT_LINE } from './qemu';
+import { DEFAULT_BOOT_ARGS } from '../config/boot-source';
 
 export type BootVmm = 'sparkler' | 'qemu' | 'sparkler-vmlinux' | 'sparkler-unbundled' | 'sparkler-pinned';
 /** Sparkler variants booted beside the two VMMs (process start span only). */
@@ -75,8 +76,16 @@ export interface BootResults {
   skipped?: number;
 }
 
-export const BOOT_ARGS = 'reboot=k panic=1 pci=off';
-export const cmdlineFor = (console: boolean): string => (console ? `console=ttyS0 ${BOOT_ARGS}` : BOOT_ARGS);
+/**
+ * The command line both VMMs boot with: Firecracker's default (what a VM gets when boot_args is
+ * left out, in Firecracker and in Sparkler: config/boot-source.ts), the setting its boot-time
+ * promise is made for. It spares the guest probes of hardware a microVM does not have or does
+ * not need probed (the legacy UARTs with the console off, the i8042's aux port and keyboard
+ * commands). With the console on, `console=ttyS0` is added and `8250.nr_uarts=0` dropped.
+ */
+export const BOOT_ARGS = DEFAULT_BOOT_ARGS;
+export const cmdlineFor = (console: boolean): string =>
+  console ? `console=ttyS0 ${BOOT_ARGS.split(' ').filter((a) => !a.startsWith('8250.nr_uarts=')).join(' ')}` : BOOT_ARGS;
 
 const SPARKLER_INIT_LINE = /Guest-boot-time = +(\d+) us/;
 const SPARKLER_FIRST_RUN_LINE = /process start to first KVM_RUN ([\d.]+) ms/;
