@@ -31,6 +31,8 @@ export interface NativeShim {
   ioctl(fd: number, request: number, arg: number | bigint | Uint8Array): number;
   mmap(length: number, prot: number, flags: number, fd: number, offset: number): MmapResult | number;
   madvise(bytes: Uint8Array, advice: number): number;
+  /** The CPUs this process may run on (sched_getaffinity), like os.availableParallelism(). */
+  availableCpus(): number;
   addressOf(bytes: Uint8Array): bigint;
   eventfd(initval: number, flags: number): number;
   eventfdWrite(fd: number, value: number): number;

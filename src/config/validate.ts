@@ -88,12 +88,15 @@ export function optionalEnum<T extends string>(obj: JsonObject, key: string, whe
  * fits in log lines and metrics names.
  */
 export const MAX_RESOURCE_ID_LENGTH = 64;
-const RESOURCE_ID = /^[\p{L}\p{N}_]+$/u;
+// Made on first use: a Unicode-property pattern costs ~0.6 ms to build (~10 ms in the emulated
+// host), and most VMM starts check no ID.
+let resourceIdPattern: RegExp | undefined;
 
 /** The reason `id` is not a valid resource ID, or undefined when it is. */
 export function resourceIdProblem(id: string): string | undefined {
   if (id.length === 0) return 'The ID cannot be empty.';
-  if (!RESOURCE_ID.test(id)) return 'API Resource IDs can only contain alphanumeric characters and underscores.';
+  resourceIdPattern ??= new RegExp('^[\\p{L}\\p{N}_]+$', 'u');
+  if (!resourceIdPattern.test(id)) return 'API Resource IDs can only contain alphanumeric characters and underscores.';
   if (id.length > MAX_RESOURCE_ID_LENGTH) return `API Resource IDs can be at most ${MAX_RESOURCE_ID_LENGTH} characters long.`;
   return undefined;
 }

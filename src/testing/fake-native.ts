@@ -41,6 +41,7 @@ export class FakeNative implements NativeShim {
   ioctl(fd: number, request: number): number { this.ioctls.push({ fd, request }); return 0; }
   mmap(length: number): MmapResult { return { buffer: new ArrayBuffer(length), address: 0n }; }
   madvise(): number { return 0; }
+  availableCpus(): number { return 2; }
   addressOf(): bigint { return 0n; }
   eventfd(): number { return this.nextFd++; }
   eventfdWrite(): number { return 0; }

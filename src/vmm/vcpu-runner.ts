@@ -10,7 +10,6 @@
  * one event-loop turn, bounded so that timers and I/O still run (see "Process and threads" in
  * docs/architecture.md).
  */
-import * as os from 'node:os';
 import { SparklerError } from '../errors';
 import { KVM_EXIT, KVM_SYSTEM_EVENT, exitReasonName } from '../kvm/run';
 import { VcpuFd } from '../kvm/vcpu';
@@ -46,9 +45,9 @@ export function vcpuSpinNsFrom(env: NodeJS.ProcessEnv, cpus: number): number {
 }
 
 let spinNsOnce: number | undefined;
-/** vcpuSpinNsFrom for this process, read once. */
+/** vcpuSpinNsFrom for this process, read once (the CPU count from the addon: node:os is not loaded for it). */
 export function vcpuSpinNs(): number {
-  spinNsOnce ??= vcpuSpinNsFrom(process.env, os.availableParallelism());
+  spinNsOnce ??= vcpuSpinNsFrom(process.env, native().availableCpus());
   return spinNsOnce;
 }
 
