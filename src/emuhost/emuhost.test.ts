@@ -125,3 +125,18 @@ test('a wedged emulated host (an RCU stall on its console) ends the run at once,
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('a host that hangs silently past attemptTimeoutMs is started again, like a wedged one', async (t) => {
+  if (unavailable) return t.skip(unavailable);
+  const dir = mkdtempSync(join(tmpdir(), 'sparkler-emuhost-hang-'));
+  const marker = join(dir, 'first-run');
+  const script = `if [ -e ${marker} ]; then echo second run; exit 0; fi; touch ${marker}; sleep 600`;
+  try {
+    const r = await runInEmuHost(['sh', '-c', script], { stdio: 'pipe', ...LIMIT, retriesIfWedged: 1, attemptTimeoutMs: 30_000 });
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stdout, 'second run\n');
+    assert.match(r.stderr ?? '', /timed out after 30000 ms/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

@@ -33,6 +33,12 @@ export interface RunOptions {
    * with HOST_FAILURE_CODE instead of waiting for the timeout.
    */
   retriesIfWedged?: number;
+  /**
+   * With retriesIfWedged: each start of the emulated host gets at most this long, and one that
+   * runs out counts as wedged too (a host that hangs without a stall report on its console, also
+   * seen). Set it well above the command's normal time; timeoutMs still bounds the whole run.
+   */
+  attemptTimeoutMs?: number;
 }
 
 export interface RunResult {
@@ -176,18 +182,21 @@ export async function runInEmuHost(argv: string[], opts: RunOptions = {}): Promi
   const deadline = opts.timeoutMs !== undefined ? Date.now() + opts.timeoutMs : undefined;
   let earlier = '';
   for (let attempt = 0; ; attempt++) {
-    const timeoutMs = deadline !== undefined ? Math.max(1, deadline - Date.now()) : undefined;
+    const left = deadline !== undefined ? Math.max(1, deadline - Date.now()) : undefined;
+    const capped = opts.retriesIfWedged && opts.attemptTimeoutMs !== undefined && (left === undefined || opts.attemptTimeoutMs < left);
+    const timeoutMs = capped ? opts.attemptTimeoutMs : left;
     const r = await runOnce(argv, { ...opts, timeoutMs });
-    const last = !r.wedged || attempt >= (opts.retriesIfWedged ?? 0) || (deadline !== undefined && deadline - Date.now() < 60_000);
+    const stuck = r.wedged || (capped && r.timedOut);
+    const last = !stuck || attempt >= (opts.retriesIfWedged ?? 0) || (deadline !== undefined && deadline - Date.now() < 60_000);
     if (last) return opts.stdio === 'pipe' ? { code: r.code, stdout: r.stdout, stderr: earlier + (r.stderr ?? '') } : { code: r.code };
     // The wedged attempt's output is dropped (the command runs again from the start); its note stays.
     const again = 'emuhost: starting the emulated host again\n';
-    if (opts.stdio === 'pipe') earlier += (r.stderr ?? '').split('\n').filter((l) => l.startsWith('emuhost: the emulated host wedged')).join('\n') + '\n' + again;
+    if (opts.stdio === 'pipe') earlier += (r.stderr ?? '').split('\n').filter((l) => /^emuhost: (the emulated host wedged|timed out)/.test(l)).join('\n') + '\n' + again;
     else process.stderr.write(again);
   }
 }
 
-async function runOnce(argv: string[], opts: RunOptions): Promise<RunResult & { wedged?: boolean }> {
+async function runOnce(argv: string[], opts: RunOptions): Promise<RunResult & { wedged?: boolean; timedOut?: boolean }> {
   const qemu = findQemu();
   const image = await prepareImage();
   if (opts.signal?.aborted) return { code: 130 };
@@ -288,9 +297,10 @@ async function runOnce(argv: string[], opts: RunOptions): Promise<RunResult & { 
       code = HOST_FAILURE_CODE;
     }
     const wedged = stopped === 'wedged';
+    const timedOut = stopped === 'timeout';
     return pipe
-      ? { code, wedged, stdout: Buffer.concat(out).toString(), stderr: Buffer.concat(err).toString() }
-      : { code, wedged };
+      ? { code, wedged, timedOut, stdout: Buffer.concat(out).toString(), stderr: Buffer.concat(err).toString() }
+      : { code, wedged, timedOut };
   } finally {
     if (!process.env.SPARKLER_EMUHOST_KEEP) rmSync(runDir, { recursive: true, force: true });
     else process.stderr.write(`emuhost: kept ${runDir} (until a later run finds its owner gone)\n`);
