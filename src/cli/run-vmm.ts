@@ -189,6 +189,7 @@ function stopped(vmm: Vmm, reason: VmStopReason, clockOffsetNs: bigint): number 
   }
   logger.debug(`vCPU exits: ${JSON.stringify(vmm.exitCounters)}.`);
   if (reason.kind === 'error') return fail(`The microVM stopped on an error: ${reason.error.message}`, EXIT.GENERIC);
+  if (reason.kind === 'triple-fault' && reason.state) logger.warn(`vCPU ${reason.vcpu ?? '?'} shut down (triple fault): ${reason.state}.`);
   logger.info(`Vmm is stopping (guest ${reason.kind}).`);
   return EXIT.OK;
 }

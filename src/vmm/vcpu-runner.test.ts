@@ -5,7 +5,7 @@ import { VcpuFd } from '../kvm/vcpu';
 import { KVM_EXIT } from '../kvm/run';
 import { Bus } from '../devices/bus';
 import { FakeNative } from '../testing/fake-native';
-import { DEFAULT_VCPU_SPIN_NS, FAST_PATH_MAX_EXITS, SPIN_BACKOFF_MAX, VcpuRunner, VmStopReason, vcpuSpinNsFrom } from './vcpu-runner';
+import { DEFAULT_VCPU_SPIN_NS, describeVcpuState, FAST_PATH_MAX_EXITS, SPIN_BACKOFF_MAX, VcpuRunner, VmStopReason, vcpuSpinNsFrom } from './vcpu-runner';
 
 function setup(vcpuCount = 1, spinNs = 50_000) {
   const shim = new FakeNative();
@@ -90,7 +90,9 @@ test('shutdown, system events and a failed KVM_RUN stop every vCPU once', () => 
   const { shim, vcpus, stops, runner } = setup(2);
   vcpus[1].run.bytes.writeUInt32LE(KVM_EXIT.SHUTDOWN, 8);
   shim.deliverExit(1);
-  assert.deepEqual(stops, [{ kind: 'triple-fault' }]);
+  assert.equal(stops.length, 1);
+  assert.equal(stops[0].kind, 'triple-fault');
+  assert.equal(stops[0].kind === 'triple-fault' && stops[0].vcpu, 1, 'the stop names the vCPU that shut down');
   assert.equal(shim.vcpus[1].stopped, true);
   assert.equal(shim.vcpus[0].kicked, 1, 'the other, running vCPU is kicked');
   assert.equal(vcpus[0].run.immediateExit, true);
@@ -296,4 +298,13 @@ test('SPARKLER_VCPU_SPIN_NS: default, override, 0 disables, one CPU disables', (
   assert.equal(vcpuSpinNsFrom({ SPARKLER_VCPU_SPIN_NS: 'lots' }, 4), DEFAULT_VCPU_SPIN_NS);
   assert.equal(vcpuSpinNsFrom({ SPARKLER_VCPU_SPIN_NS: '99999999999' }, 4), 10_000_000);
   assert.equal(vcpuSpinNsFrom({ SPARKLER_VCPU_SPIN_NS: '20000' }, 1), 0);
+});
+
+test("a triple fault's log line carries the vCPU's registers, or why they could not be read", () => {
+  const regs = { rip: 0xffffffff81000000n, rsp: 0x8000n, rflags: 0x2n };
+  const sregs = { cr0: 0x80050033n, cr2: 0xdeadn, cr3: 0x1000n, cr4: 0x20n, efer: 0xd01n, cs: { selector: 0x10 } };
+  const fd = { getRegs: () => regs, getSregs: () => sregs } as unknown as Parameters<typeof describeVcpuState>[0];
+  assert.equal(describeVcpuState(fd), 'rip=0xffffffff81000000 rsp=0x8000 rflags=0x2 cr0=0x80050033 cr2=0xdead cr3=0x1000 cr4=0x20 efer=0xd01 cs=0x10');
+  const broken = { getRegs: () => { throw new Error('KVM_GET_REGS failed (EBADF)'); }, getSregs: () => sregs } as unknown as Parameters<typeof describeVcpuState>[0];
+  assert.equal(describeVcpuState(broken), 'registers unreadable: KVM_GET_REGS failed (EBADF)');
 });

@@ -55,7 +55,8 @@ export function vcpuSpinNs(): number {
 export type VmStopReason =
   | { kind: 'reset' }
   | { kind: 'shutdown' }
-  | { kind: 'triple-fault' }
+  /** `state`: the vCPU's registers when it shut down, for the log (what the guest was doing). */
+  | { kind: 'triple-fault'; vcpu?: number; state?: string }
   | { kind: 'halt' }
   | { kind: 'requested' }
   | { kind: 'error'; error: Error };
@@ -306,7 +307,7 @@ export class VcpuRunner {
         return;
       case KVM_EXIT.SHUTDOWN:
         this.exits.other++;
-        this.stop({ kind: 'triple-fault' });
+        this.stop({ kind: 'triple-fault', vcpu: slot.fd.id, state: describeVcpuState(slot.fd) });
         return;
       case KVM_EXIT.SYSTEM_EVENT: {
         this.exits.other++;
@@ -329,5 +330,17 @@ export class VcpuRunner {
 
   get stoppedBecause(): VmStopReason | undefined {
     return this.stopReason;
+  }
+}
+
+/** RIP, RSP, the control registers and EFER of a stopped vCPU, or why they could not be read. */
+export function describeVcpuState(fd: Pick<VcpuFd, 'getRegs' | 'getSregs'>): string {
+  const hex = (v: bigint) => `0x${v.toString(16)}`;
+  try {
+    const r = fd.getRegs();
+    const s = fd.getSregs();
+    return `rip=${hex(r.rip)} rsp=${hex(r.rsp)} rflags=${hex(r.rflags)} cr0=${hex(s.cr0)} cr2=${hex(s.cr2)} cr3=${hex(s.cr3)} cr4=${hex(s.cr4)} efer=${hex(s.efer)} cs=${hex(BigInt(s.cs.selector))}`;
+  } catch (err) {
+    return `registers unreadable: ${(err as Error).message}`;
   }
 }
