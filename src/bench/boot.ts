@@ -83,9 +83,8 @@ export interface BootResults {
  * not need probed (the legacy UARTs with the console off, the i8042's aux port and keyboard
  * commands). With the console on, `console=ttyS0` is added and `8250.nr_uarts=0` dropped.
  */
-export const BOOT_ARGS = DEFAULT_BOOT_ARGS;
 export const cmdlineFor = (console: boolean): string =>
-  console ? `console=ttyS0 ${BOOT_ARGS.split(' ').filter((a) => !a.startsWith('8250.nr_uarts=')).join(' ')}` : BOOT_ARGS;
+  console ? `console=ttyS0 ${DEFAULT_BOOT_ARGS.split(' ').filter((a) => !a.startsWith('8250.nr_uarts=')).join(' ')}` : DEFAULT_BOOT_ARGS;
 
 const SPARKLER_INIT_LINE = /Guest-boot-time = +(\d+) us/;
 const SPARKLER_FIRST_RUN_LINE = /process start to first KVM_RUN ([\d.]+) ms/;

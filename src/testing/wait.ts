@@ -12,14 +12,9 @@ export async function waitFor(cond: () => boolean, what: string, ms = 20_000): P
  * before listen(2): a connect in between is refused, so the file's existence is not enough.
  */
 export async function waitForSocket(socketPath: string, what: string, ms = 20_000): Promise<void> {
-  const { connect } = await import('node:net');
+  const { canConnect } = await import('../bench/proc');
   const deadline = Date.now() + ms;
-  for (;;) {
-    const accepted = await new Promise<boolean>((resolve) => {
-      const c = connect(socketPath, () => { c.destroy(); resolve(true); });
-      c.on('error', () => resolve(false));
-    });
-    if (accepted) return;
+  while (!(await canConnect(socketPath))) {
     if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 5));
   }
