@@ -14,7 +14,7 @@ import * as path from 'node:path';
 import { ensureInitrd, ensureKernel } from '../guest';
 import { detectKvmHost } from '../host/kvm-host';
 import { READY_MARKER } from './api-driver';
-import { e2eUnavailableReason, where } from './harness';
+import { e2eUnavailableReason, tripleFaultIn, where } from './harness';
 
 const skip = e2eUnavailableReason();
 const DRIVER = path.join(__dirname, 'api-driver.js');
@@ -31,7 +31,7 @@ describe(`the API end to end with a Linux guest (in ${where()})`, { skip }, () =
       spawnSync(argv[0], argv.slice(1), { stdio: 'inherit', timeout: 10 * 60_000 });
     } else {
       const { runInEmuHost } = await import('../emuhost');
-      const r = await runInEmuHost(argv, { stdio: 'pipe', timeoutMs: 10 * 60_000, retriesIfWedged: 1, attemptTimeoutMs: 5 * 60_000 });
+      const r = await runInEmuHost(argv, { stdio: 'pipe', timeoutMs: 10 * 60_000, retriesIfWedged: 1, attemptTimeoutMs: 5 * 60_000, faultedIf: () => tripleFaultIn(path.dirname(file), (n) => n === 'report.json') });
       if (r.code !== 0) throw new Error(`The emulated KVM host run failed with code ${r.code}: ${r.stderr ?? ''}${r.stdout ?? ''}`);
     }
     report = JSON.parse(fs.readFileSync(file, 'utf8'));

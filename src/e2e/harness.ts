@@ -50,7 +50,7 @@ export async function runBoots(boots: Boot[], timeoutMs = 15 * 60_000): Promise<
     spawnSync('sh', [script], { stdio: 'inherit', timeout: timeoutMs });
   } else {
     const { runInEmuHost } = await import('../emuhost');
-    const r = await runInEmuHost(['sh', script], { stdio: 'pipe', timeoutMs, retriesIfWedged: 1, attemptTimeoutMs: timeoutMs / 2 });
+    const r = await runInEmuHost(['sh', script], { stdio: 'pipe', timeoutMs, retriesIfWedged: 1, attemptTimeoutMs: timeoutMs / 2, faultedIf: () => tripleFaultIn(dir) });
     if (r.code !== 0) throw new Error(`The emulated KVM host run failed with code ${r.code}: ${r.stderr ?? ''}${r.stdout ?? ''}`);
   }
   const results = new Map<string, BootResult>();
@@ -65,6 +65,19 @@ export async function runBoots(boots: Boot[], timeoutMs = 15 * 60_000): Promise<
     results.set(b.name, { code: Number(read('code').trim() || 'NaN'), stdout: read('out'), stderr: read('err') });
   }
   return results;
+}
+
+/**
+ * A guest that triple-faulted inside the emulated KVM host, in one of the .out files in `dir`:
+ * seen in a few CI runs (2-vCPU boots, at random points of early boot, never reproduced when
+ * rerun), so taken for a fault of the nested-SVM emulation and rerun once (runInEmuHost
+ * faultedIf); a VMM that triple-faults its guest every time still fails the test.
+ */
+export function tripleFaultIn(dir: string, files: (name: string) => boolean = (n) => n.endsWith('.out')): string | undefined {
+  for (const name of fs.readdirSync(dir).filter(files)) {
+    if (fs.readFileSync(path.join(dir, name), 'utf8').includes('Vmm is stopping (guest triple-fault)')) return `a guest triple-faulted in the emulated host (${name})`;
+  }
+  return undefined;
 }
 
 export function writeVmConfig(config: object): string {

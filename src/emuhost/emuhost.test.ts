@@ -140,3 +140,19 @@ test('a host that hangs silently past attemptTimeoutMs is started again, like a 
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('an attempt whose output shows an emulator fault (faultedIf) is run again', async (t) => {
+  if (unavailable) return t.skip(unavailable);
+  const dir = mkdtempSync(join(tmpdir(), 'sparkler-emuhost-fault-'));
+  const out = join(dir, 'out');
+  const script = `if [ -e ${out} ]; then echo second >${out}; else echo first >${out}; fi`;
+  try {
+    const faultedIf = () => (readFileSync(out, 'utf8').trim() === 'first' ? 'the first run faulted' : undefined);
+    const r = await runInEmuHost(['sh', '-c', script], { stdio: 'pipe', ...LIMIT, retriesIfWedged: 1, faultedIf });
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(readFileSync(out, 'utf8'), 'second\n');
+    assert.match(r.stderr ?? '', /emuhost: the first run faulted\nemuhost: starting the emulated host again/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

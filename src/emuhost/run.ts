@@ -39,6 +39,12 @@ export interface RunOptions {
    * seen). Set it well above the command's normal time; timeoutMs still bounds the whole run.
    */
   attemptTimeoutMs?: number;
+  /**
+   * With retriesIfWedged: after an attempt that ended with code 0, says whether what the command
+   * left behind (its output files) shows a fault of the emulated host's, such as a guest that
+   * triple-faulted there; such an attempt is run again like a wedged one, and says so on stderr.
+   */
+  faultedIf?: () => string | undefined;
 }
 
 export interface RunResult {
@@ -186,11 +192,12 @@ export async function runInEmuHost(argv: string[], opts: RunOptions = {}): Promi
     const capped = opts.retriesIfWedged && opts.attemptTimeoutMs !== undefined && (left === undefined || opts.attemptTimeoutMs < left);
     const timeoutMs = capped ? opts.attemptTimeoutMs : left;
     const r = await runOnce(argv, { ...opts, timeoutMs });
-    const stuck = r.wedged || (capped && r.timedOut);
+    const fault = r.code === 0 && opts.retriesIfWedged ? opts.faultedIf?.() : undefined;
+    const stuck = r.wedged || (capped && r.timedOut) || fault !== undefined;
     const last = !stuck || attempt >= (opts.retriesIfWedged ?? 0) || (deadline !== undefined && deadline - Date.now() < 60_000);
     if (last) return opts.stdio === 'pipe' ? { code: r.code, stdout: r.stdout, stderr: earlier + (r.stderr ?? '') } : { code: r.code };
     // The wedged attempt's output is dropped (the command runs again from the start); its note stays.
-    const again = 'emuhost: starting the emulated host again\n';
+    const again = `${fault ? `emuhost: ${fault}\n` : ''}emuhost: starting the emulated host again\n`;
     if (opts.stdio === 'pipe') earlier += (r.stderr ?? '').split('\n').filter((l) => /^emuhost: (the emulated host wedged|timed out)/.test(l)).join('\n') + '\n' + again;
     else process.stderr.write(again);
   }
