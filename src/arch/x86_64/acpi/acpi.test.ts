@@ -21,9 +21,10 @@ import {
   ACPI_TABLES_END, ACPI_TABLES_SIZE, ACPI_TABLES_START, AcpiError, buildAcpiTables, isS5Request, RSDP_ADDRESS,
   S5_SLEEP_CONTROL_VALUE, SLEEP_CONTROL_PORT, SLEEP_STATUS_PORT, writeAcpiTables,
 } from './index';
-import { FADT_FLAGS, FADT_OFFSETS, FADT_SIZE, IAPC_BOOT_ARCH } from './fadt';
+import { buildFadt, FADT_FLAGS, FADT_OFFSETS, FADT_SIZE, IAPC_BOOT_ARCH } from './fadt';
 import { AmlContainer, AmlNode, AmlValue, decodeAml, readAcpiTables, scanForRsdp, SdtInfo } from './read';
-import { checksum8 } from './sdt';
+import { buildXsdt, xsdtSizeFor } from './rsdp';
+import { ACPI_CREATOR_ID, ACPI_OEM_ID, ACPI_OEM_TABLE_ID, checksum8 } from './sdt';
 
 const hex = (s: string) => Buffer.from(s.replace(/\s+/g, ''), 'hex');
 const lowMem = () => GuestMemory.fromLayout([{ start: 0, size: 2 * MiB }]);
@@ -54,6 +55,15 @@ test('the RSDP is at 0xE0000, revision 2, both checksums right, and a scan of 0x
   assert.equal(b.readUInt32LE(20), 36);
   assert.equal(rsdp % 16, 0);
   assert.equal(scanForRsdp(mem), rsdp);
+});
+
+test('the header IDs are printable ASCII that fit their fields; the size constants match the built tables', () => {
+  for (const [id, max] of [[ACPI_OEM_ID, 6], [ACPI_OEM_TABLE_ID, 8], [ACPI_CREATOR_ID, 4]] as const) {
+    assert.match(id, /^[\x20-\x7e]+$/);
+    assert.ok(id.length <= max, `${id} fits ${max} bytes`);
+  }
+  assert.equal(buildFadt(0x1234).length, FADT_SIZE);
+  assert.equal(buildXsdt([1, 2]).length, xsdtSizeFor(2));
 });
 
 test('XSDT entries point at a valid FADT and MADT; the FADT points at the DSDT; all headers say SPRKLR', () => {

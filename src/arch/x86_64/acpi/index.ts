@@ -15,9 +15,9 @@ import { GuestMemory } from '../../../memory/guest-memory';
 import { VIRTIO_MMIO_SLOT_SIZE } from '../layout';
 import { IOAPIC_PINS } from '../mptable';
 import { buildDsdt, COM1_IRQ, I8042_IRQ, VirtioMmioDeviceDesc } from './dsdt';
-import { buildFadt } from './fadt';
+import { buildFadt, FADT_SIZE } from './fadt';
 import { buildMadt } from './madt';
-import { buildRsdp, buildXsdt, RSDP_SIZE } from './rsdp';
+import { buildRsdp, buildXsdt, RSDP_SIZE, xsdtSizeFor } from './rsdp';
 import { AcpiError } from './sdt';
 
 export { AcpiError } from './sdt';
@@ -82,8 +82,8 @@ export function buildAcpiTables(config: AcpiConfig, base: number = ACPI_TABLES_S
   checkVirtioDevices(config.virtioDevices);
   const madtBytes = buildMadt(config.vcpuCount);
   const dsdtBytes = buildDsdt(config.virtioDevices);
-  const fadtSize = buildFadt(0).length;
-  const xsdtSize = buildXsdt([0, 0]).length;
+  const fadtSize = FADT_SIZE;
+  const xsdtSize = xsdtSizeFor(2);
 
   const rsdp = base;
   const xsdt = align(rsdp + RSDP_SIZE);
@@ -113,8 +113,8 @@ export function writeAcpiTables(mem: GuestMemory, config: AcpiConfig): number {
   if (!mem.isValidRange(ACPI_TABLES_START, ACPI_TABLES_SIZE)) {
     throw new AcpiError(`Guest RAM does not cover the ACPI area 0x${ACPI_TABLES_START.toString(16)}-0x${ACPI_TABLES_END.toString(16)}: the guest needs at least 1 MiB.`);
   }
-  const area = Buffer.alloc(ACPI_TABLES_SIZE);
-  tables.bytes.copy(area);
-  mem.write(ACPI_TABLES_START, area);
+  const area = mem.view(ACPI_TABLES_START, ACPI_TABLES_SIZE);
+  area.set(tables.bytes);
+  area.fill(0, tables.bytes.length);
   return tables.rsdp;
 }

@@ -6,7 +6,7 @@
  * address (4), length (4, = 36), XSDT address (8), extended checksum of all 36 bytes (1),
  * reserved (3). There is no RSDT: revision 2 points at the XSDT, whose entries are 64-bit.
  */
-import { ACPI_OEM_ID, fixChecksum, sdt } from './sdt';
+import { ACPI_OEM_ID, fixChecksum, sdt, SDT_HEADER_SIZE } from './sdt';
 
 export const RSDP_SIGNATURE = 'RSD PTR ';
 export const RSDP_REVISION = 2;
@@ -29,8 +29,13 @@ export function buildRsdp(xsdtAddress: number): Buffer {
 }
 
 /** The XSDT: the header and one 64-bit address per table (the FADT first, by convention). */
+/** The XSDT's size for `count` table pointers: the header and a 64-bit address each. */
+export function xsdtSizeFor(count: number): number {
+  return SDT_HEADER_SIZE + 8 * count;
+}
+
 export function buildXsdt(tableAddresses: readonly number[]): Buffer {
-  const body = Buffer.alloc(8 * tableAddresses.length);
+  const body = Buffer.alloc(xsdtSizeFor(tableAddresses.length) - SDT_HEADER_SIZE);
   tableAddresses.forEach((a, i) => body.writeBigUInt64LE(BigInt(a), 8 * i));
   return sdt('XSDT', XSDT_REVISION, body);
 }
