@@ -22,7 +22,7 @@ import { BUNDLE_FILE, BUNDLE_HEAD, CODE_CACHE_FILE } from './launch';
 import { BUNDLE_LINE_MAP_KEY, BundleLineMap } from './bundle-lines';
 
 /** Module folders and files under dist/ left out (loaded from disk if ever required). */
-const EXCLUDE = [/^bench\//, /^build\/(bundle|launch|train-code-cache)\.js$/, /^emuhost\//, /^guest\//, /^e2e\//, /^testing\//, /^host\/doctor\.js$/, /^cli\/demo\.js$/, /\.test\.js$/];
+const EXCLUDE = [/^bench\//, /^build\/(bundle|launch|launcher|train-code-cache)\.js$/, /^emuhost\//, /^guest\//, /^e2e\//, /^testing\//, /^host\/doctor\.js$/, /^cli\/demo\.js$/, /\.test\.js$/];
 
 const REQUIRE_RE = /\brequire\((['"])(\.{1,2}\/[^'"]*)\1\)/g;
 
@@ -174,6 +174,8 @@ if (require.main === module) {
   const distDir = path.resolve(__dirname, '..');
   const b = writeBundle(distDir);
   process.stdout.write(`bundle: ${b.modules} modules, ${(b.bytes / 1024).toFixed(0)} KiB -> ${path.relative(process.cwd(), b.file)}\n`);
+  const launcher = require('./launcher').writeLauncher(path.resolve(distDir, '..')) as string;
+  process.stdout.write(`launcher: ${path.relative(process.cwd(), launcher)} (${fs.readFileSync(launcher, 'latin1').split('\n')[0]})\n`);
   const trained = require('./train-code-cache').trainCodeCache(distDir) as string;
   process.stdout.write(`code cache: ${trained}\n`);
 }

@@ -129,8 +129,11 @@ function addonMapFile(): MapFileLatin1 | undefined {
   return undefined;
 }
 
-/** The flags bin/sparkler starts node with; V8 ties a code cache to the flags it was made under. */
-const SHIPPED_NODE_FLAGS = ['--preserve-symlinks-main', '--preserve-symlinks'];
+/**
+ * The flags bin/sparkler starts node with (its shebang line, src/build/launcher.ts: one flag
+ * only); V8 ties a code cache to the flags it was made under.
+ */
+export const SHIPPED_NODE_FLAGS: readonly string[] = ['--preserve-symlinks-main'];
 
 /**
  * Whether this node runs with the shipped flags only. A run under other flags (--cpu-prof,
