@@ -1,7 +1,8 @@
 /**
  * Trains the V8 code cache of the bundle at build time: one VMM run of a tiny guest through
  * bin/sparkler, with the API server and a config file both in use (so the cache holds what either
- * path compiles) and the boot timer on. The launcher writes the cache when that run ends cleanly.
+ * path compiles), a drive and an entropy device attached, and the boot timer on. The launcher
+ * writes the cache when that run ends cleanly.
  * Needs a usable /dev/kvm and the built addon; without them the first real VMM run trains it.
  */
 import * as fs from 'node:fs';
@@ -20,10 +21,15 @@ export function trainCodeCache(distDir: string): string {
   try {
     const kernel = path.join(dir, 'tiny.elf');
     fs.writeFileSync(kernel, tinyKernel());
+    // A drive and an entropy device too: their code loads only for VMs that have them (most do).
+    const disk = path.join(dir, 'disk.img');
+    fs.writeFileSync(disk, Buffer.alloc(64 * 1024));
     const config = path.join(dir, 'vm.json');
     fs.writeFileSync(config, JSON.stringify({
       'boot-source': { kernel_image_path: kernel, boot_args: 'reboot=k' },
       'machine-config': { vcpu_count: 1, mem_size_mib: 32 },
+      drives: [{ drive_id: 'train', path_on_host: disk, is_root_device: false, is_read_only: true }],
+      entropy: {},
     }));
     const bin = path.resolve(distDir, '..', 'bin', 'sparkler');
     const run = spawnSync(process.execPath, [bin, '--api-sock', path.join(dir, 'api.sock'), '--boot-timer', '--config-file', config],

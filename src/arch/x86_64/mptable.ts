@@ -97,8 +97,8 @@ export function buildMpTable(vcpuCount: number, base: number = MPTABLE_START): B
   // byte 2 bit 7 clear: no IMCR, virtual wire mode).
   buf.write('_MP_', 0, 'latin1');
   buf.writeUInt32LE(configAddr, 4);
-  buf.writeUInt8(1, 8);
-  buf.writeUInt8(MP_SPEC_REV_1_4, 9);
+  buf[8] = 1;
+  buf[9] = MP_SPEC_REV_1_4;
 
   // Entries after the 44-byte header.
   const c = MP_FLOATING_POINTER_SIZE;
@@ -106,27 +106,27 @@ export function buildMpTable(vcpuCount: number, base: number = MPTABLE_START): B
   let entries = 0;
   for (let cpu = 0; cpu < vcpuCount; cpu++) {
     // 4.3.1 processor entry: type, local APIC id, version, flags (EN, BP), signature, features, reserved.
-    buf.writeUInt8(MP_ENTRY_PROCESSOR, off);
-    buf.writeUInt8(cpu, off + 1);
-    buf.writeUInt8(MP_APIC_VERSION, off + 2);
-    buf.writeUInt8(MP_CPU_ENABLED | (cpu === 0 ? MP_CPU_BOOT_PROCESSOR : 0), off + 3);
+    buf[off] = MP_ENTRY_PROCESSOR;
+    buf[off + 1] = cpu;
+    buf[off + 2] = MP_APIC_VERSION;
+    buf[off + 3] = MP_CPU_ENABLED | (cpu === 0 ? MP_CPU_BOOT_PROCESSOR : 0);
     buf.writeUInt32LE(MP_CPU_SIGNATURE, off + 4);
     buf.writeUInt32LE(MP_CPU_FEATURES, off + 8);
     off += MP_PROCESSOR_ENTRY_SIZE;
     entries++;
   }
   // 4.3.2 bus entry: type, bus id, 6-byte bus type string.
-  buf.writeUInt8(MP_ENTRY_BUS, off);
-  buf.writeUInt8(MP_BUS_ID_ISA, off + 1);
+  buf[off] = MP_ENTRY_BUS;
+  buf[off + 1] = MP_BUS_ID_ISA;
   buf.write('ISA   ', off + 2, 'latin1');
   off += MP_SMALL_ENTRY_SIZE;
   entries++;
   // 4.3.3 I/O APIC entry: type, id, version, flags (EN), address.
   const ioapic = ioapicId(vcpuCount);
-  buf.writeUInt8(MP_ENTRY_IOAPIC, off);
-  buf.writeUInt8(ioapic, off + 1);
-  buf.writeUInt8(MP_IOAPIC_VERSION, off + 2);
-  buf.writeUInt8(MP_IOAPIC_ENABLED, off + 3);
+  buf[off] = MP_ENTRY_IOAPIC;
+  buf[off + 1] = ioapic;
+  buf[off + 2] = MP_IOAPIC_VERSION;
+  buf[off + 3] = MP_IOAPIC_ENABLED;
   buf.writeUInt32LE(IOAPIC_START, off + 4);
   off += MP_SMALL_ENTRY_SIZE;
   entries++;
@@ -134,13 +134,13 @@ export function buildMpTable(vcpuCount: number, base: number = MPTABLE_START): B
   // source bus, source bus IRQ, destination IOAPIC id, destination pin. ISA IRQ n -> pin n,
   // matching KVM's default GSI routing.
   for (let irq = 0; irq < IOAPIC_PINS; irq++) {
-    buf.writeUInt8(MP_ENTRY_IO_INTERRUPT, off);
-    buf.writeUInt8(MP_INT, off + 1);
+    buf[off] = MP_ENTRY_IO_INTERRUPT;
+    buf[off + 1] = MP_INT;
     buf.writeUInt16LE(0, off + 2);
-    buf.writeUInt8(MP_BUS_ID_ISA, off + 4);
-    buf.writeUInt8(irq, off + 5);
-    buf.writeUInt8(ioapic, off + 6);
-    buf.writeUInt8(irq, off + 7);
+    buf[off + 4] = MP_BUS_ID_ISA;
+    buf[off + 5] = irq;
+    buf[off + 6] = ioapic;
+    buf[off + 7] = irq;
     off += MP_SMALL_ENTRY_SIZE;
     entries++;
   }
@@ -148,13 +148,13 @@ export function buildMpTable(vcpuCount: number, base: number = MPTABLE_START): B
   // destination local APIC id, destination LINTIN#. ExtINT -> BSP LINT0, NMI -> all LINT1.
   const lints: Array<[number, number, number]> = [[MP_EXTINT, 0, 0], [MP_NMI, MP_ALL_APICS, 1]];
   for (const [type, apic, lint] of lints) {
-    buf.writeUInt8(MP_ENTRY_LOCAL_INTERRUPT, off);
-    buf.writeUInt8(type, off + 1);
+    buf[off] = MP_ENTRY_LOCAL_INTERRUPT;
+    buf[off + 1] = type;
     buf.writeUInt16LE(0, off + 2);
-    buf.writeUInt8(MP_BUS_ID_ISA, off + 4);
-    buf.writeUInt8(0, off + 5);
-    buf.writeUInt8(apic, off + 6);
-    buf.writeUInt8(lint, off + 7);
+    buf[off + 4] = MP_BUS_ID_ISA;
+    buf[off + 5] = 0;
+    buf[off + 6] = apic;
+    buf[off + 7] = lint;
     off += MP_SMALL_ENTRY_SIZE;
     entries++;
   }
@@ -163,7 +163,7 @@ export function buildMpTable(vcpuCount: number, base: number = MPTABLE_START): B
   // OEM table pointer/size (none), entry count, local APIC address, extended table length/checksum.
   buf.write('PCMP', c, 'latin1');
   buf.writeUInt16LE(off - c, c + 4);
-  buf.writeUInt8(MP_SPEC_REV_1_4, c + 6);
+  buf[c + 6] = MP_SPEC_REV_1_4;
   buf.write(MP_OEM_ID.padEnd(8).slice(0, 8), c + 8, 'latin1');
   buf.write(MP_PRODUCT_ID.padEnd(12).slice(0, 12), c + 16, 'latin1');
   buf.writeUInt16LE(entries, c + 34);
@@ -176,8 +176,8 @@ export function buildMpTable(vcpuCount: number, base: number = MPTABLE_START): B
 /** Write the MP tables at MPTABLE_START, clearing the rest of the EBDA kilobyte. */
 export function writeMpTable(mem: GuestMemory, vcpuCount: number): { address: number; size: number } {
   const table = buildMpTable(vcpuCount, MPTABLE_START);
-  const area = Buffer.alloc(MPTABLE_MAX_SIZE);
-  table.copy(area);
-  mem.write(MPTABLE_START, area);
+  const area = mem.view(MPTABLE_START, MPTABLE_MAX_SIZE);
+  area.set(table);
+  area.fill(0, table.length);
   return { address: MPTABLE_START, size: table.length };
 }
