@@ -7,7 +7,8 @@ import { exitLoopCode, pvhElf, QEMU_EXIT_LOOP, UART_THR } from './guests';
 import { makeEntry, markdownReport, orderEntries } from './results';
 import { chartSvg } from './chart';
 import { microvmArgs, QEMU_INIT_LINE } from './qemu';
-import { cmdlineFor } from './boot';
+import { BootSample, cmdlineFor } from './boot';
+import { bootEntries } from './boot-suite';
 import { DEFAULT_BOOT_ARGS } from '../config/boot-source';
 
 test('summaries are medians with min, max and the number of runs; failed runs are left out', () => {
@@ -112,4 +113,18 @@ test("boots use Firecracker's default command line; with the console on, one UAR
   assert.ok(on.startsWith('console=ttyS0 '));
   assert.doesNotMatch(on, /nr_uarts/, 'console=ttyS0 needs the 8250 driver to register its ports');
   assert.equal(on.replace('console=ttyS0 ', ''), DEFAULT_BOOT_ARGS.replace(' 8250.nr_uarts=0', ''));
+});
+
+test('boot entries: the vmlinux row compares both VMMs on the vmlinux when QEMU booted it, else on QEMU\'s bzImage', () => {
+  const ctx = { quick: true, bin: 'bin/sparkler', qemu: 'qemu-system-x86_64', work: '/tmp', localKvm: '', progress: () => {}, problems: [], experiments: [] };
+  const sample = (vmm: BootSample['vmm'], ms: number): BootSample => ({ vmm, console: false, vcpus: 1, mode: 'process', run: 0, ms });
+  const base = [sample('sparkler', 3000), sample('qemu', 4000), sample('sparkler-vmlinux', 2000)];
+  const row = (samples: BootSample[]) => bootEntries(ctx, samples, 'here').find((e) => e.name === 'boot_to_init_ms/vmlinux/process_start/console_off/1vcpu')!;
+  const same = row([...base, sample('qemu-vmlinux', 2500)]);
+  assert.equal(same.ratio, 0.8);
+  assert.match(same.variant, /both VMMs boot the same uncompressed ELF vmlinux/);
+  const mixed = row(base);
+  assert.equal(mixed.ratio, 0.5);
+  assert.match(mixed.variant, /QEMU the bzImage/);
+  assert.equal(bootEntries(ctx, base, 'here').find((e) => e.name === 'boot_to_init_ms')!.ratio, 0.75, 'the headline stays on the bzImage');
 });

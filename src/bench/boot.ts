@@ -18,8 +18,8 @@ import { firstLine, httpUnix, killAndWait, now, openFifo, Qmp, Spawned, spawnSpa
 import { microvmArgs, QEMU_INIT_LINE } from './qemu';
 import { DEFAULT_BOOT_ARGS } from '../config/boot-source';
 
-export type BootVmm = 'sparkler' | 'qemu' | 'sparkler-vmlinux' | 'sparkler-unbundled' | 'sparkler-pinned';
-/** Sparkler variants booted beside the two VMMs (process start span only). */
+export type BootVmm = 'sparkler' | 'qemu' | 'sparkler-vmlinux' | 'qemu-vmlinux' | 'sparkler-unbundled' | 'sparkler-pinned';
+/** Variants booted beside the two VMMs (process start span only). */
 export type BootExtra = Exclude<BootVmm, 'sparkler' | 'qemu'>;
 export type BootMode = 'process' | 'api';
 
@@ -30,9 +30,10 @@ export interface BootConfig {
   /** Repetitions of this configuration. */
   runs: number;
   /**
-   * Sparkler variants also booted (process span): with the ELF vmlinux (no in-guest
-   * decompression; QEMU cannot boot it), the start-up experiment (plan.experiment), or pinned to
-   * one CPU (taskset: the vCPU thread and the VMM thread hand each exit over on the same CPU).
+   * Variants also booted (process span): either VMM on the uncompressed ELF vmlinux (no
+   * in-guest decompression; QEMU enters it through its PVH note), Sparkler's start-up experiment
+   * (plan.experiment), or Sparkler pinned to one CPU (taskset: the vCPU thread and the VMM thread
+   * hand each exit over on the same CPU).
    */
   extras?: BootExtra[];
 }
@@ -237,7 +238,10 @@ export async function runBootPlan(plan: BootPlan, progress: (line: string) => vo
     for (const mode of c.modes) {
       const vmms: BootVmm[] = plan.qemu ? ['sparkler', 'qemu'] : ['sparkler'];
       if (run % 2 === 1) vmms.reverse();
-      if (mode === 'process') vmms.push(...(c.extras ?? []).filter((x) => x !== 'sparkler-unbundled' || plan.experiment));
+      if (mode === 'process') {
+        const extras = (c.extras ?? []).filter((x) => (x !== 'sparkler-unbundled' || plan.experiment) && (x !== 'qemu-vmlinux' || plan.qemu));
+        vmms.push(...(run % 2 === 1 ? extras.reverse() : extras));
+      }
       for (const vmm of vmms) {
         if (plan.budgetMs > 0 && now() - began > plan.budgetMs) {
           skipped++;
@@ -247,10 +251,10 @@ export async function runBootPlan(plan: BootPlan, progress: (line: string) => vo
         const sample: BootSample = { vmm, console: c.console, vcpus: c.vcpus, mode, run };
         alive();
         if (process.env.SPARKLER_BENCH_VERBOSE === '1') progress(`boot ${run + 1}/${c.runs} ${vmm} ${mode} console=${c.console ? 'on' : 'off'} vcpus=${c.vcpus}: starting`);
-        const kernel = vmm === 'sparkler-vmlinux' ? plan.vmlinux : plan.bzImage;
+        const kernel = vmm.endsWith('-vmlinux') ? plan.vmlinux : plan.bzImage;
         const one = { kernel, console: c.console, vcpus: c.vcpus };
         try {
-          if (vmm === 'qemu') Object.assign(sample, await qemuBoot(plan, dir, one, mode));
+          if (vmm === 'qemu' || vmm === 'qemu-vmlinux') Object.assign(sample, await qemuBoot(plan, dir, one, mode));
           else Object.assign(sample, mode === 'api' ? await sparklerApi(plan, dir, one) : await sparklerProcess(plan, dir, one, vmm));
         } catch (err) {
           sample.error = (err as Error).message;
