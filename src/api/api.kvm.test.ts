@@ -7,16 +7,16 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ChildProcess, spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { kvmUnavailableReason } from '../testing/kvm-available';
 import { tinyKernel } from '../testing/tiny-guests';
 import { waitFor } from '../testing/wait';
 import { request } from './testing';
+import { tempDir } from '../testing/temp-dir';
 
 const BIN = path.resolve(__dirname, '..', '..', 'bin', 'sparkler');
 const skip = kvmUnavailableReason();
-const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sparkler-api-kvm-'));
+const dir = tempDir('sparkler-api-kvm-');
 
 /**
  * Prints '.' on COM1 forever, with a short busy-wait between dots (short because on a PVM host

@@ -10,10 +10,10 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { waitForSocket } from '../testing/wait';
 import { request, SAMPLE_REQUESTS } from './testing';
+import { tempDir } from '../testing/temp-dir';
 
 const BIN = path.resolve(__dirname, '..', '..', 'bin', 'sparkler');
 const CASES = Number(process.env.SPARKLER_FUZZ_CASES ?? 10_000);
@@ -189,7 +189,7 @@ function runCase(sock: string, c: Case): Promise<Outcome & { silent: boolean }> 
 }
 
 test(`${CASES} hostile requests, slow and half-closed connections, 100 concurrent keep-alive clients: the API stays up and correct`, { timeout: 240_000 }, async (t) => {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sparkler-fuzz-'));
+  const dir = tempDir('sparkler-fuzz-');
   const sock = path.join(dir, 'api.sock');
   // cwd is the scratch directory: a fuzzed PUT /logger or /metrics may name a relative file.
   const child = spawn(BIN, ['--api-sock', sock, '--level', 'Off', '--http-api-max-payload-size', String(MAX_PAYLOAD)], { cwd: dir, stdio: ['ignore', 'ignore', 'pipe'] });

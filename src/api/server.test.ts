@@ -4,7 +4,6 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as http from 'node:http';
 import * as net from 'node:net';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { Logger } from '../logger/logger';
 import { Metrics } from '../metrics/metrics';
@@ -13,8 +12,9 @@ import type { VmmAction, VmmResponse } from './actions';
 import { ApiServer } from './server';
 import { ApiSocketError } from './socket-file';
 import { fakeVmm, request, SAMPLE_REQUESTS } from './testing';
+import { tempDir } from '../testing/temp-dir';
 
-const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sparkler-api-'));
+const dir = tempDir('sparkler-api-');
 const quiet = new Logger({ fd: fs.openSync('/dev/null', 'w') });
 let n = 0;
 const servers: ApiServer[] = [];

@@ -1,17 +1,17 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { asciiOnly, TSC_IMPORT_STAR, writeBundle } from './bundle';
 import { BUNDLE_FILE, CODE_CACHE_FILE, hasShippedFlags, loadBundle } from './launch';
 import { native } from '../native';
 import { unbundledLocation } from './bundle-lines';
+import { tempDir } from '../testing/temp-dir';
 
 /** A miniature dist/: an entry with a shebang, a module, JSON, and a module the bundle leaves out. */
 function fakeDist(): string {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sparkler-bundle-test-'));
+  const dir = tempDir('sparkler-bundle-test-');
   const put = (rel: string, text: string) => {
     fs.mkdirSync(path.dirname(path.join(dir, rel)), { recursive: true });
     fs.writeFileSync(path.join(dir, rel), text);
@@ -110,7 +110,7 @@ test('a bundle older than dist/ is not used', () => {
   const later = new Date(Date.now() + 60_000);
   fs.utimesSync(path.join(dir, 'cli', 'main.js'), later, later);
   assert.equal(loadBundle(dir, false), undefined);
-  assert.equal(loadBundle(fs.mkdtempSync(path.join(os.tmpdir(), 'sparkler-empty-')), false), undefined, 'no bundle at all');
+  assert.equal(loadBundle(tempDir('sparkler-empty-'), false), undefined, 'no bundle at all');
 });
 
 for (const mapped of [false, true]) {

@@ -3,11 +3,11 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { kvmUnavailableReason } from '../testing/kvm-available';
 import { tinyKernel } from '../testing/tiny-guests';
 import { detectKvmHost } from '../host/kvm-host';
+import { tempDir } from '../testing/temp-dir';
 
 const BIN = path.resolve(__dirname, '..', '..', 'bin', 'sparkler');
 const REFERENCE = path.resolve(__dirname, '..', '..', '..', 'shared', 'reference', 'firecracker');
@@ -18,14 +18,14 @@ function sparkler(args: string[]) {
 }
 
 function writeConfig(config: unknown): string {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sparkler-cli-'));
+  const dir = tempDir('sparkler-cli-');
   const file = path.join(dir, 'vm.json');
   fs.writeFileSync(file, typeof config === 'string' ? config : JSON.stringify(config));
   return file;
 }
 
 function tinyConfig(vcpuCount: number): string {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sparkler-cli-'));
+  const dir = tempDir('sparkler-cli-');
   fs.writeFileSync(path.join(dir, 'tiny.elf'), tinyKernel());
   return writeConfig({
     'boot-source': { kernel_image_path: path.join(dir, 'tiny.elf'), boot_args: 'console=ttyS0 reboot=k' },
@@ -82,7 +82,7 @@ for (const vcpus of [1, 2]) {
 }
 
 test('a stock Linux kernel on a PVM host is refused with an explanation, not a silent hang', { skip: detectKvmHost().kind !== 'pvm' && 'this host is not PVM' }, () => {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sparkler-cli-'));
+  const dir = tempDir('sparkler-cli-');
   const fakeBzImage = Buffer.alloc(0x1000);
   fakeBzImage.write('HdrS', 0x202, 'latin1');
   fs.writeFileSync(path.join(dir, 'bzImage'), fakeBzImage);

@@ -3,7 +3,6 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { request } from '../api/testing';
 import { SPARKLER_IDLE } from '../bench/guests';
@@ -12,9 +11,10 @@ import { kvmUnavailableReason } from '../testing/kvm-available';
 import { tinyKernel } from '../testing/tiny-guests';
 import { waitFor, waitForSocket } from '../testing/wait';
 import { scheduleMemorySettle, settleMemory, SettleResult, stdinMayBeTerminal, V8_DEFAULT_BYTECODE_OLD_AGE } from './run-vmm';
+import { tempDir } from '../testing/temp-dir';
 
 const BIN = path.resolve(__dirname, '..', '..', 'bin', 'sparkler');
-const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sparkler-runvmm-'));
+const dir = tempDir('sparkler-runvmm-');
 
 function run(args: string[]) {
   const r = spawnSync(BIN, args, { encoding: 'utf8', timeout: 60_000 });

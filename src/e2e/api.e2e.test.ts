@@ -9,12 +9,12 @@ import { before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { ensureInitrd, ensureKernel } from '../guest';
 import { detectKvmHost } from '../host/kvm-host';
 import { READY_MARKER } from './api-driver';
 import { e2eUnavailableReason, tripleFaultIn, where } from './harness';
+import { tempDir } from '../testing/temp-dir';
 
 const skip = e2eUnavailableReason();
 const DRIVER = path.join(__dirname, 'api-driver.js');
@@ -25,7 +25,7 @@ describe(`the API end to end with a Linux guest (in ${where()})`, { skip }, () =
   before(async () => {
     const kernel = await ensureKernel();
     const initrd = await ensureInitrd();
-    const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'sparkler-e2e-api-')), 'report.json');
+    const file = path.join(tempDir('sparkler-e2e-api-'), 'report.json');
     const argv = [process.execPath, DRIVER, file, kernel, initrd];
     if (detectKvmHost().kind === 'hardware') {
       spawnSync(argv[0], argv.slice(1), { stdio: 'inherit', timeout: 10 * 60_000 });

@@ -4,10 +4,10 @@
  * emulated KVM host, where a batch of boots shares one start-up of the emulated host.
  */
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { detectKvmHost } from '../host/kvm-host';
+import { tempDir } from '../testing/temp-dir';
 
 export const BIN = path.resolve(__dirname, '..', '..', 'bin', 'sparkler');
 
@@ -37,7 +37,7 @@ export function where(): string {
 
 /** Runs every boot (sequentially) and returns each one's exit code and output. */
 export async function runBoots(boots: Boot[], timeoutMs = 15 * 60_000): Promise<Map<string, BootResult>> {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sparkler-e2e-'));
+  const dir = tempDir('sparkler-e2e-');
   const lines = ['#!/bin/sh'];
   for (const b of boots) {
     const q = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
@@ -81,7 +81,7 @@ export function tripleFaultIn(dir: string, files: (name: string) => boolean = (n
 }
 
 export function writeVmConfig(config: object): string {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sparkler-e2e-vm-'));
+  const dir = tempDir('sparkler-e2e-vm-');
   const file = path.join(dir, 'vm.json');
   fs.writeFileSync(file, JSON.stringify(config, null, 2));
   return file;

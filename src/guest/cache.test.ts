@@ -1,14 +1,14 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { promises as fsp } from 'node:fs';
-import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { buildOnce, cacheRoot, type Builder } from './cache';
+import { tempDir } from '../testing/temp-dir';
 
 const HASH = 'ab'.repeat(32);
-const tempRoot = () => mkdtempSync(path.join(tmpdir(), 'sparkler-cache-'));
+const tempRoot = () => tempDir('sparkler-cache-');
 
 /** A builder that writes one output file and counts its calls. */
 function countingBuilder(delayMs = 0): Builder & { calls: number } {

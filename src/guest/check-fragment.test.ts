@@ -1,15 +1,15 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { guestDir } from './inputs';
+import { tempDir } from '../testing/temp-dir';
 
 const checker = path.join(guestDir(), 'kernel', 'check-fragment.sh');
 
 function check(fragment: string, dotconfig: string) {
-  const dir = mkdtempSync(path.join(tmpdir(), 'sparkler-fragment-'));
+  const dir = tempDir('sparkler-fragment-');
   writeFileSync(path.join(dir, 'fragment'), fragment);
   writeFileSync(path.join(dir, '.config'), dotconfig);
   return spawnSync('sh', [checker, path.join(dir, 'fragment'), path.join(dir, '.config')], { encoding: 'utf8' });

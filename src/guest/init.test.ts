@@ -1,10 +1,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { BUSYBOX, guestDir } from './inputs';
+import { tempDir } from '../testing/temp-dir';
 
 const INIT = path.join(guestDir(), 'init', 'init');
 const noBusybox = existsSync(BUSYBOX) ? false : `${BUSYBOX} is missing (apt-get install busybox-static)`;
@@ -20,7 +20,7 @@ function withInit(snippet: string) {
 }
 
 function tempFile(content: string): string {
-  const file = path.join(mkdtempSync(path.join(tmpdir(), 'sparkler-init-')), 'f');
+  const file = path.join(tempDir('sparkler-init-'), 'f');
   writeFileSync(file, content);
   return file;
 }

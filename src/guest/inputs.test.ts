@@ -1,9 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, mkdirSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { SPECS, artifactInputs, dpkgVersions, hashInputs, type PackageVersions } from './inputs';
+import { tempDir } from '../testing/temp-dir';
 
 test('hashInputs is stable and sensitive to names, contents and boundaries', () => {
   const a = hashInputs([{ name: 'x', content: 'abc' }, { name: 'y', content: 'def' }]);
@@ -16,7 +16,7 @@ test('hashInputs is stable and sensitive to names, contents and boundaries', () 
 
 /** A fake guest/ folder holding every file any spec reads. */
 function fakeGuestDir(): string {
-  const root = mkdtempSync(path.join(tmpdir(), 'sparkler-guest-inputs-'));
+  const root = tempDir('sparkler-guest-inputs-');
   for (const spec of Object.values(SPECS)) {
     for (const file of spec.files) {
       mkdirSync(path.dirname(path.join(root, file)), { recursive: true });

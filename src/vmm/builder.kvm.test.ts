@@ -5,7 +5,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { buildMicroVm } from './builder';
 import { DEFAULT_MACHINE_CONFIG } from '../config/machine-config';
@@ -16,11 +15,12 @@ import { detectKvmHost } from '../host/kvm-host';
 import { makeElf } from '../loader/fixtures';
 import { HELLO_BOOT_TIMER_RESET, tinyKernel } from '../testing/tiny-guests';
 import { waitFor } from '../testing/wait';
+import { tempDir } from '../testing/temp-dir';
 
 const skip = kvmUnavailableReason();
 
 function hostFile(bytes: Buffer, name: string): string {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sparkler-tiny-'));
+  const dir = tempDir('sparkler-tiny-');
   const file = path.join(dir, name);
   fs.writeFileSync(file, bytes);
   return file;
@@ -102,7 +102,7 @@ test('the initrd file is read into guest memory at the place the zero page gives
 });
 
 test('a directory given as kernel or initrd is refused with the file named', () => {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sparkler-dir-'));
+  const dir = tempDir('sparkler-dir-');
   const base = { machineConfig: DEFAULT_MACHINE_CONFIG, serialOutput: () => {}, onReset: () => {} };
   assert.throws(() => buildMicroVm({ ...base, bootSource: { kernelImagePath: dir } }), new RegExp(`Cannot read the kernel image at ${dir}: it is a directory`));
   assert.throws(() => buildMicroVm({ ...base, bootSource: { kernelImagePath: kernelFile(), initrdPath: dir } }), /Cannot read the initrd at .*: it is a directory/);

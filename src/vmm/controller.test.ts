@@ -2,7 +2,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import type { VmmAction } from '../api/actions';
 import { NOT_SUPPORTED_AFTER_START, NOT_SUPPORTED_BEFORE_START } from '../api/errors';
@@ -12,8 +11,9 @@ import { Logger } from '../logger/logger';
 import { Metrics } from '../metrics/metrics';
 import type { BuildOptions } from './builder';
 import { VmmController } from './controller';
+import { tempDir } from '../testing/temp-dir';
 
-const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'sparkler-controller-'));
+const tmp = tempDir('sparkler-controller-');
 const devNull = fs.openSync('/dev/null', 'w');
 
 function setup() {

@@ -6,7 +6,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { buildMicroVm } from './builder';
 import { DEFAULT_MACHINE_CONFIG } from '../config/machine-config';
@@ -14,6 +13,7 @@ import { kvmUnavailableReason } from '../testing/kvm-available';
 import { tinyKernel } from '../testing/tiny-guests';
 import { waitFor } from '../testing/wait';
 import { checkDriveFile, rootDeviceArgs, virtioDevicesOf } from './virtio-devices';
+import { tempDir } from '../testing/temp-dir';
 
 const skip = kvmUnavailableReason();
 
@@ -31,7 +31,7 @@ const NOTIFY_GUEST = Buffer.from(
 );
 
 function tempFile(name: string, bytes: Buffer): string {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sparkler-virtio-'));
+  const dir = tempDir('sparkler-virtio-');
   const file = path.join(dir, name);
   fs.writeFileSync(file, bytes);
   return file;

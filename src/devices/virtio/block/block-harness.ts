@@ -4,7 +4,6 @@
  * file operations whose async calls finish only when a test says so.
  */
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import type { GuestMemory } from '../../../memory/guest-memory';
 import type { VirtioInterrupt } from '../device';
@@ -14,6 +13,7 @@ import { BufferSpec, MockQueue } from '../testing/mock-queue';
 import { REQUEST_HEADER_SIZE } from './constants';
 import { FileOps, IoCallback, nodeFileOps } from './disk';
 import { VirtioBlock, VirtioBlockOptions } from './device';
+import { tempDir } from '../../../testing/temp-dir';
 
 export class SpyInterrupt implements VirtioInterrupt {
   /** signalUsed calls, and how many of them the driver's suppression let through. */
@@ -29,7 +29,7 @@ export class SpyInterrupt implements VirtioInterrupt {
 
 /** A temporary file of `size` bytes holding `fill(i)` at byte i (default: i & 0xff). */
 export function tempDisk(size: number, fill: (i: number) => number = (i) => i & 0xff): string {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sparkler-blk-'));
+  const dir = tempDir('sparkler-blk-');
   const file = path.join(dir, 'disk.img');
   const data = Buffer.alloc(size);
   for (let i = 0; i < size; i++) data[i] = fill(i);
