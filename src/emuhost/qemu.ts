@@ -14,6 +14,11 @@ export function findQemu(): string {
   return q;
 }
 
+/** Where the emulated host's QEMU listens for its human monitor. */
+export function monitorSocket(runDir: string): string {
+  return `${runDir}/monitor.sock`;
+}
+
 export interface QemuPlan {
   kernel: string;
   initrd: string;
@@ -39,6 +44,8 @@ export function qemuArgs(plan: QemuPlan): string[] {
     '-nodefaults', '-no-user-config', '-display', 'none', '-no-reboot',
     // The kernel's console goes to a file, kept for diagnostics, never to our stdout.
     '-chardev', `file,id=con,path=${plan.consoleLog.replace(/,/g, ',,')}`, '-serial', 'chardev:con',
+    // The human monitor, asked for the vCPUs' registers when a run stalls (monitor.ts).
+    '-monitor', `unix:${monitorSocket(plan.runDir).replace(/,/g, ',,')},server=on,wait=off`,
     '-kernel', plan.kernel, '-initrd', plan.initrd,
     // No crypto self-tests (~0.35 s under TCG), no speculation mitigations (a throwaway host).
     // A loaded machine starves TCG's vCPU threads, which fails boot-time timing checks: skip the

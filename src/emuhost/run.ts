@@ -9,7 +9,8 @@ import { closeSync, mkdtempSync, openSync, readdirSync, readFileSync, readSync, 
 import { release, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { prepareImage } from './image';
-import { findQemu, MARKER, qemuArgs } from './qemu';
+import { askMonitor, summarizeRegisters } from './monitor';
+import { findQemu, MARKER, monitorSocket, qemuArgs } from './qemu';
 import { commandScript, mountsFile, writableShares, type ShareModel } from './script';
 import { which } from './tools';
 
@@ -245,9 +246,15 @@ async function runOnce(argv: string[], opts: RunOptions): Promise<RunResult & { 
     let qemuErr = '';
     child.stderr?.on('data', (d: Buffer) => { qemuErr += d.toString(); });
     let stopped: 'timeout' | 'abort' | 'wedged' | undefined;
+    let vcpuState: string | undefined;
+    // Before the kill, the emulated host's vCPUs as its monitor sees them (at most 2 s): a stall
+    // or hang of the emulator leaves nothing else to go on.
     const stop = (why: 'timeout' | 'abort' | 'wedged'): void => {
-      stopped ??= why;
-      child.kill('SIGKILL');
+      if (stopped) return;
+      stopped = why;
+      askMonitor(monitorSocket(runDir), ['info registers -a'], 2000)
+        .then(([regs]) => { vcpuState = summarizeRegisters(regs ?? ''); }, (e: Error) => { vcpuState = `(not read: ${e.message})`; })
+        .finally(() => child.kill('SIGKILL'));
     };
     const timer = opts.timeoutMs !== undefined ? setTimeout(() => stop('timeout'), opts.timeoutMs) : undefined;
     const onAbort = (): void => stop('abort');
@@ -280,6 +287,7 @@ async function runOnce(argv: string[], opts: RunOptions): Promise<RunResult & { 
     } catch {
       reported = undefined;
     }
+    if (stopped && vcpuState) note(`emuhost: the emulated host's vCPUs when it was stopped (${stopped}):\n${vcpuState}`);
     if (stopped === 'wedged') {
       const stall = readFileSync(file('console.log'), 'utf8').split('\n').filter((l) => WEDGE_SIGNS.test(l)).slice(0, 1).join('');
       note(`emuhost: the emulated host wedged (its kernel reports "${stall.trim()}"): a CPU of the emulated host stopped running, an emulator fault, not the command's; killed it`);

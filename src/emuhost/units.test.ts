@@ -1,6 +1,8 @@
 // Unit tests of the emulated host's pure parts: no QEMU needed.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import * as net from 'node:net';
+import * as path from 'node:path';
 import { writeCpio } from './cpio';
 import { loadOrder, moduleDepends } from './kmod';
 import { commandScript, mountsFile, shQuote, writableShares } from './script';
@@ -8,6 +10,8 @@ import { bzImagePayload, hasPvhEntry } from './kernel';
 import { parseArgs } from './cli';
 import { qemuArgs } from './qemu';
 import { consoleShowsWedge } from './run';
+import { askMonitor, summarizeRegisters } from './monitor';
+import { tempDir } from '../testing/temp-dir';
 
 test('cpio: newc headers, 4-byte alignment, symlinks, device nodes and the trailer', () => {
   const buf = writeCpio([
@@ -125,6 +129,7 @@ test('qemu: TCG with SVM and NPT, shares read-only root and writable paths', () 
   assert.match(j, /local,path=\/tmp\/r,,1,mount_tag=run,/);
   assert.match(j, /local,path=\/tmp,mount_tag=rw0,security_model=mapped-xattr,multidevs=remap( |$)/);
   assert.match(j, /sparkler\.emuhost=1/);
+  assert.match(j, /-monitor unix:\/tmp\/r,,1\/monitor\.sock,server=on,wait=off/);
 });
 
 test('a wedged emulated host is recognised from its console (RCU stall, soft lockup), a healthy one is not', () => {
@@ -136,4 +141,31 @@ test('a wedged emulated host is recognised from its console (RCU stall, soft loc
   assert.equal(consoleShowsWedge(stalled), true);
   assert.equal(consoleShowsWedge('[   30.1] watchdog: BUG: soft lockup - CPU#1 stuck for 22s! [qemu:812]'), true);
   assert.equal(consoleShowsWedge('[    0.000000] Linux version 6.1.0\n[    1.2] Run /init as init process\n'), false);
+});
+
+test('the monitor: commands answered one by one between prompts; the registers summed up per CPU', async () => {
+  const dir = tempDir('sparkler-monitor-');
+  const socket = path.join(dir, 'monitor.sock');
+  const regs = 'CPU#0\nRAX=0000000000000000 RBX=0000000000000001\nRIP=ffffffff81a0c2f4 RFL=00000246 [---Z-P-] CPL=0 II=0 A20=1 SMM=0 HLT=1\nES =0000 0000000000000000 00000000 00000000\nCS =0010 0000000000000000 ffffffff 00af9b00 DPL=0 CS64 [-RA]\nCR0=80050033 CR2=00007f0000000000 CR3=0000000001c0a000 CR4=00350ef0\nEFER=0000000000001d01\nCPU#1\nRIP=ffffffff81000000 RFL=00000002 [-------] CPL=0 II=0 A20=1 SMM=0 HLT=0\n';
+  const server = net.createServer((c) => {
+    c.write('QEMU 7.2.22 monitor - type \'help\' for more information\r\n(qemu) ');
+    c.on('data', (d) => {
+      const cmd = d.toString().trim();
+      c.write(`${cmd}\r\n${cmd === 'info registers -a' ? regs.replace(/\n/g, '\r\n') : 'unknown\r\n'}(qemu) `);
+    });
+  });
+  await new Promise<void>((r) => server.listen(socket, r));
+  try {
+    const [answer, other] = await askMonitor(socket, ['info registers -a', 'info nothing']);
+    assert.equal(other, 'unknown');
+    assert.equal(summarizeRegisters(answer), [
+      'CPU#0', 'RIP=ffffffff81a0c2f4 RFL=00000246 [---Z-P-] CPL=0 II=0 A20=1 SMM=0 HLT=1',
+      'ES =0000 0000000000000000 00000000 00000000', 'CS =0010 0000000000000000 ffffffff 00af9b00 DPL=0 CS64 [-RA]',
+      'CR0=80050033 CR2=00007f0000000000 CR3=0000000001c0a000 CR4=00350ef0', 'EFER=0000000000001d01',
+      'CPU#1', 'RIP=ffffffff81000000 RFL=00000002 [-------] CPL=0 II=0 A20=1 SMM=0 HLT=0',
+    ].join('\n'));
+    await assert.rejects(askMonitor(path.join(dir, 'none.sock'), ['info cpus']), /ENOENT/);
+  } finally {
+    server.close();
+  }
 });
