@@ -31,8 +31,8 @@ import type { Vmm } from './vmm';
 const EFD_NONBLOCK = 0x800;
 
 // The device code loads when a VM has such a device: a VM without drives or an entropy device
-// starts without evaluating it (~20 modules, ~1 ms of a start natively, ~30 ms in the emulated
-// KVM host, where cold JavaScript runs ~25x slower).
+// starts without evaluating it (~20 modules, ~0.5 ms of a start natively; cold JavaScript runs
+// ~25x slower in the emulated KVM host).
 const block = () => require('../devices/virtio/block') as typeof import('../devices/virtio/block');
 const rng = () => require('../devices/virtio/rng') as typeof import('../devices/virtio/rng');
 const mmioTransport = () => require('../devices/virtio/mmio-transport') as typeof import('../devices/virtio/mmio-transport');
