@@ -9,7 +9,7 @@ import * as net from 'node:net';
 
 const PROMPT = '(qemu) ';
 
-/** The lines worth keeping from `info registers -a`: which CPU, RIP, CR0/CR3/CR4, EFER, HLT. */
+/** The lines worth keeping from `info registers -a`: which CPU, RIP and HLT, ES/CS (mode, CPL), CR0/CR3/CR4, EFER. */
 export function summarizeRegisters(text: string): string {
   return text.split(/\r?\n/)
     .filter((l) => /^(CPU#\d+|RIP=|CR0=|CR3=|EFER=|ES =|CS =)/.test(l.trim()))

@@ -28,14 +28,14 @@ export function buildRsdp(xsdtAddress: number): Buffer {
   return b;
 }
 
-/** The XSDT: the header and one 64-bit address per table (the FADT first, by convention). */
 /** The XSDT's size for `count` table pointers: the header and a 64-bit address each. */
 export function xsdtSizeFor(count: number): number {
   return SDT_HEADER_SIZE + 8 * count;
 }
 
+/** The XSDT: the header and one 64-bit address per table (the FADT first, by convention). */
 export function buildXsdt(tableAddresses: readonly number[]): Buffer {
-  const body = Buffer.alloc(xsdtSizeFor(tableAddresses.length) - SDT_HEADER_SIZE);
+  const body = Buffer.alloc(8 * tableAddresses.length);
   tableAddresses.forEach((a, i) => body.writeBigUInt64LE(BigInt(a), 8 * i));
   return sdt('XSDT', XSDT_REVISION, body);
 }
