@@ -78,7 +78,7 @@ test('--log-path, --level, --show-level, --show-log-origin, --module and --metri
   assert.equal(r.code, 0, r.stderr);
   const text = fs.readFileSync(log, 'utf8');
   assert.match(text, /\[logged-vm:main:INFO:cli\/run-vmm\.js:\d+\] Running Sparkler v/);
-  assert.match(text, /\[logged-vm:main:DEBUG:cli\/run-vmm\.js:\d+\] vCPU exits:/);
+  assert.match(text, /\[logged-vm:main:DEBUG:cli\/run-vmm\.js:\d+\] vCPU exits: \{"io":\d+.*\}; hand-overs: \{"posted":\d+,"spun":\d+/);
   const lines = fs.readFileSync(metrics, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
   assert.ok(lines.length >= 2, 'a line at start and one at exit');
   assert.ok(lines.reduce((s, l) => s + (l.uart?.write_count ?? 0), 0) >= 3, 'the guest wrote "OK\\n"');

@@ -187,7 +187,7 @@ function stopped(vmm: Vmm, reason: VmStopReason, clockOffsetNs: bigint): number 
     logger.debug(`VMM set-up: process start to first KVM_RUN ${(Number(vmm.firstRunNs - clockOffsetNs) / 1e6).toFixed(1)} ms.`);
     logger.debug(`VMM set-up milestones, ms since process start: ${startupMarksReport()}.`);
   }
-  logger.debug(`vCPU exits: ${JSON.stringify(vmm.exitCounters)}.`);
+  logger.debug(`vCPU exits: ${JSON.stringify(vmm.exitCounters)}; hand-overs: ${JSON.stringify(vmm.handoverCounters)}.`);
   if (reason.kind === 'error') return fail(`The microVM stopped on an error: ${reason.error.message}`, EXIT.GENERIC);
   if (reason.kind === 'triple-fault' && reason.state) logger.warn(`vCPU ${reason.vcpu ?? '?'} shut down (triple fault): ${reason.state}.`);
   logger.info(`Vmm is stopping (guest ${reason.kind}).`);

@@ -73,4 +73,9 @@ export class Vmm {
   get exitCounters() {
     return this.runner.exits;
   }
+
+  /** How exits reached the VMM thread (woken, or taken while spinning): for the Debug log. */
+  get handoverCounters() {
+    return this.runner.handovers;
+  }
 }
