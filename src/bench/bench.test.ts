@@ -7,7 +7,7 @@ import { exitLoopCode, pvhElf, QEMU_EXIT_LOOP, UART_THR } from './guests';
 import { makeEntry, markdownReport, orderEntries } from './results';
 import { chartSvg } from './chart';
 import { microvmArgs, QEMU_INIT_LINE } from './qemu';
-import { BootSample, cmdlineFor } from './boot';
+import { bootKey, bootOrder, BootSample, cmdlineFor } from './boot';
 import { bootEntries } from './boot-suite';
 import { DEFAULT_BOOT_ARGS } from '../config/boot-source';
 
@@ -127,4 +127,22 @@ test('boot entries: the vmlinux row compares both VMMs on the vmlinux when QEMU 
   assert.equal(mixed.ratio, 0.5);
   assert.match(mixed.variant, /QEMU the bzImage/);
   assert.equal(bootEntries(ctx, base, 'here').find((e) => e.name === 'boot_to_init_ms')!.ratio, 0.75, 'the headline stays on the bzImage');
+});
+
+test('boot order: every configuration once, then the headline, VMMs alternating; boots already done are left out', () => {
+  const plan = {
+    qemu: 'qemu-system-x86_64',
+    configs: [
+      { console: false, vcpus: 1, modes: ['process' as const], extras: ['qemu-vmlinux' as const], runs: 2 },
+      { console: true, vcpus: 1, modes: ['process' as const], runs: 1 },
+    ],
+  };
+  const names = (tasks: ReturnType<typeof bootOrder>) => tasks.map((t) => `${t.vmm}:${t.c.console ? 'on' : 'off'}:${t.run}`);
+  const all = bootOrder(plan);
+  assert.deepEqual(names(all), ['sparkler:off:0', 'qemu:off:0', 'qemu-vmlinux:off:0', 'sparkler:on:0', 'qemu:on:0', 'qemu:off:1', 'sparkler:off:1', 'qemu-vmlinux:off:1']);
+  // What an emulated host measured before it stalled is not booted again by the next one.
+  const done = all.slice(0, 4).map((t) => bootKey({ vmm: t.vmm, mode: t.mode, console: t.c.console, vcpus: t.c.vcpus, run: t.run }));
+  assert.deepEqual(names(bootOrder({ ...plan, done })), names(all.slice(4)));
+  // Without QEMU only Sparkler's boots remain (and extras that need QEMU are dropped).
+  assert.deepEqual(names(bootOrder({ configs: plan.configs })), ['sparkler:off:0', 'sparkler:on:0', 'sparkler:off:1']);
 });

@@ -6,7 +6,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { detectKvmHost } from '../host/kvm-host';
-import { BootConfig, BootPlan, BootResults, BootSample, runBootPlan } from './boot';
+import { BootConfig, bootKey, BootPlan, BootResults, BootSample, runBootPlan } from './boot';
 import { BenchContext } from './context';
 import { BenchEntry, makeEntry } from './results';
 
@@ -43,7 +43,7 @@ function plan(ctx: BenchContext, a: BootArtifacts, out: string): BootPlan {
     ];
   return {
     sparklerBin: ctx.bin, qemu: ctx.qemu, bzImage: a.bzImage, vmlinux: a.vmlinux, initrd: a.initrd,
-    memMiB: 128, configs, timeoutMs: ctx.quick ? 120_000 : 180_000, out,
+    memMiB: 128, configs, timeoutMs: ctx.quick ? 60_000 : 180_000, out,
     budgetMs: ctx.quick ? 300_000 : 0,
     experiment: ctx.experiments.find((v) => v.name === 'unbundled'),
   };
@@ -75,21 +75,27 @@ export async function runBootSuite(ctx: BenchContext): Promise<{ entries: BenchE
   }
 }
 
+/** Starts of the emulated host per suite: the first, and up to two more after it stalled. */
+const MAX_EMUHOST_STARTS = 3;
+
 /**
  * Runs the plan in the emulated KVM host, watching that it lives: the inner run touches
- * `<out>.alive` after every step; an emulated host that shows no sign of life (it can hang while
- * booting on a heavily loaded machine) is killed and, if it measured nothing, started once more
- * with what is left of the time budget.
+ * `<out>.alive` after every step. An emulated host that shows no sign of life (now and then one
+ * hangs, both CPUs busy and nothing on its console) is killed and started again, while time is
+ * left, for the boots it had not done yet (BootPlan.done); the samples of all starts are merged.
  */
 async function runInEmulatedHost(ctx: BenchContext, p: BootPlan, planFile: string): Promise<BootResults> {
   const { runInEmuHost } = await import('../emuhost');
   const started = Date.now();
   const total = p.budgetMs > 0 ? p.budgetMs + 150_000 : p.configs.reduce((n, c) => n + c.runs * (c.modes.length * 2 + (c.extras?.length ?? 0)), 0) * 90_000 + 120_000;
   const aliveFile = `${p.out}.alive`;
+  const measured: BootSample[] = [];
+  let host = '';
   for (let attempt = 1; ; attempt++) {
     const left = total - (Date.now() - started);
-    const plan: BootPlan = { ...p, budgetMs: p.budgetMs > 0 ? Math.max(60_000, left - 150_000) : 0 };
+    const plan: BootPlan = { ...p, budgetMs: p.budgetMs > 0 ? Math.max(60_000, left - 150_000) : 0, done: measured.map(bootKey) };
     fs.writeFileSync(planFile, JSON.stringify(plan));
+    fs.rmSync(p.out, { force: true });
     fs.rmSync(aliveFile, { force: true });
     const launched = Date.now();
     const abort = new AbortController();
@@ -102,8 +108,8 @@ async function runInEmulatedHost(ctx: BenchContext, p: BootPlan, planFile: strin
         // not started yet
       }
       // First sign of life: the emulated host boots and the warm-up ends within 3 minutes; then
-      // every boot ends within its own timeout.
-      const limit = last === launched ? 180_000 : p.timeoutMs + 60_000;
+      // every boot ends within its own timeout (and the 20 s Sparkler gets to log and stop).
+      const limit = last === launched ? 180_000 : p.timeoutMs + 30_000;
       if (Date.now() - Math.max(last, launched) > limit) {
         stalled = true;
         abort.abort();
@@ -115,15 +121,20 @@ async function runInEmulatedHost(ctx: BenchContext, p: BootPlan, planFile: strin
     const r = await runInEmuHost([process.execPath, path.join(__dirname, 'boot.js'), planFile], { cwd: path.dirname(planFile), stdio: 'inherit', timeoutMs: Math.max(60_000, left), signal: abort.signal });
     clearInterval(watch);
     const results = fs.existsSync(p.out) ? (JSON.parse(fs.readFileSync(p.out, 'utf8')) as BootResults) : undefined;
-    if (r.code === 0 && results) return results;
-    const why = stalled ? 'showed no sign of life' : `ended with code ${r.code}`;
-    if (results && results.samples.length > 0) {
-      ctx.problems.push(`boot: the emulated KVM host run ${why} after ${results.samples.length} boots; the results are those boots`);
-      return results;
+    if (results) {
+      measured.push(...results.samples);
+      host = results.host;
     }
-    if (attempt >= 2 || total - (Date.now() - started) < 120_000) throw new Error(`the emulated KVM host run ${why} before any boot finished`);
-    ctx.problems.push(`boot: the emulated KVM host run ${why} before any boot finished; started it again`);
-    ctx.progress(`boot suite: the emulated KVM host ${why}; starting it again`);
+    if (r.code === 0 && results) return { host, where: '', samples: measured, skipped: results.skipped };
+    const why = stalled ? 'showed no sign of life' : `ended with code ${r.code}`;
+    const boots = results?.samples.length ?? 0;
+    if (attempt >= MAX_EMUHOST_STARTS || total - (Date.now() - started) < 120_000) {
+      if (measured.length === 0) throw new Error(`the emulated KVM host run ${why} before any boot finished`);
+      ctx.problems.push(`boot: the emulated KVM host run ${why} after ${boots} boots and was not started again (no time or starts left); the results are the ${measured.length} boots measured`);
+      return { host, where: '', samples: measured };
+    }
+    ctx.problems.push(`boot: the emulated KVM host run ${why} after ${boots} boots; started it again for the boots not yet done`);
+    ctx.progress(`boot suite: the emulated KVM host ${why} after ${boots} boots; starting it again for the boots not yet done`);
   }
 }
 

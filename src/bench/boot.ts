@@ -52,6 +52,8 @@ export interface BootPlan {
   /** Sparkler without its bundle (SPARKLER_NO_BUNDLE=1), measured beside bin/sparkler as shipped. */
   experiment?: { command: string; args: string[]; env: Record<string, string> };
   out: string;
+  /** bootKey of boots already measured (by an earlier start of the emulated host): not run again. */
+  done?: string[];
 }
 
 export interface BootSample {
@@ -215,6 +217,48 @@ async function qemuBoot(plan: BootPlan, dir: string, b: OneBoot, mode: BootMode)
   }
 }
 
+/** One boot of the plan: which VMM, in which span, for which configuration and repetition. */
+export interface BootTask {
+  run: number;
+  c: BootConfig;
+  mode: BootMode;
+  vmm: BootVmm;
+}
+
+/** Names a boot the same way for a task and for its sample (BootPlan.done holds these). */
+export const bootKey = (b: { vmm: BootVmm; mode: BootMode; console: boolean; vcpus: number; run: number }): string =>
+  `${b.vmm}|${b.mode}|console=${b.console ? 'on' : 'off'}|vcpus=${b.vcpus}|run=${b.run}`;
+
+/**
+ * The plan's boots in the order they run: every configuration once first, then the first
+ * (headline) configuration's remaining runs, then the others' round by round, so that a run cut
+ * short loses the least; within a round the VMMs alternate which goes first. Boots named in
+ * plan.done (measured by an earlier start of the emulated host) are left out.
+ */
+export function bootOrder(plan: Pick<BootPlan, 'configs' | 'qemu' | 'experiment' | 'done'>): BootTask[] {
+  const rounds: { run: number; c: BootConfig; order: number }[] = [];
+  plan.configs.forEach((c, i) => {
+    for (let run = 0; run < c.runs; run++) rounds.push({ run, c, order: run === 0 ? i : i === 0 ? 1000 + run : 2000 + run * 100 + i });
+  });
+  rounds.sort((a, b) => a.order - b.order);
+  const done = new Set(plan.done ?? []);
+  const tasks: BootTask[] = [];
+  for (const { run, c } of rounds) {
+    for (const mode of c.modes) {
+      const vmms: BootVmm[] = plan.qemu ? ['sparkler', 'qemu'] : ['sparkler'];
+      if (run % 2 === 1) vmms.reverse();
+      if (mode === 'process') {
+        const extras = (c.extras ?? []).filter((x) => (x !== 'sparkler-unbundled' || plan.experiment) && (x !== 'qemu-vmlinux' || plan.qemu));
+        vmms.push(...(run % 2 === 1 ? extras.reverse() : extras));
+      }
+      for (const vmm of vmms) {
+        if (!done.has(bootKey({ vmm, mode, console: c.console, vcpus: c.vcpus, run }))) tasks.push({ run, c, mode, vmm });
+      }
+    }
+  }
+  return tasks;
+}
+
 /** Runs the plan where it is (the caller chose a host whose KVM boots Linux at speed). */
 export async function runBootPlan(plan: BootPlan, progress: (line: string) => void): Promise<BootResults> {
   const alive = (): void => {
@@ -227,47 +271,30 @@ export async function runBootPlan(plan: BootPlan, progress: (line: string) => vo
   progress(`warm-up: read ${(warm.bytes / 2 ** 20).toFixed(0)} MiB of binaries, code and guest images in ${warm.ms.toFixed(0)} ms`);
   const samples: BootSample[] = [];
   let skipped = 0;
-  // Every configuration once first, then the first (headline) configuration's remaining runs,
-  // then the others' round by round: a run cut short by the time budget loses the least.
-  const tasks: { run: number; c: BootConfig; order: number }[] = [];
-  plan.configs.forEach((c, i) => {
-    for (let run = 0; run < c.runs; run++) tasks.push({ run, c, order: run === 0 ? i : i === 0 ? 1000 + run : 2000 + run * 100 + i });
-  });
-  tasks.sort((a, b) => a.order - b.order);
-  for (const { run, c } of tasks) {
-    for (const mode of c.modes) {
-      const vmms: BootVmm[] = plan.qemu ? ['sparkler', 'qemu'] : ['sparkler'];
-      if (run % 2 === 1) vmms.reverse();
-      if (mode === 'process') {
-        const extras = (c.extras ?? []).filter((x) => (x !== 'sparkler-unbundled' || plan.experiment) && (x !== 'qemu-vmlinux' || plan.qemu));
-        vmms.push(...(run % 2 === 1 ? extras.reverse() : extras));
-      }
-      for (const vmm of vmms) {
-        if (plan.budgetMs > 0 && now() - began > plan.budgetMs) {
-          skipped++;
-          continue;
-        }
-        const dir = scratchDir('boot');
-        const sample: BootSample = { vmm, console: c.console, vcpus: c.vcpus, mode, run };
-        alive();
-        if (process.env.SPARKLER_BENCH_VERBOSE === '1') progress(`boot ${run + 1}/${c.runs} ${vmm} ${mode} console=${c.console ? 'on' : 'off'} vcpus=${c.vcpus}: starting`);
-        const kernel = vmm.endsWith('-vmlinux') ? plan.vmlinux : plan.bzImage;
-        const one = { kernel, console: c.console, vcpus: c.vcpus };
-        try {
-          if (vmm === 'qemu' || vmm === 'qemu-vmlinux') Object.assign(sample, await qemuBoot(plan, dir, one, mode));
-          else Object.assign(sample, mode === 'api' ? await sparklerApi(plan, dir, one) : await sparklerProcess(plan, dir, one, vmm));
-        } catch (err) {
-          sample.error = (err as Error).message;
-        } finally {
-          fs.rmSync(dir, { recursive: true, force: true });
-        }
-        samples.push(sample);
-        alive();
-        // Written after every boot, so that a run cut short still leaves what it measured.
-        if (plan.out) fs.writeFileSync(plan.out, JSON.stringify({ host: os.hostname(), where: '', samples, skipped }));
-        progress(`boot ${run + 1}/${c.runs} ${vmm} ${mode} console=${c.console ? 'on' : 'off'} vcpus=${c.vcpus}: ${sample.ms !== undefined ? `${sample.ms.toFixed(1)} ms` : `failed (${sample.error})`}`);
-      }
+  for (const { run, c, mode, vmm } of bootOrder(plan)) {
+    if (plan.budgetMs > 0 && now() - began > plan.budgetMs) {
+      skipped++;
+      continue;
     }
+    const dir = scratchDir('boot');
+    const sample: BootSample = { vmm, console: c.console, vcpus: c.vcpus, mode, run };
+    alive();
+    if (process.env.SPARKLER_BENCH_VERBOSE === '1') progress(`boot ${run + 1}/${c.runs} ${vmm} ${mode} console=${c.console ? 'on' : 'off'} vcpus=${c.vcpus}: starting`);
+    const kernel = vmm.endsWith('-vmlinux') ? plan.vmlinux : plan.bzImage;
+    const one = { kernel, console: c.console, vcpus: c.vcpus };
+    try {
+      if (vmm === 'qemu' || vmm === 'qemu-vmlinux') Object.assign(sample, await qemuBoot(plan, dir, one, mode));
+      else Object.assign(sample, mode === 'api' ? await sparklerApi(plan, dir, one) : await sparklerProcess(plan, dir, one, vmm));
+    } catch (err) {
+      sample.error = (err as Error).message;
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+    samples.push(sample);
+    alive();
+    // Written after every boot, so that a run cut short still leaves what it measured.
+    if (plan.out) fs.writeFileSync(plan.out, JSON.stringify({ host: os.hostname(), where: '', samples, skipped }));
+    progress(`boot ${run + 1}/${c.runs} ${vmm} ${mode} console=${c.console ? 'on' : 'off'} vcpus=${c.vcpus}: ${sample.ms !== undefined ? `${sample.ms.toFixed(1)} ms` : `failed (${sample.error})`}`);
   }
   if (skipped > 0) progress(`time budget of ${(plan.budgetMs / 1000).toFixed(0)} s spent: ${skipped} boots skipped`);
   return { host: os.hostname(), where: '', samples, skipped };
