@@ -6,7 +6,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { detectKvmHost } from '../host/kvm-host';
-import { BootConfig, bootKey, BootPlan, BootResults, BootSample, runBootPlan } from './boot';
+import { BootConfig, bootKey, bootOrder, BootPlan, BootResults, BootSample, runBootPlan } from './boot';
 import { BenchContext } from './context';
 import { BenchEntry, makeEntry } from './results';
 
@@ -127,6 +127,8 @@ async function runInEmulatedHost(ctx: BenchContext, p: BootPlan, planFile: strin
       host = results.host;
     }
     if (r.code === 0 && results) return { host, where: '', samples: measured, skipped: results.skipped };
+    // A host that failed only after its last boot (while shutting down) leaves nothing to redo.
+    if (results && bootOrder({ ...p, done: measured.map(bootKey) }).length === 0) return { host, where: '', samples: measured };
     const why = stalled ? 'showed no sign of life' : `ended with code ${r.code}`;
     const boots = results?.samples.length ?? 0;
     if (attempt >= MAX_EMUHOST_STARTS || total - (Date.now() - started) < 120_000) {
