@@ -25,6 +25,7 @@ export const SIZE = {
   pitConfig: 64,
   irqfd: 32,
   ioeventfd: 64,
+  coalescedZone: 16,
   regs: 144,
   sregs: 312,
   fpu: 416,
@@ -45,6 +46,8 @@ export const KVM = {
   SET_IDENTITY_MAP_ADDR: iow(0x48, SIZE.u64),
   CREATE_IRQCHIP: io(0x60),
   IRQ_LINE: iow(0x61, SIZE.irqLevel),
+  REGISTER_COALESCED_MMIO: iow(0x67, SIZE.coalescedZone),
+  UNREGISTER_COALESCED_MMIO: iow(0x68, SIZE.coalescedZone),
   IRQFD: iow(0x76, SIZE.irqfd),
   CREATE_PIT2: iow(0x77, SIZE.pitConfig),
   IOEVENTFD: iow(0x79, SIZE.ioeventfd),
@@ -68,12 +71,14 @@ export const KVM_CAP = {
   USER_MEMORY: 3,
   SET_TSS_ADDR: 4,
   EXT_CPUID: 7,
+  COALESCED_MMIO: 15,
   NR_VCPUS: 9,
   PIT2: 33,
   IRQFD: 32,
   IOEVENTFD: 36,
   MAX_VCPUS: 66,
   IMMEDIATE_EXIT: 136,
+  COALESCED_PIO: 162,
 } as const;
 
 export const KVM_API_VERSION = 12;

@@ -1,6 +1,6 @@
 import { native, NativeShim } from '../native';
 import { check, ioctl } from './check';
-import { KVM } from './ioctl-numbers';
+import { KVM, SIZE } from './ioctl-numbers';
 import type { Kvm } from './kvm';
 import { encodeIoeventfd, encodeIrqfd, encodeMemoryRegion } from './structs';
 import { VcpuFd } from './vcpu';
@@ -54,6 +54,19 @@ export class VmFd {
   registerIoeventfd(address: number, length: number, eventFd: number, flags = 0, datamatch = 0n): void {
     const b = encodeIoeventfd(address, length, eventFd, flags, datamatch);
     check(ioctl(this.shim, this.fd, KVM.IOEVENTFD, b), `KVM_IOEVENTFD (0x${address.toString(16)})`);
+  }
+
+  /**
+   * KVM_(UN)REGISTER_COALESCED_MMIO with pio=1: guest writes to ports [port, port + size) are
+   * queued in the coalesced ring (coalesced-ring.ts) instead of exiting; reads still exit.
+   */
+  setCoalescedPio(port: number, size: number, on: boolean): void {
+    const zone = Buffer.alloc(SIZE.coalescedZone);
+    zone.writeBigUInt64LE(BigInt(port), 0);
+    zone.writeUInt32LE(size, 8);
+    zone.writeUInt32LE(1, 12); // pio
+    const request = on ? KVM.REGISTER_COALESCED_MMIO : KVM.UNREGISTER_COALESCED_MMIO;
+    check(ioctl(this.shim, this.fd, request, zone), `KVM_${on ? '' : 'UN'}REGISTER_COALESCED_MMIO (port 0x${port.toString(16)})`);
   }
 
   createVcpu(id: number, runMmapSize: number): VcpuFd {

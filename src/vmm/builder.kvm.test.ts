@@ -164,3 +164,23 @@ test('console output still held when the VM stops is flushed by the stop', { ski
   assert.deepEqual(await vmm.waitForStop(), { kind: 'reset' });
   assert.deepEqual(output.map(String), ['OK\n']);
 });
+
+test('a guest polling the UART gets its characters out in order, the THR writes queued without exits where KVM can', { skip }, async () => {
+  // mov cl,'a'; 1: mov dx,0x3fd; in al,dx (LSR); mov dx,0x3f8; mov al,cl; out dx,al (THR);
+  // inc cl; cmp cl,'z'+1; jne 1b; then reset through the i8042 (mov al,0xfe; out 0x64,al); hlt
+  const code = Buffer.from('b16166bafd03ec66baf80388c8eefec180f97b75edb0fee664f4ebfd', 'hex');
+  const output: Buffer[] = [];
+  const vmm = buildMicroVm({
+    bootSource: { kernelImagePath: kernelFile(code) },
+    machineConfig: DEFAULT_MACHINE_CONFIG,
+    serialOutput: (b) => output.push(Buffer.from(b)),
+    onReset: () => vmm.stop({ kind: 'reset' }),
+  });
+  vmm.start();
+  assert.deepEqual(await vmm.waitForStop(), { kind: 'reset' });
+  assert.equal(Buffer.concat(output).toString(), 'abcdefghijklmnopqrstuvwxyz');
+  // 26 LSR reads and the reset always exit; the 26 THR writes only without coalesced PIO.
+  const exits = vmm.exitCounters.io;
+  if (vmm.parts.queuedWrites) assert.ok(exits <= 28, `${exits} port exits: the THR writes should have been queued`);
+  else assert.ok(exits >= 53, `${exits} port exits without coalesced PIO`);
+});

@@ -34,6 +34,7 @@ import { GuestMemory } from '../memory/guest-memory';
 import { attachLegacyDevices, LegacyDeviceOptions } from './legacy-devices';
 import { attachVirtioDevices } from './virtio-devices';
 import { Vmm } from './vmm';
+import { queueSerialTransmit } from './queued-writes';
 import { markStartup } from './startup-marks';
 import { adviseKernelHugePages } from '../memory/huge-pages';
 
@@ -194,8 +195,9 @@ function buildFromFiles(opts: BuildOptions, kernelImage: ImageSource, initrdImag
     configureVcpu(vcpu, kvm, boot, machineConfig, supportedCpuid, opts.cpuConfig);
     vcpus.push(vcpu);
   }
+  const queuedWrites = queueSerialTransmit(kvm, vm, vcpus[0], devices.serial);
   markStartup('vcpus_configured');
-  return new Vmm({ kvm, vm, memory, vcpus, pio, mmio, devices });
+  return new Vmm({ kvm, vm, memory, vcpus, pio, mmio, devices, queuedWrites });
 }
 
 /**

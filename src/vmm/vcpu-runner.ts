@@ -80,6 +80,8 @@ export interface VcpuRunnerOptions {
   /** Called once, when the first vCPU thread is about to enter KVM_RUN (CLOCK_MONOTONIC ns). */
   onFirstRun?: (monotonicNs: bigint) => void;
   onUnhandledAccess?: (kind: 'pio' | 'mmio', address: number, isWrite: boolean) => void;
+  /** Applies the guest writes KVM queued instead of exiting (coalesced PIO); run before each exit is handled. */
+  drainQueuedWrites?: () => void;
   shim?: NativeShim;
   /** Spin budget per hand-over (ns), 0 = never spin; default vcpuSpinNs() (SPARKLER_VCPU_SPIN_NS). */
   spinNs?: number;
@@ -270,6 +272,8 @@ export class VcpuRunner {
   }
 
   private handleExit(slot: VcpuSlot): void {
+    // Writes queued before this exit happened before it: apply them first.
+    this.opts.drainQueuedWrites?.();
     const run = slot.fd.run;
     const reason = run.exitReason;
     switch (reason) {

@@ -7,6 +7,7 @@ import { Kvm } from '../kvm/kvm';
 import { VcpuFd } from '../kvm/vcpu';
 import { VmFd } from '../kvm/vm';
 import { GuestMemory } from '../memory/guest-memory';
+import type { QueuedWrites } from './queued-writes';
 import { LegacyDevices } from './legacy-devices';
 import { VcpuRunner, VmStopReason } from './vcpu-runner';
 import { markStartup } from './startup-marks';
@@ -21,13 +22,22 @@ export interface VmmParts {
   pio: Bus;
   mmio: Bus;
   devices: LegacyDevices;
+  /** Guest writes KVM queues instead of exiting (queued-writes.ts), when it can. */
+  queuedWrites?: QueuedWrites;
 }
+
+/**
+ * A queued write that no exit follows (a guest's last character) is applied this long after the
+ * last exit at most; the look repeats while writes keep coming.
+ */
+const TRAILING_DRAIN_MS = 20;
 
 export class Vmm {
   private runner: VcpuRunner;
   private readonly stopped: Promise<VmStopReason>;
   /** CLOCK_MONOTONIC ns at the first KVM_RUN, once the vCPUs run. */
   firstRunNs?: bigint;
+  private trailingDrain: NodeJS.Timeout | undefined;
 
   constructor(readonly parts: VmmParts) {
     let resolveStopped!: (reason: VmStopReason) => void;
@@ -36,11 +46,29 @@ export class Vmm {
       pio: parts.pio,
       mmio: parts.mmio,
       onStop: (reason) => {
+        this.drainQueuedWrites();
+        if (this.trailingDrain) clearTimeout(this.trailingDrain);
         parts.devices.serial.flush();
         resolveStopped(reason);
       },
+      drainQueuedWrites: parts.queuedWrites && (() => this.drainQueuedWrites()),
       onFirstRun: (ns) => { this.firstRunNs = ns; },
     });
+  }
+
+  /** Applies the queued guest writes, in order, to the device buses. */
+  private drainQueuedWrites(fromTimer = false): void {
+    const queued = this.parts.queuedWrites;
+    if (!queued) return;
+    const applied = queued.ring.drain((pio, address, data) => {
+      (pio ? this.parts.pio : this.parts.mmio).write(address, data);
+    });
+    if ((fromTimer ? applied > 0 : queued.queuing()) && !this.trailingDrain) {
+      this.trailingDrain = setTimeout(() => {
+        this.trailingDrain = undefined;
+        this.drainQueuedWrites(true);
+      }, TRAILING_DRAIN_MS).unref();
+    }
   }
 
   get state(): InstanceState {

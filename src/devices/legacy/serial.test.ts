@@ -303,3 +303,22 @@ test("Linux 8250 probe and startup steps find a 16550A without bug workarounds",
   assert.equal(rd(IIR) & 0x01, 0);
   assert.equal(irq.count, edges + 1);
 });
+
+test('the polled-transmit hook: polled once the guest has read LSR and while IER.THRE is clear; DLM writes do not count', () => {
+  const { uart, wr, rd } = setup();
+  const heard: boolean[] = [];
+  uart.onPolledTransmit((polled) => heard.push(polled));
+  assert.deepEqual(heard, [false], 'a guest that never read LSR is not known to poll');
+  wr(THR, 0x41);
+  rd(LSR);
+  assert.deepEqual(heard, [false, true]);
+  wr(IER, 0x01); // receive interrupts only: still polled
+  wr(IER, 0x03); // THRE on
+  wr(IER, 0x03);
+  wr(LCR, 0x80); // DLAB: offset 1 is DLM now
+  wr(IER, 0x00);
+  wr(LCR, 0x03);
+  wr(IER, 0x01); // THRE off
+  rd(LSR);
+  assert.deepEqual(heard, [false, true, false, true]);
+});

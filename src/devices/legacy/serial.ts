@@ -78,6 +78,15 @@ export interface SerialOptions {
   scheduleFlush?: (flush: () => void) => (() => void) | void;
 }
 
+/**
+ * Told whether the guest transmits by polling (it has read LSR, and IER.THRE is clear: Linux's
+ * console reads LSR before each THR write) or waits for THRE interrupts. While polled, the VMM
+ * may let KVM queue THR writes without an exit (coalesced PIO, vmm/queued-writes.ts): the next
+ * exit, the LSR read, applies them first, and no interrupt depends on seeing them at once. A
+ * guest that never reads LSR keeps an exit per write, so its output is never held back.
+ */
+export type PolledTransmitHook = (polled: boolean) => void;
+
 export class Serial implements BusDevice {
   // Metrics, read by the metrics module.
   bytesOut = 0;
@@ -118,6 +127,10 @@ export class Serial implements BusDevice {
     this.flush();
   };
 
+  private polledTransmitHook: PolledTransmitHook | undefined;
+  private lsrPolled = false;
+  private toldPolled = false;
+
   constructor(
     private readonly interrupt: InterruptLine,
     private readonly output: (bytes: Buffer) => void,
@@ -125,6 +138,24 @@ export class Serial implements BusDevice {
   ) {
     this.rx = new Uint8Array(options.fifoCapacity ?? 64);
     if (options.scheduleFlush) this.out = Buffer.allocUnsafe(OUTPUT_BATCH);
+  }
+
+  /** Installs the hook and tells it the current mode; it is told again on every change. */
+  onPolledTransmit(hook: PolledTransmitHook): void {
+    this.polledTransmitHook = hook;
+    this.toldPolled = this.transmitPolled();
+    hook(this.toldPolled);
+  }
+
+  private transmitPolled(): boolean {
+    return this.lsrPolled && (this.ier & IER_THRE) === 0;
+  }
+
+  private notePolledTransmit(): void {
+    const polled = this.transmitPolled();
+    if (polled === this.toldPolled || !this.polledTransmitHook) return;
+    this.toldPolled = polled;
+    this.polledTransmitHook(polled);
   }
 
   /** Offers host input (stdin) to the guest; returns how many bytes fit. */
@@ -195,6 +226,10 @@ export class Serial implements BusDevice {
       case LSR: {
         const v = (this.rxCount > 0 ? LSR_DR : 0) | (this.overrun ? LSR_OE : 0) | LSR_THRE | LSR_TEMT;
         this.overrun = false; // error bits clear on read
+        if (!this.lsrPolled) {
+          this.lsrPolled = true;
+          this.notePolledTransmit();
+        }
         return v;
       }
       case MSR: {
@@ -222,6 +257,7 @@ export class Serial implements BusDevice {
         } else {
           const enablingThre = (v & IER_THRE) !== 0 && (this.ier & IER_THRE) === 0;
           this.ier = v & IER_MASK;
+          this.notePolledTransmit();
           // The holding register is always empty, so enabling THRE makes it pending at once.
           this.threPending = enablingThre || (this.threPending && (v & IER_THRE) !== 0);
         }

@@ -1,0 +1,49 @@
+/**
+ * Coalesced PIO for the UART's transmit register. A console-on boot makes ~22,000 exits, half of
+ * them THR writes and half the LSR polls before them; each is handed to the VMM thread, which in
+ * a nested host costs a wake-up per exit. While the guest transmits by polling (serial.ts,
+ * PolledTransmitHook), KVM queues the THR writes in its coalesced ring instead of exiting, and
+ * the VMM applies them before it handles the next exit (vcpu-runner.ts) - the LSR poll that
+ * precedes the next character - or, for a last write no exit follows, shortly after.
+ * Hosts without KVM_CAP_COALESCED_PIO keep one exit per write.
+ */
+import { COM1_PORT } from '../arch/x86_64/acpi/dsdt';
+import { Serial } from '../devices/legacy/serial';
+import { CoalescedRing } from '../kvm/coalesced-ring';
+import { KVM_CAP } from '../kvm/ioctl-numbers';
+import { Kvm } from '../kvm/kvm';
+import { VcpuFd } from '../kvm/vcpu';
+import { VmFd } from '../kvm/vm';
+
+const PAGE_SIZE = 4096;
+
+/** The ring KVM queues writes in, and whether it queues any right now. */
+export interface QueuedWrites {
+  ring: CoalescedRing;
+  queuing(): boolean;
+}
+
+/**
+ * Queues COM1's THR writes while the guest polls; undefined where KVM cannot (or with
+ * SPARKLER_NO_COALESCED_PIO=1, to measure without).
+ */
+export function queueSerialTransmit(kvm: Kvm, vm: VmFd, vcpu: VcpuFd, serial: Serial): QueuedWrites | undefined {
+  if (process.env.SPARKLER_NO_COALESCED_PIO === '1' || kvm.checkExtension(KVM_CAP.COALESCED_PIO) <= 0) return undefined;
+  // KVM_CAP_COALESCED_MMIO answers with the ring's page offset in every vCPU's mapping.
+  const page = kvm.checkExtension(KVM_CAP.COALESCED_MMIO);
+  const mapping = vcpu.run.bytes;
+  if (page <= 0 || mapping.length < (page + 1) * PAGE_SIZE) return undefined;
+  let registered = false;
+  let usable = true;
+  serial.onPolledTransmit((polled) => {
+    if (!usable || polled === registered) return;
+    try {
+      vm.setCoalescedPio(COM1_PORT, 1, polled);
+      registered = polled;
+    } catch {
+      usable = false; // every write exits, as without the capability
+    }
+  });
+  const ring = new CoalescedRing(mapping.subarray(page * PAGE_SIZE, (page + 1) * PAGE_SIZE));
+  return { ring, queuing: () => registered };
+}
