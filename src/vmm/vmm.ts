@@ -61,7 +61,12 @@ export class Vmm {
     const queued = this.parts.queuedWrites;
     if (!queued) return;
     const applied = queued.ring.drain((pio, address, data) => {
-      (pio ? this.parts.pio : this.parts.mmio).write(address, data);
+      try {
+        (pio ? this.parts.pio : this.parts.mmio).write(address, data);
+      } catch (err) {
+        // As for an exit: a device that throws on guest input loses that write, never the VMM.
+        process.emitWarning(`queued write to 0x${address.toString(16)}: device error: ${(err as Error).message}`);
+      }
     });
     if ((fromTimer ? applied > 0 : queued.queuing()) && !this.trailingDrain) {
       this.trailingDrain = setTimeout(() => {
