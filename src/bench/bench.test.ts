@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { summarize, ratio } from './stats';
 import { memoryUse, parseSmaps } from './proc';
-import { exitLoopCode, pvhElf, QEMU_EXIT_LOOP, UART_THR } from './guests';
+import { exitLoopCode, pvhElf, QEMU_EXIT_LOOP, QEMU_POLLED_TX, SPARKLER_POLLED_TX, UART_THR } from './guests';
 import { makeEntry, markdownReport, orderEntries } from './results';
 import { chartSvg } from './chart';
 import { microvmArgs, QEMU_INIT_LINE } from './qemu';
@@ -56,6 +56,17 @@ test('the exit loop: the port, the count and a backward branch onto the OUT', ()
   assert.deepEqual([...code.subarray(loop + 5, loop + 9)], [0x66, 0xba, 0xf8, 0x03]); // mov $0x3f8,%dx
   assert.deepEqual([...code.subarray(loop + 11, loop + 16)], [0xee, 0xff, 0xc9, 0x75, 0xfb]);
   assert.throws(() => exitLoopCode(0), RangeError);
+});
+
+test('the polled console loop: LSR read, THR write, and a branch back onto the IN, in both guests', () => {
+  for (const image of [SPARKLER_POLLED_TX(1000), QEMU_POLLED_TX(1000)]) {
+    const loop = image.indexOf(Buffer.from('b9e803000066bafd03', 'hex')); // mov $1000,%ecx; mov $0x3fd,%dx
+    assert.ok(loop > 0);
+    const body = image.subarray(loop + 9, loop + 21);
+    assert.deepEqual([...body], [0xec, 0xb2, 0xf8, 0xb0, 0x5a, 0xee, 0xb2, 0xfd, 0xff, 0xc9, 0x75, 0xf4]);
+    assert.equal(loop + 21 + (body[11] - 0x100), loop + 9, 'jnz lands on the in');
+  }
+  assert.throws(() => SPARKLER_POLLED_TX(0), RangeError);
 });
 
 test('PVH ELF: a PT_NOTE with the Xen PHYS32_ENTRY note pointing at the code', () => {

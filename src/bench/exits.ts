@@ -12,7 +12,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { BenchContext, REPO_ROOT, SPARKLER_MARK_LINE } from './context';
-import { exitLoopCode, QEMU_EXIT_LOOP, SPARKLER_EXIT_LOOP, UART_SCR, UART_THR } from './guests';
+import { exitLoopCode, QEMU_EXIT_LOOP, QEMU_POLLED_TX, SPARKLER_EXIT_LOOP, SPARKLER_POLLED_TX, UART_SCR, UART_THR } from './guests';
 import { killAndWait, openFifo, processCpuNs, spawnTimed, vmmEnv, watchLines, withTimeout } from './proc';
 import { microvmArgs, QEMU_INIT_LINE } from './qemu';
 import { BenchEntry, makeEntry } from './results';
@@ -25,7 +25,7 @@ interface Sample {
   cpuUs: number;
 }
 
-type Who = 'sparkler' | 'floor' | 'qemu' | 'sparkler-thr' | 'qemu-thr' | 'sparkler-pinned' | 'sparkler-thr-pinned';
+type Who = 'sparkler' | 'floor' | 'qemu' | 'sparkler-thr' | 'qemu-thr' | 'sparkler-pinned' | 'sparkler-thr-pinned' | 'sparkler-polled' | 'qemu-polled';
 
 export function buildFloor(ctx: BenchContext): string {
   const out = path.join(ctx.work, 'exit-floor');
@@ -97,12 +97,14 @@ export async function exitSuite(ctx: BenchContext): Promise<BenchEntry[]> {
     'sparkler-thr': ((c) => () => sparklerRun(ctx, c, count))(sparklerConfig(ctx, guestFile(ctx, `sparkler-thr-${count}.elf`, SPARKLER_EXIT_LOOP(count, UART_THR)))),
     'sparkler-pinned': ((c) => () => sparklerRun(ctx, c, count, true))(sparklerConfig(ctx, guestFile(ctx, `sparkler-scr-${count}.elf`, SPARKLER_EXIT_LOOP(count, UART_SCR)))),
     'sparkler-thr-pinned': ((c) => () => sparklerRun(ctx, c, count, true))(sparklerConfig(ctx, guestFile(ctx, `sparkler-thr-${count}.elf`, SPARKLER_EXIT_LOOP(count, UART_THR)))),
+    'sparkler-polled': ((c) => () => sparklerRun(ctx, c, count))(sparklerConfig(ctx, guestFile(ctx, `sparkler-polled-${count}.elf`, SPARKLER_POLLED_TX(count)))),
   };
   if (ctx.qemu) {
     runners.qemu = ((k) => () => qemuRun(ctx, k, count))(guestFile(ctx, `qemu-scr-${count}.elf`, QEMU_EXIT_LOOP(count, UART_SCR)));
     runners['qemu-thr'] = ((k) => () => qemuRun(ctx, k, count))(guestFile(ctx, `qemu-thr-${count}.elf`, QEMU_EXIT_LOOP(count, UART_THR)));
+    runners['qemu-polled'] = ((k) => () => qemuRun(ctx, k, count))(guestFile(ctx, `qemu-polled-${count}.elf`, QEMU_POLLED_TX(count)));
   }
-  const samples: Record<Who, Sample[]> = { sparkler: [], floor: [], qemu: [], 'sparkler-thr': [], 'qemu-thr': [], 'sparkler-pinned': [], 'sparkler-thr-pinned': [] };
+  const samples: Record<Who, Sample[]> = { sparkler: [], floor: [], qemu: [], 'sparkler-thr': [], 'qemu-thr': [], 'sparkler-pinned': [], 'sparkler-thr-pinned': [], 'sparkler-polled': [], 'qemu-polled': [] };
   const order = Object.keys(runners) as Who[];
   for (let r = 0; r < runs; r++) {
     for (const who of r % 2 ? [...order].reverse() : order) {
@@ -120,6 +122,7 @@ export async function exitSuite(ctx: BenchContext): Promise<BenchEntry[]> {
   const q = (xs: number[]) => (ctx.qemu ? xs : undefined);
   const scr = `${count} byte writes to the UART scratch register (port 0x3FF) between two MMIO marks, 1 vCPU`;
   const thr = `${count} byte writes to the UART transmit register (port 0x3F8: console output to a pipe) between two MMIO marks`;
+  const polled = `${count} bytes of console output as Linux's console driver writes them (LSR read, then THR write: two port accesses a byte; Sparkler queues the THR writes with KVM's coalesced PIO where it can) between two MMIO marks`;
   const where = ctx.localKvm;
   return [
     makeEntry({ name: 'exit_roundtrip_us', unit: 'us', where, sparkler: wall('sparkler'), floor: wall('floor'), variant: `${scr}; wall time per exit; against the C floor (same guest bytes, KVM_RUN loop in C)` }),
@@ -128,6 +131,8 @@ export async function exitSuite(ctx: BenchContext): Promise<BenchEntry[]> {
     makeEntry({ name: 'exit_roundtrip_cpu_us/qemu', unit: 'CPU us', where, sparkler: cpu('sparkler'), qemu: q(cpu('qemu')), variant: `${scr}; CPU time per exit` }),
     makeEntry({ name: 'serial_tx_us_per_byte', unit: 'us', where, sparkler: wall('sparkler-thr'), qemu: q(wall('qemu-thr')), variant: `${thr}; wall time per byte (the console-on hot path)` }),
     makeEntry({ name: 'serial_tx_cpu_us_per_byte', unit: 'CPU us', where, sparkler: cpu('sparkler-thr'), qemu: q(cpu('qemu-thr')), variant: `${thr}; CPU time per byte` }),
+    makeEntry({ name: 'serial_polled_us_per_byte', unit: 'us', where, sparkler: wall('sparkler-polled'), qemu: q(wall('qemu-polled')), variant: `${polled}; wall time per byte` }),
+    makeEntry({ name: 'serial_polled_cpu_us_per_byte', unit: 'CPU us', where, sparkler: cpu('sparkler-polled'), qemu: q(cpu('qemu-polled')), variant: `${polled}; CPU time per byte` }),
     makeEntry({ name: 'exit_roundtrip_us/pinned', unit: 'us', where, sparkler: wall('sparkler-pinned'), floor: wall('floor'), variant: `${scr}; experiment: Sparkler pinned to one CPU (taskset), no cross-CPU wake-up per exit; against the C floor` }),
     makeEntry({ name: 'exit_roundtrip_cpu_us/pinned', unit: 'CPU us', where, sparkler: cpu('sparkler-pinned'), floor: cpu('floor'), variant: `${scr}; experiment: pinned to one CPU; CPU time per exit` }),
     makeEntry({ name: 'serial_tx_us_per_byte/pinned', unit: 'us', where, sparkler: wall('sparkler-thr-pinned'), qemu: q(wall('qemu-thr')), variant: `${thr}; experiment: Sparkler pinned to one CPU` }),

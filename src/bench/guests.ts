@@ -33,8 +33,12 @@ export const UART_SCR = 0x3ff;
 /** Port of the UART transmit register (COM1 + 0): each byte written is console output. */
 export const UART_THR = 0x3f8;
 
-function loopBody(count: number, port: number): Buffer {
+function checkLoopCount(count: number): void {
   if (!Number.isInteger(count) || count < 1 || count > 0xffff_ffff) throw new RangeError('exit loop count must be 1..2^32-1');
+}
+
+function loopBody(count: number, port: number): Buffer {
+  checkLoopCount(count);
   const b = Buffer.alloc(16);
   b[0] = 0xb9; // mov $count,%ecx
   b.writeUInt32LE(count, 1);
@@ -42,6 +46,21 @@ function loopBody(count: number, port: number): Buffer {
   b.writeUInt16LE(port, 7);
   b.set([0xb0, 0x5a], 9); // mov $'Z',%al
   b.set([0xee, 0xff, 0xc9, 0x75, 0xfb], 11); // 1: out %al,(%dx); dec %ecx; jnz 1b
+  return b;
+}
+
+/**
+ * Console output as Linux's console driver writes it: per byte, read LSR (COM1 + 5) and then
+ * write THR. `count` bytes, two port accesses each; the same bytes in 32- and 64-bit mode.
+ */
+function polledLoopBody(count: number): Buffer {
+  checkLoopCount(count);
+  const b = Buffer.alloc(21);
+  b[0] = 0xb9; // mov $count,%ecx
+  b.writeUInt32LE(count, 1);
+  b.set([0x66, 0xba, 0xfd, 0x03], 5); // mov $0x3fd,%dx
+  // 1: in (%dx),%al; mov $0xf8,%dl; mov $'Z',%al; out %al,(%dx); mov $0xfd,%dl; dec %ecx; jnz 1b
+  b.set([0xec, 0xb2, 0xf8, 0xb0, 0x5a, 0xee, 0xb2, 0xfd, 0xff, 0xc9, 0x75, 0xf4], 9);
   return b;
 }
 
@@ -60,6 +79,8 @@ export function exitLoopCode(count: number, port = UART_SCR): Buffer {
 export const SPARKLER_IDLE = (): Buffer => tinyKernel(Buffer.concat([MAP_BOOT_TIMER, MARK, HALT_LOOP]));
 /** Sparkler: marks, then resets (start-up and creation rate: one complete VM life). */
 export const SPARKLER_MARK_RESET = (): Buffer => tinyKernel(Buffer.concat([MAP_BOOT_TIMER, MARK, RESET]));
+/** Sparkler: `count` bytes of polled console output (LSR read, THR write) between the marks. */
+export const SPARKLER_POLLED_TX = (count: number): Buffer => tinyKernel(Buffer.concat([MAP_BOOT_TIMER, MARK, polledLoopBody(count), MARK, RESET]));
 /** Sparkler: the exit loop as an ELF. */
 export const SPARKLER_EXIT_LOOP = (count: number, port = UART_SCR): Buffer => tinyKernel(exitLoopCode(count, port));
 
@@ -77,6 +98,8 @@ export const QEMU_MARK_EXIT = (): Buffer => pvhElf(Buffer.concat([MARK32, DEBUG_
  * process stays up so its threads' CPU time can still be read at the closing mark.
  */
 export const QEMU_EXIT_LOOP = (count: number, port = UART_SCR): Buffer => pvhElf(Buffer.concat([MARK32, loopBody(count, port), MARK32, HALT_LOOP]));
+/** QEMU: the polled console output loop (SPARKLER_POLLED_TX) as a PVH ELF. */
+export const QEMU_POLLED_TX = (count: number): Buffer => pvhElf(Buffer.concat([MARK32, polledLoopBody(count), MARK32, HALT_LOOP]));
 
 const PVH_LOAD = 0x10_0000;
 const XEN_ELFNOTE_PHYS32_ENTRY = 18;
