@@ -1,7 +1,7 @@
 /**
  * Coalesced PIO for the UART's transmit register. A console-on boot makes ~22,000 exits, half of
- * them THR writes and half the LSR polls before them; each is handed to the VMM thread, which in
- * a nested host costs a wake-up per exit. While the guest transmits by polling (serial.ts,
+ * them THR writes and half the LSR polls before them, each a round trip to the VMM thread. While
+ * the guest transmits by polling (serial.ts,
  * PolledTransmitHook), KVM queues the THR writes in its coalesced ring instead of exiting, and
  * the VMM applies them before it handles the next exit (vcpu-runner.ts) - the LSR poll that
  * precedes the next character - or, for a last write no exit follows, shortly after.
