@@ -130,9 +130,8 @@ test('on PVM, a Linux kernel without PVM symbols is refused; one with them (foun
   }
 });
 
-test('console output of a running guest is written in a few batches, without waiting for an exit or stop', { skip }, async () => {
-  // mov $0x3f8,%dx; mov $256,%ecx; 1: mov $'x',%al; out %al,(%dx); loop 1b; 2: jmp 2b
-  const code = Buffer.from('66baf803b900010000b078eee2fbebfe', 'hex');
+/** A started one-vCPU VM running `code`, with its console output gathered. */
+function consoleVm(code: Buffer): { vmm: ReturnType<typeof buildMicroVm>; output: Buffer[] } {
   const output: Buffer[] = [];
   const vmm = buildMicroVm({
     bootSource: { kernelImagePath: kernelFile(code) },
@@ -141,6 +140,12 @@ test('console output of a running guest is written in a few batches, without wai
     onReset: () => vmm.stop({ kind: 'reset' }),
   });
   vmm.start();
+  return { vmm, output };
+}
+
+test('console output of a running guest is written in a few batches, without waiting for an exit or stop', { skip }, async () => {
+  // mov $0x3f8,%dx; mov $256,%ecx; 1: mov $'x',%al; out %al,(%dx); loop 1b; 2: jmp 2b
+  const { vmm, output } = consoleVm(Buffer.from('66baf803b900010000b078eee2fbebfe', 'hex'));
   try {
     await waitFor(() => Buffer.concat(output).length >= 256, 'the 256 bytes, flushed by the timer while the guest spins');
     assert.equal(Buffer.concat(output).toString(), 'x'.repeat(256));
@@ -168,15 +173,7 @@ test('console output still held when the VM stops is flushed by the stop', { ski
 test('a guest polling the UART gets its characters out in order, the THR writes queued without exits where KVM can', { skip }, async () => {
   // mov cl,'a'; 1: mov dx,0x3fd; in al,dx (LSR); mov dx,0x3f8; mov al,cl; out dx,al (THR);
   // inc cl; cmp cl,'z'+1; jne 1b; then reset through the i8042 (mov al,0xfe; out 0x64,al); hlt
-  const code = Buffer.from('b16166bafd03ec66baf80388c8eefec180f97b75edb0fee664f4ebfd', 'hex');
-  const output: Buffer[] = [];
-  const vmm = buildMicroVm({
-    bootSource: { kernelImagePath: kernelFile(code) },
-    machineConfig: DEFAULT_MACHINE_CONFIG,
-    serialOutput: (b) => output.push(Buffer.from(b)),
-    onReset: () => vmm.stop({ kind: 'reset' }),
-  });
-  vmm.start();
+  const { vmm, output } = consoleVm(Buffer.from('b16166bafd03ec66baf80388c8eefec180f97b75edb0fee664f4ebfd', 'hex'));
   assert.deepEqual(await vmm.waitForStop(), { kind: 'reset' });
   assert.equal(Buffer.concat(output).toString(), 'abcdefghijklmnopqrstuvwxyz');
   // 26 LSR reads and the reset always exit; the 26 THR writes only without coalesced PIO.
