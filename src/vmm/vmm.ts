@@ -46,8 +46,8 @@ export class Vmm {
       pio: parts.pio,
       mmio: parts.mmio,
       onStop: (reason) => {
-        this.drainQueuedWrites();
         if (this.trailingDrain) clearTimeout(this.trailingDrain);
+        parts.queuedWrites?.ring.drain(this.applyQueuedWrite);
         parts.devices.serial.flush();
         resolveStopped(reason);
       },
@@ -56,18 +56,24 @@ export class Vmm {
     });
   }
 
-  /** Applies the queued guest writes, in order, to the device buses. */
+  /** Applies one queued guest write to its bus (made once: the drain runs on every exit). */
+  private readonly applyQueuedWrite = (pio: boolean, address: number, data: Buffer): void => {
+    try {
+      (pio ? this.parts.pio : this.parts.mmio).write(address, data);
+    } catch (err) {
+      // As for an exit: a device that throws on guest input loses that write, never the VMM.
+      process.emitWarning(`queued write to 0x${address.toString(16)}: device error: ${(err as Error).message}`);
+    }
+  };
+
+  /**
+   * Applies the queued guest writes, in order; then, after an exit while KVM queues, or after a
+   * timer's look that found writes, looks again TRAILING_DRAIN_MS later.
+   */
   private drainQueuedWrites(fromTimer = false): void {
     const queued = this.parts.queuedWrites;
     if (!queued) return;
-    const applied = queued.ring.drain((pio, address, data) => {
-      try {
-        (pio ? this.parts.pio : this.parts.mmio).write(address, data);
-      } catch (err) {
-        // As for an exit: a device that throws on guest input loses that write, never the VMM.
-        process.emitWarning(`queued write to 0x${address.toString(16)}: device error: ${(err as Error).message}`);
-      }
-    });
+    const applied = queued.ring.drain(this.applyQueuedWrite);
     if ((fromTimer ? applied > 0 : queued.queuing()) && !this.trailingDrain) {
       this.trailingDrain = setTimeout(() => {
         this.trailingDrain = undefined;
