@@ -21,15 +21,28 @@ export const monotonicClock: Clock = { nowNs: () => process.hrtime.bigint() };
 /**
  * Node timers, unref'd: a throttled device waiting for tokens must not keep a stopping VMM
  * (or a test run) alive; the API socket and vCPU threads are what keep the process up.
+ * A Node timer counts from libuv's cached loop time, which lags the monotonic clock by however
+ * long the current turn has run, so it can fire early by that much; the callback then finds
+ * the tokens not yet there. The deadline is kept on the monotonic clock and an early firing
+ * waits out the rest.
  */
 export const nodeTimers: Timers = {
   setTimeout(callback, delayMs) {
-    const t = setTimeout(callback, delayMs);
-    t.unref();
-    return t;
+    const deadlineNs = monotonicClock.nowNs() + BigInt(Math.ceil(delayMs)) * NS_PER_MS;
+    const handle: { timeout: NodeJS.Timeout } = { timeout: undefined as unknown as NodeJS.Timeout };
+    const fire = (): void => {
+      const leftNs = deadlineNs - monotonicClock.nowNs();
+      if (leftNs > 0n) {
+        handle.timeout = setTimeout(fire, nsToTimerMs(leftNs)).unref();
+        return;
+      }
+      callback();
+    };
+    handle.timeout = setTimeout(fire, delayMs).unref();
+    return handle;
   },
   clearTimeout(handle) {
-    clearTimeout(handle as NodeJS.Timeout);
+    clearTimeout((handle as { timeout: NodeJS.Timeout }).timeout);
   },
 };
 

@@ -174,7 +174,55 @@ test('the real clock and Node timers drive a limiter end to end', async () => {
 });
 
 test('Node timers are unref\'d so a waiting limiter never keeps the process alive', () => {
-  const handle = nodeTimers.setTimeout(() => {}, 60_000) as NodeJS.Timeout;
-  assert.equal(handle.hasRef(), false);
+  const handle = nodeTimers.setTimeout(() => {}, 60_000) as { timeout: NodeJS.Timeout };
+  assert.equal(handle.timeout.hasRef(), false);
   nodeTimers.clearTimeout(handle);
+});
+
+test('Node timers never fire before their delay on the monotonic clock', async () => {
+  // libuv counts timers in whole milliseconds of its loop time, so a plain setTimeout(f, 2)
+  // armed 0.8 ms into a millisecond can fire 1.2 ms later if the loop is awake then (here a
+  // setImmediate chain keeps it awake, as a busy device's events would).
+  const early: string[] = [];
+  for (let round = 0; round < 20; round++) {
+    while (process.hrtime.bigint() % 1_000_000n < 800_000n);
+    const start = process.hrtime.bigint();
+    let awake = true;
+    const keepAwake = (): void => void (awake && setImmediate(keepAwake));
+    keepAwake();
+    const elapsedNs = await new Promise<bigint>((r) =>
+      nodeTimers.setTimeout(() => r(process.hrtime.bigint() - start), 2),
+    );
+    awake = false;
+    if (elapsedNs < 2_000_000n) early.push(`fired after ${elapsedNs} ns`);
+  }
+  assert.deepEqual(early, []);
+});
+
+test('a Node timer cleared after an early wake-up re-armed it does not fire', async () => {
+  let rearmed = 0;
+  let fired = 0;
+  for (let round = 0; round < 20 && rearmed === 0; round++) {
+    while (process.hrtime.bigint() % 1_000_000n < 800_000n);
+    const handle = nodeTimers.setTimeout(() => fired++, 2) as { timeout: NodeJS.Timeout };
+    const first = handle.timeout;
+    const deadline = process.hrtime.bigint() + 3_000_000n;
+    // Poll every loop turn: clear the moment the early wake-up has re-armed the timer.
+    await new Promise<void>((resolve) => {
+      const poll = (): void => {
+        if (handle.timeout !== first) {
+          rearmed++;
+          nodeTimers.clearTimeout(handle);
+        }
+        if (handle.timeout !== first || process.hrtime.bigint() > deadline) resolve();
+        else setImmediate(poll);
+      };
+      poll();
+    });
+    if (rearmed === 0) nodeTimers.clearTimeout(handle); // fired on time or not yet: start over
+    await new Promise((r) => setTimeout(r, 5));
+    if (rearmed === 0) fired = 0;
+  }
+  assert.ok(rearmed > 0, 'no round woke early; the re-arm path was not exercised');
+  assert.equal(fired, 0);
 });
