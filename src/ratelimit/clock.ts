@@ -18,31 +18,31 @@ export interface Timers {
 
 export const monotonicClock: Clock = { nowNs: () => process.hrtime.bigint() };
 
+/** What nodeTimers.setTimeout returns: the Node timer currently armed for the deadline. */
+export interface NodeTimerHandle {
+  timeout: NodeJS.Timeout;
+}
+
 /**
  * Node timers, unref'd: a throttled device waiting for tokens must not keep a stopping VMM
  * (or a test run) alive; the API socket and vCPU threads are what keep the process up.
- * A Node timer counts from libuv's cached loop time, which lags the monotonic clock by however
- * long the current turn has run, so it can fire early by that much; the callback then finds
- * the tokens not yet there. The deadline is kept on the monotonic clock and an early firing
- * waits out the rest.
+ * libuv counts timers in whole milliseconds of its loop time, so a Node timer can fire up to a
+ * millisecond early when the loop is awake anyway, and the tokens are not there yet. The
+ * deadline is kept on the monotonic clock and an early firing waits out the rest.
  */
 export const nodeTimers: Timers = {
-  setTimeout(callback, delayMs) {
+  setTimeout(callback, delayMs): NodeTimerHandle {
     const deadlineNs = monotonicClock.nowNs() + BigInt(Math.ceil(delayMs)) * NS_PER_MS;
-    const handle: { timeout: NodeJS.Timeout } = { timeout: undefined as unknown as NodeJS.Timeout };
     const fire = (): void => {
       const leftNs = deadlineNs - monotonicClock.nowNs();
-      if (leftNs > 0n) {
-        handle.timeout = setTimeout(fire, nsToTimerMs(leftNs)).unref();
-        return;
-      }
-      callback();
+      if (leftNs <= 0n) return callback();
+      handle.timeout = setTimeout(fire, nsToTimerMs(leftNs)).unref();
     };
-    handle.timeout = setTimeout(fire, delayMs).unref();
+    const handle: NodeTimerHandle = { timeout: setTimeout(fire, delayMs).unref() };
     return handle;
   },
   clearTimeout(handle) {
-    clearTimeout((handle as { timeout: NodeJS.Timeout }).timeout);
+    clearTimeout((handle as NodeTimerHandle).timeout);
   },
 };
 

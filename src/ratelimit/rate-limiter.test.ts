@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { RateLimiter, bucketUpdateOf } from './rate-limiter';
 import { FakeClock } from './fake-clock';
-import { nodeTimers } from './clock';
+import { nodeTimers, type NodeTimerHandle } from './clock';
 import type { RateLimiterConfig } from '../config/rate-limiter';
 
 /** A limiter on a fake clock that records when onUnblocked ran (in fake ms). */
@@ -174,10 +174,15 @@ test('the real clock and Node timers drive a limiter end to end', async () => {
 });
 
 test('Node timers are unref\'d so a waiting limiter never keeps the process alive', () => {
-  const handle = nodeTimers.setTimeout(() => {}, 60_000) as { timeout: NodeJS.Timeout };
+  const handle = nodeTimers.setTimeout(() => {}, 60_000) as NodeTimerHandle;
   assert.equal(handle.timeout.hasRef(), false);
   nodeTimers.clearTimeout(handle);
 });
+
+/** Spins to 0.8 ms into a millisecond, where libuv's whole-ms timers fire earliest. */
+function waitUntilLateInAMillisecond(): void {
+  while (process.hrtime.bigint() % 1_000_000n < 800_000n);
+}
 
 test('Node timers never fire before their delay on the monotonic clock', async () => {
   // libuv counts timers in whole milliseconds of its loop time, so a plain setTimeout(f, 2)
@@ -185,7 +190,7 @@ test('Node timers never fire before their delay on the monotonic clock', async (
   // setImmediate chain keeps it awake, as a busy device's events would).
   const early: string[] = [];
   for (let round = 0; round < 20; round++) {
-    while (process.hrtime.bigint() % 1_000_000n < 800_000n);
+    waitUntilLateInAMillisecond();
     const start = process.hrtime.bigint();
     let awake = true;
     const keepAwake = (): void => void (awake && setImmediate(keepAwake));
@@ -203,8 +208,8 @@ test('a Node timer cleared after an early wake-up re-armed it does not fire', as
   let rearmed = 0;
   let fired = 0;
   for (let round = 0; round < 20 && rearmed === 0; round++) {
-    while (process.hrtime.bigint() % 1_000_000n < 800_000n);
-    const handle = nodeTimers.setTimeout(() => fired++, 2) as { timeout: NodeJS.Timeout };
+    waitUntilLateInAMillisecond();
+    const handle = nodeTimers.setTimeout(() => fired++, 2) as NodeTimerHandle;
     const first = handle.timeout;
     const deadline = process.hrtime.bigint() + 3_000_000n;
     // Poll every loop turn: clear the moment the early wake-up has re-armed the timer.
