@@ -39,8 +39,12 @@ export interface NativeShim {
   /** Reads an eventfd (opened with EFD_NONBLOCK): its counter, 0 if none pending, or -errno. */
   eventfdRead(fd: number): number;
   /** Calls onReadable on the main loop whenever fd is readable (uv_poll). */
-  watchFd(fd: number, onReadable: (eventsOrError: number) => void): WatchHandle;
+  watchFd(fd: number, onReadable: (eventsOrError: number) => void, events?: number): WatchHandle;
+  /** Changes which readiness a watch reports (1 readable, 2 writable). */
+  updateWatch(handle: WatchHandle, events: number): void;
   unwatchFd(handle: WatchHandle): void;
+  /** Unmaps an mmap'd ArrayBuffer now and detaches it (views read length 0); -errno. */
+  munmap(buffer: ArrayBuffer): number;
   monotonicNs(): bigint;
   /**
    * Starts a vCPU thread running KVM_RUN on `fd`. Exits not taken by vcpuResumeAndWait come

@@ -16,15 +16,17 @@ export class VcpuFd {
     readonly id: number,
     readonly run: KvmRun,
     private readonly shim: NativeShim,
+    private readonly runMapping?: ArrayBuffer,
   ) {}
 
   static fromFd(fd: number, id: number, runMmapSize: number, shim: NativeShim = native()): VcpuFd {
     const mapped = shim.mmap(runMmapSize, PROT_READ_WRITE, MAP_SHARED, fd, 0);
     if (typeof mapped === 'number') {
+      shim.close(fd);
       check(mapped, `mmap of kvm_run for vCPU ${id}`);
       throw new SparklerError('EMMAP', `mmap of kvm_run for vCPU ${id} failed.`);
     }
-    return new VcpuFd(fd, id, new KvmRun(Buffer.from(mapped.buffer)), shim);
+    return new VcpuFd(fd, id, new KvmRun(Buffer.from(mapped.buffer)), shim, mapped.buffer);
   }
 
   getRegs(): X86Regs {
@@ -85,7 +87,9 @@ export class VcpuFd {
     check(ioctl(this.shim, this.fd, KVM.SET_LAPIC, state), 'KVM_SET_LAPIC');
   }
 
+  /** Unmaps kvm_run (views of it read as empty afterwards) and closes the fd. */
   close(): void {
+    if (this.runMapping !== undefined && this.runMapping.byteLength > 0) this.shim.munmap(this.runMapping);
     this.shim.close(this.fd);
   }
 }

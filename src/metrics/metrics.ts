@@ -27,7 +27,7 @@ export class Metrics {
   private fd?: number;
   private path?: string;
   private timer?: NodeJS.Timeout;
-  private readonly samplers = new Map<string, Sampler>();
+  private readonly samplers = new Map<string, { sample: Sampler; gauges: ReadonlySet<string> }>();
   private readonly last = new Map<string, CounterGroup>();
   /** Lines written, for tests and for the exit flush to know whether it matters. */
   linesWritten = 0;
@@ -47,9 +47,12 @@ export class Metrics {
     this.path = path;
   }
 
-  /** Adds a source of counters under `group` (replacing one of the same name). */
-  register(group: string, sampler: Sampler): void {
-    this.samplers.set(group, sampler);
+  /**
+   * Adds a source of counters under `group` (replacing one of the same name). `gauges` name the
+   * values that are levels (requests in flight), written as they are rather than as differences.
+   */
+  register(group: string, sampler: Sampler, gauges: readonly string[] = []): void {
+    this.samplers.set(group, { sample: sampler, gauges: new Set(gauges) });
   }
 
   /** Starts the periodic flush; the timer does not keep the process alive. */
@@ -68,7 +71,7 @@ export class Metrics {
   snapshot(): Record<string, unknown> {
     const line: Record<string, unknown> = { utc_timestamp_ms: Date.now() };
     Object.assign(line, this.api.takeDeltas());
-    for (const [group, sample] of this.samplers) {
+    for (const [group, { sample, gauges }] of this.samplers) {
       let now: CounterGroup;
       try {
         now = sample();
@@ -77,7 +80,7 @@ export class Metrics {
       }
       const prev = this.last.get(group) ?? {};
       const delta: CounterGroup = {};
-      for (const [k, v] of Object.entries(now)) delta[k] = v - (prev[k] ?? 0);
+      for (const [k, v] of Object.entries(now)) delta[k] = gauges.has(k) ? v : v - (prev[k] ?? 0);
       this.last.set(group, now);
       line[group] = delta;
     }

@@ -37,7 +37,7 @@ export class FakeNative implements NativeShim {
   private nextFd = 100;
 
   open(): number { return this.nextFd++; }
-  close(): number { return 0; }
+  close(_fd: number): number { return 0; }
   ioctl(fd: number, request: number): number { this.ioctls.push({ fd, request }); return 0; }
   mmap(length: number): MmapResult { return { buffer: new ArrayBuffer(length), address: 0n }; }
   madvise(): number { return 0; }
@@ -45,9 +45,11 @@ export class FakeNative implements NativeShim {
   addressOf(): bigint { return 0n; }
   eventfd(): number { return this.nextFd++; }
   eventfdWrite(): number { return 0; }
-  eventfdRead(): number { return 0; }
+  eventfdRead(_fd: number): number { return 0; }
   watchFd(): WatchHandle { return {} as WatchHandle; }
+  updateWatch(): void {}
   unwatchFd(): void {}
+  munmap(): number { return 0; }
   monotonicNs(): bigint { return process.hrtime.bigint(); }
 
   vcpuStart(fd: number, index: number, onExit: VcpuExitCallback, spinNs: number): VcpuHandle {
@@ -95,7 +97,9 @@ export class FakeNative implements NativeShim {
     return next.result ?? 0;
   }
   vcpuKick(handle: VcpuHandle): number { (handle as unknown as FakeVcpu).kicked++; return 0; }
-  vcpuJoin(): number { return 0; }
+  /** vCPU indexes joined, in order. */
+  readonly joined: number[] = [];
+  vcpuJoin(handle: VcpuHandle): number { this.joined.push((handle as unknown as FakeVcpu).index); return 0; }
 
   private release(v: FakeVcpu): void {
     if (v.state !== 'exited') throw new Error(`fake vCPU ${v.index}: resumed while ${v.state} (the caller holds no exit)`);

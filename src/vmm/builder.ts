@@ -6,7 +6,8 @@
 import * as fs from 'node:fs';
 import { writeAcpiTables } from '../arch/x86_64/acpi';
 import { configureBoot, BootSetup } from '../arch/x86_64/boot';
-import { mmioSlotAddress, mmioSlotGsi } from '../devices/virtio/mmio-slots';
+import type { DeviceContext } from '../devices/virtio/device-context';
+import type { DeviceConfigs } from '../devices/virtio/device-spec';
 import { normalizeCpuid } from '../arch/x86_64/cpuid';
 import { lapicLint } from '../arch/x86_64/lapic';
 import { memoryRegions, MiB } from '../arch/x86_64/layout';
@@ -29,10 +30,13 @@ import { bufferSource, fileSource, findStrings, ImageSource, readHead } from '..
 import { loadInitrd } from '../loader/initrd';
 import { readGuest } from '../loader/guest-write';
 import { loadKernel } from '../loader/kernel';
-import { createAnonymousGuestMemory } from '../memory/anonymous-memory';
+import { createAnonymousGuestMemory, unmapGuestMemory } from '../memory/anonymous-memory';
 import { GuestMemory } from '../memory/guest-memory';
 import { attachLegacyDevices, LegacyDeviceOptions } from './legacy-devices';
-import { attachVirtioDevices } from './virtio-devices';
+import { defaultDeviceContext } from './device-context';
+import { DeviceManager } from './device-manager';
+import { VIRTIO_DEVICE_SPECS } from './device-registry';
+import { Teardown } from './teardown';
 import { Vmm } from './vmm';
 import { queueSerialTransmit } from './queued-writes';
 import { markStartup } from './startup-marks';
@@ -45,12 +49,14 @@ export interface BuildOptions extends LegacyDeviceOptions {
   bootSource: BootSourceConfig;
   machineConfig: MachineConfig;
   /** virtio-block drives (the root drive becomes /dev/vda) and the virtio-rng device. */
-  drives?: DriveConfig[];
+  drives?: readonly DriveConfig[];
   entropy?: EntropyConfig;
   /** PUT /cpu-config: CPUID and MSR modifiers applied on top of the normalised values. */
   cpuConfig?: CpuConfig;
-  /** Injected for tests; defaults to opening /dev/kvm. */
+  /** Injected for tests; defaults to opening /dev/kvm (closed with the VM; an injected one is not). */
   kvm?: Kvm;
+  /** What devices get to reach the host (log, clock, timers, fd watcher); injected for tests. */
+  deviceContext?: DeviceContext;
 }
 
 export class BuildError extends SparklerError {
@@ -123,12 +129,6 @@ function needsHardwareVirtualisation(image: ImageSource): boolean {
   return !found.has('pvm_early_setup') && (bzImage || found.has('Linux version '));
 }
 
-function setupMemory(vm: VmFd, memSizeMib: number): GuestMemory {
-  const memory = createAnonymousGuestMemory(memoryRegions(memSizeMib * MiB));
-  memory.regions.forEach((r, slot) => vm.setUserMemoryRegion(slot, r.start, r.bytes.length, r.hostAddress));
-  return memory;
-}
-
 function configureVcpu(vcpu: VcpuFd, kvm: Kvm, boot: BootSetup, machine: MachineConfig, supportedCpuid: ReturnType<Kvm['supportedCpuid']>, cpu?: CpuConfig): void {
   const cpuid = normalizeCpuid(supportedCpuid, { vcpuId: vcpu.id, vcpuCount: machine.vcpuCount, smt: machine.smt });
   vcpu.setCpuid2(cpu ? applyCpuidModifiers(cpuid, cpu.cpuidModifiers) : cpuid);
@@ -152,52 +152,97 @@ export function buildMicroVm(opts: BuildOptions): Vmm {
   }
 }
 
+/** Phase 1, shared by a boot and (later) a snapshot restore: KVM VM, guest RAM, irqchip and PIT. */
+export interface VmCore {
+  kvm: Kvm;
+  vm: VmFd;
+  memory: GuestMemory;
+}
+
+export function createVmCore(kvm: Kvm, machineConfig: MachineConfig, teardown: Teardown): VmCore {
+  const vm = kvm.createVm();
+  teardown.add('the VM fd', () => vm.close());
+  markStartup('vm_created');
+  vm.setTssAddress(KVM_TSS_ADDRESS);
+  const memory = createAnonymousGuestMemory(memoryRegions(machineConfig.memSizeMib * MiB));
+  // Added before the VM fd's close runs (teardown goes in reverse): RAM is unmapped after KVM let go.
+  teardown.add('guest memory', () => unmapGuestMemory(memory));
+  memory.regions.forEach((r, slot) => vm.setUserMemoryRegion(slot, r.start, r.bytes.length, r.hostAddress));
+  vm.createIrqchip();
+  vm.createPit2();
+  markStartup('memory_irqchip');
+  return { kvm, vm, memory };
+}
+
+/** Phase 3: the virtio devices of every registered spec, in the registry's order. */
+export function attachDevices(core: VmCore, mmio: Bus, config: DeviceConfigs, teardown: Teardown, context: DeviceContext = defaultDeviceContext()): DeviceManager {
+  const manager = new DeviceManager({ vm: core.vm, mmio, memory: core.memory, context });
+  teardown.add('the virtio devices', () => manager.dispose());
+  manager.attachAll(VIRTIO_DEVICE_SPECS, config);
+  return manager;
+}
+
+/** Phase 4: one vCPU per machine-config vcpu_count, set up for the 64-bit entry. */
+function createVcpus(core: VmCore, boot: BootSetup, opts: BuildOptions, teardown: Teardown): VcpuFd[] {
+  const supportedCpuid = core.kvm.supportedCpuid();
+  const mmapSize = core.kvm.vcpuMmapSize();
+  const vcpus: VcpuFd[] = [];
+  for (let id = 0; id < opts.machineConfig.vcpuCount; id++) {
+    const vcpu = core.vm.createVcpu(id, mmapSize);
+    teardown.add(`vCPU ${id}`, () => vcpu.close());
+    configureVcpu(vcpu, core.kvm, boot, opts.machineConfig, supportedCpuid, opts.cpuConfig);
+    vcpus.push(vcpu);
+  }
+  return vcpus;
+}
+
 function buildFromFiles(opts: BuildOptions, kernelImage: ImageSource, initrdImage: ImageSource | undefined): Vmm {
   const { bootSource, machineConfig } = opts;
   if (detectKvmHost().kind === 'pvm' && process.env.SPARKLER_ALLOW_PVM_STOCK_KERNEL !== '1' && needsHardwareVirtualisation(kernelImage)) {
     throw new BuildError(`Refusing to boot ${bootSource.kernelImagePath} on this host.\n${PVM_STOCK_KERNEL_EXPLANATION}`);
   }
   markStartup('build');
-  const kvm = opts.kvm ?? Kvm.open();
-  if (opts.cpuConfig) checkKvmCapabilities(opts.cpuConfig, (cap) => kvm.checkExtension(cap));
-  const vm = kvm.createVm();
-  markStartup('vm_created');
-  vm.setTssAddress(KVM_TSS_ADDRESS);
-  const memory = setupMemory(vm, machineConfig.memSizeMib);
-  vm.createIrqchip();
-  vm.createPit2();
-  markStartup('memory_irqchip');
+  const teardown = new Teardown();
+  try {
+    const kvm = opts.kvm ?? Kvm.open();
+    if (!opts.kvm) teardown.add('/dev/kvm', () => kvm.close());
+    if (opts.cpuConfig) checkKvmCapabilities(opts.cpuConfig, (cap) => kvm.checkExtension(cap));
+    const core = createVmCore(kvm, machineConfig, teardown);
+    const { memory } = core;
 
-  const kernel = loadKernel(memory, kernelImage, { beforeLoad: (start, end) => adviseKernelHugePages(memory, start, end) });
-  markStartup('kernel_loaded');
-  const cmdline = KernelCmdline.from(bootSource.bootArgs ?? DEFAULT_BOOT_ARGS);
-  const pio = new Bus();
-  const mmio = new Bus();
-  // Before configureBoot: the virtio devices add their parameters to the command line it writes.
-  const virtio = attachVirtioDevices(vm, mmio, memory, cmdline, { drives: opts.drives, entropy: opts.entropy });
-  const vcpuCount = machineConfig.vcpuCount;
-  // ACPI tables describe the CPUs (MADT) and the virtio-mmio devices (DSDT) for kernels that do
-  // not read the MP table or the command line; their FADT gives the guest a power-off register.
-  const virtioDevices = virtio.transports.map((_, slot) => ({ address: mmioSlotAddress(slot), gsi: mmioSlotGsi(slot) }));
-  const boot = configureBoot(memory, {
-    kernel, cmdline, initrd: initrdImage && initrdInGuest(memory, initrdImage, kernel), vcpuCount,
-    writeAcpiTables: (mem) => writeAcpiTables(mem, { vcpuCount, virtioDevices }),
-  });
+    // Phase 2: the boot path (a restore skips it).
+    const kernel = loadKernel(memory, kernelImage, { beforeLoad: (start, end) => adviseKernelHugePages(memory, start, end) });
+    markStartup('kernel_loaded');
+    const cmdline = KernelCmdline.from(bootSource.bootArgs ?? DEFAULT_BOOT_ARGS);
+    const pio = new Bus();
+    const mmio = new Bus();
+    const devices = attachDevices(core, mmio, { drives: opts.drives, entropy: opts.entropy }, teardown, opts.deviceContext);
+    for (const fragment of devices.cmdlineFragments()) cmdline.append(fragment);
+    const vcpuCount = machineConfig.vcpuCount;
+    // ACPI tables describe the CPUs (MADT) and the virtio-mmio devices (DSDT) for kernels that do
+    // not read the MP table or the command line; their FADT gives the guest a power-off register.
+    const virtioDevices = devices.devices.map((d) => ({ address: d.address, gsi: d.gsi }));
+    const boot = configureBoot(memory, {
+      kernel, cmdline, initrd: initrdImage && initrdInGuest(memory, initrdImage, kernel), vcpuCount,
+      writeAcpiTables: (mem) => writeAcpiTables(mem, { vcpuCount, virtioDevices }),
+    });
 
-  const devices = attachLegacyDevices(vm, pio, mmio, opts);
-  markStartup('devices');
+    const legacy = attachLegacyDevices(core.vm, pio, mmio, opts);
+    teardown.add('the legacy devices', () => legacy.close());
+    markStartup('devices');
 
-  const supportedCpuid = kvm.supportedCpuid();
-  const mmapSize = kvm.vcpuMmapSize();
-  const vcpus: VcpuFd[] = [];
-  for (let id = 0; id < machineConfig.vcpuCount; id++) {
-    const vcpu = vm.createVcpu(id, mmapSize);
-    configureVcpu(vcpu, kvm, boot, machineConfig, supportedCpuid, opts.cpuConfig);
-    vcpus.push(vcpu);
+    const vcpus = createVcpus(core, boot, opts, teardown);
+    const queuedWrites = queueSerialTransmit(core.kvm, core.vm, vcpus[0], legacy.serial);
+    markStartup('vcpus_configured');
+    return new Vmm({ ...core, vcpus, pio, mmio, devices: legacy, virtio: devices, queuedWrites, teardown });
+  } catch (err) {
+    try {
+      teardown.run();
+    } catch (releaseErr) {
+      (err as Error).message += ` (and releasing what was built failed: ${(releaseErr as Error).message})`;
+    }
+    throw err;
   }
-  const queuedWrites = queueSerialTransmit(kvm, vm, vcpus[0], devices.serial);
-  markStartup('vcpus_configured');
-  return new Vmm({ kvm, vm, memory, vcpus, pio, mmio, devices, queuedWrites });
 }
 
 /**

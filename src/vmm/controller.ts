@@ -20,7 +20,7 @@ import type { DriveConfig } from '../config/drive';
 import type { InstanceState, Vmm } from './vmm';
 
 // The device and builder modules load on first use: the API should be up before they are needed.
-const virtio = () => require('./virtio-devices') as typeof import('./virtio-devices');
+const blockSpec = () => require('../devices/virtio/block/spec') as typeof import('../devices/virtio/block/spec');
 const ratelimit = () => require('../ratelimit') as typeof import('../ratelimit');
 
 export const APP_NAME = 'Sparkler';
@@ -76,7 +76,7 @@ export class VmmController {
   /** Loads the builder and device modules ahead of InstanceStart (the CLI calls it once the API is up). */
   preload(): void {
     require('./builder');
-    virtio();
+    blockSpec();
     ratelimit();
   }
 
@@ -133,7 +133,7 @@ export class VmmController {
       case 'FlushMetrics': this.metrics.flush(); return EMPTY;
       case 'Pause': await this.vmm!.pause(); return EMPTY;
       case 'Resume': this.vmm!.resume(); return EMPTY;
-      case 'UpdateBlockDevice': virtio().updateDrive(this.vmm!, action.update); return EMPTY;
+      case 'UpdateBlockDevice': this.vmm!.devices.update('block', action.update.driveId, action.update); return EMPTY;
       case 'UpdateNetworkInterface': requireFeature('network-interfaces'); return EMPTY;
       case 'UpdatePmemDevice': requireFeature('pmem'); return EMPTY;
       case 'GetBalloonConfig': case 'GetBalloonStats': case 'UpdateBalloon': case 'UpdateBalloonStatistics':
@@ -151,7 +151,7 @@ export class VmmController {
   private checkDrive(d: DriveConfig): void {
     requireFeature(d.socket !== undefined ? 'vhost-user-block' : 'drives');
     try {
-      virtio().checkDriveFile(d);
+      blockSpec().checkDriveFile(d);
     } catch (err) {
       throw new ConfigError(`drive \`${d.driveId}\`: ${(err as Error).message}`);
     }
@@ -191,12 +191,7 @@ function registerVmMetrics(metrics: Metrics, vmm: Vmm): void {
   metrics.register('uart', () => ({
     write_count: serial.bytesOut, read_count: serial.bytesIn, missed_read_count: serial.missedReads, overrun_count: serial.overruns,
   }));
-  const devices = virtio().virtioDevicesOf(vmm);
-  for (const [id, block] of devices?.drives ?? []) metrics.register(`block_${id}`, () => block.metrics.toJson());
-  if (devices?.entropy) {
-    const rng = devices.entropy;
-    metrics.register('entropy', () => rng.metrics.toJson());
-  }
+  for (const [group, { counters, gauges }] of vmm.devices.metrics()) metrics.register(group, counters, gauges);
 }
 
 /**

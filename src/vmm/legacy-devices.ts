@@ -5,6 +5,7 @@
  */
 import { Bus } from '../devices/bus';
 import { SLEEP_CONTROL_PORT } from '../arch/x86_64/acpi';
+import { COM1_IRQ, COM1_PORT, COM1_PORT_COUNT, I8042_DATA_PORT, I8042_IRQ } from '../arch/x86_64/layout';
 import { AcpiSleepControl } from '../devices/legacy/acpi-sleep';
 import { BootTimer, BOOT_TIMER_ADDRESS, BOOT_TIMER_LENGTH } from '../devices/legacy/boot-timer';
 import { I8042 } from '../devices/legacy/i8042';
@@ -12,10 +13,6 @@ import { Serial } from '../devices/legacy/serial';
 import { VmFd } from '../kvm/vm';
 import { IrqfdLine } from './irq-line';
 
-export const COM1_PORT = 0x3f8;
-export const COM1_IRQ = 4;
-export const I8042_PORT = 0x60;
-export const I8042_IRQ = 1;
 
 /**
  * How long console output may wait before it is written, so that a burst (one vCPU exit per
@@ -43,6 +40,8 @@ export interface LegacyDevices {
   serial: Serial;
   i8042: I8042;
   bootTimer?: BootTimer;
+  /** Writes pending console output and closes the interrupt eventfds. */
+  close(): void;
 }
 
 export interface LegacyDeviceOptions {
@@ -56,15 +55,29 @@ export interface LegacyDeviceOptions {
 }
 
 export function attachLegacyDevices(vm: VmFd, pio: Bus, mmio: Bus, opts: LegacyDeviceOptions): LegacyDevices {
-  const serial = new Serial(IrqfdLine.register(vm, COM1_IRQ), opts.serialOutput, { scheduleFlush: serialFlushTimer(opts.serialFlushDelayMs) });
-  pio.insert(serial, COM1_PORT, 8, 'serial');
-  const i8042 = new I8042(IrqfdLine.register(vm, I8042_IRQ), opts.onReset);
-  pio.insert(i8042, I8042_PORT, 5, 'i8042');
+  const serialIrq = IrqfdLine.register(vm, COM1_IRQ);
+  let i8042Irq: IrqfdLine;
+  try {
+    i8042Irq = IrqfdLine.register(vm, I8042_IRQ);
+  } catch (err) {
+    serialIrq.close();
+    throw err;
+  }
+  const serial = new Serial(serialIrq, opts.serialOutput, { scheduleFlush: serialFlushTimer(opts.serialFlushDelayMs) });
+  pio.insert(serial, COM1_PORT, COM1_PORT_COUNT, 'serial');
+  const i8042 = new I8042(i8042Irq, opts.onReset);
+  // Ports 0x60-0x64: data, and the status/command register at 0x64.
+  pio.insert(i8042, I8042_DATA_PORT, 5, 'i8042');
   pio.insert(new AcpiSleepControl(opts.onPowerOff ?? opts.onReset), SLEEP_CONTROL_PORT, 2, 'acpi-sleep');
   let bootTimer: BootTimer | undefined;
   if (opts.bootTimer) {
     bootTimer = new BootTimer(opts.bootTimer.log);
     mmio.insert(bootTimer, BOOT_TIMER_ADDRESS, BOOT_TIMER_LENGTH, 'boot-timer');
   }
-  return { serial, i8042, bootTimer };
+  const close = (): void => {
+    serial.flush();
+    serialIrq.close();
+    i8042Irq.close();
+  };
+  return { serial, i8042, bootTimer, close };
 }

@@ -7,7 +7,7 @@
  * precedes the next character - or, for a last write no exit follows, shortly after.
  * Hosts without KVM_CAP_COALESCED_PIO keep one exit per write.
  */
-import { COM1_PORT } from '../arch/x86_64/acpi/dsdt';
+import { COM1_PORT } from '../arch/x86_64/layout';
 import { Serial } from '../devices/legacy/serial';
 import { CoalescedRing } from '../kvm/coalesced-ring';
 import { KVM_CAP } from '../kvm/ioctl-numbers';

@@ -14,12 +14,14 @@ function setup(vcpuCount = 1, spinNs = 50_000) {
   const mmio = new Bus();
   const stops: VmStopReason[] = [];
   const unhandled: string[] = [];
+  const deviceErrors: string[] = [];
   const runner = new VcpuRunner(vcpus, {
     pio, mmio, shim, spinNs, onStop: (r) => stops.push(r),
     onUnhandledAccess: (kind, addr) => unhandled.push(`${kind}:${addr.toString(16)}`),
+    onDeviceError: (m) => deviceErrors.push(m),
   });
   runner.start();
-  return { shim, vcpus, pio, mmio, stops, unhandled, runner };
+  return { shim, vcpus, pio, mmio, stops, unhandled, deviceErrors, runner };
 }
 
 /** Writes a KVM_EXIT_IO into kvm_run: data at offset 0x100. */
@@ -74,16 +76,13 @@ test('MMIO reads and writes reach the MMIO bus', () => {
 });
 
 test('a device that throws loses the access, not the VMM', () => {
-  const { shim, vcpus, pio, stops } = setup();
+  const { shim, vcpus, pio, stops, deviceErrors } = setup();
   pio.insert({ read: () => { throw new Error('boom'); }, write: () => {} }, 0x60, 1, 'bad');
-  const warnings: string[] = [];
-  const onWarning = (w: Error) => warnings.push(w.message);
-  process.on('warning', onWarning);
   ioExit(vcpus[0], 0x60, false, 1, 1);
   shim.deliverExit(0);
   assert.equal(stops.length, 0);
   assert.equal(shim.vcpus[0].resumed, 1);
-  process.nextTick(() => process.off('warning', onWarning));
+  assert.deepEqual(deviceErrors, ['vCPU 0: a device failed on the guest\'s access, which is lost: boom']);
 });
 
 test('shutdown, system events and a failed KVM_RUN stop every vCPU once', () => {
@@ -307,4 +306,37 @@ test("a triple fault's log line carries the vCPU's registers, or why they could 
   assert.equal(describeVcpuState(fd), 'rip=0xffffffff81000000 rsp=0x8000 rflags=0x2 cr0=0x80050033 cr2=0xdead cr3=0x1000 cr4=0x20 efer=0xd01 cs=0x10');
   const broken = { getRegs: () => { throw new Error('KVM_GET_REGS failed (EBADF)'); }, getSregs: () => sregs } as unknown as Parameters<typeof describeVcpuState>[0];
   assert.equal(describeVcpuState(broken), 'registers unreadable: KVM_GET_REGS failed (EBADF)');
+});
+
+test('a resume that overlaps a pause resolves the pause, and the VM runs on', async () => {
+  const { shim, vcpus, runner } = setup(2, 0);
+  const paused = runner.pause();
+  ioExit(vcpus[0], 0x80, true, 1, 1, Buffer.of(1));
+  shim.deliverExit(0); // vCPU 0 parks; vCPU 1 is still in KVM_RUN
+  runner.resume();
+  await paused; // would hang if the resume left the pause waiting
+  assert.equal(runner.paused, false);
+  assert.equal(shim.vcpus[0].resumed, 1, 'the parked vCPU 0 runs again');
+  ioExit(vcpus[1], 0x80, true, 1, 1, Buffer.of(1));
+  shim.deliverExit(1);
+  assert.equal(shim.vcpus[1].resumed, 1, 'vCPU 1 runs on after its exit');
+});
+
+test('joinThreads waits until every vCPU thread was ended, then joins each once', async () => {
+  const { shim, runner } = setup(2, 0);
+  const joined = shim.joined;
+  await assert.rejects(runner.joinThreads(), /only be joined after the VM is stopped/);
+  runner.stop({ kind: 'requested' });
+  assert.equal(runner.stopping, true);
+  let done = false;
+  const join = runner.joinThreads().then(() => { done = true; });
+  await new Promise((r) => setImmediate(r));
+  assert.equal(done, false, 'both vCPUs are still in KVM_RUN (kicked)');
+  shim.deliverExit(0);
+  shim.deliverExit(1);
+  await join;
+  assert.deepEqual(joined, [0, 1]);
+  assert.ok(shim.vcpus.every((v) => v.stopped));
+  await runner.joinThreads();
+  assert.deepEqual(joined, [0, 1], 'a second join does nothing');
 });

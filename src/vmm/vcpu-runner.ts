@@ -80,6 +80,8 @@ export interface VcpuRunnerOptions {
   /** Called once, when the first vCPU thread is about to enter KVM_RUN (CLOCK_MONOTONIC ns). */
   onFirstRun?: (monotonicNs: bigint) => void;
   onUnhandledAccess?: (kind: 'pio' | 'mmio', address: number, isWrite: boolean) => void;
+  /** A device threw on a guest access (the access is lost, never the VMM): for the rate-limited log. */
+  onDeviceError?: (message: string) => void;
   /** Applies the guest writes KVM queued instead of exiting (coalesced PIO); run before each exit is handled. */
   drainQueuedWrites?: () => void;
   shim?: NativeShim;
@@ -110,6 +112,7 @@ export class VcpuRunner {
   private readonly shim: NativeShim;
   private goal: 'run' | 'pause' | 'stop' = 'run';
   private pauseWaiters: (() => void)[] = [];
+  private endWaiters: (() => void)[] = [];
   private stopReason?: VmStopReason;
   private firstRunSeen = false;
   /** The VMM thread's spin for the next exit: 0 = off. */
@@ -151,6 +154,8 @@ export class VcpuRunner {
   resume(): void {
     if (this.goal !== 'pause') return;
     this.goal = 'run';
+    // A pause still waiting for vCPUs to park is over: it resolves, and the VM runs on.
+    this.pauseWaiters.splice(0).forEach((resolve) => resolve());
     for (const slot of this.slots) {
       if (slot.state !== 'parked') continue;
       slot.fd.run.immediateExit = false;
@@ -180,9 +185,34 @@ export class VcpuRunner {
     }
   }
 
+  /** True once stop() was called (by the guest's exit, an error or the host). */
+  get stopping(): boolean {
+    return this.goal === 'stop';
+  }
+
   private endThread(slot: VcpuSlot): void {
     slot.state = 'stopped';
     this.shim.vcpuResume(slot.handle!, true);
+    if (this.threadsEnded()) this.endWaiters.splice(0).forEach((resolve) => resolve());
+  }
+
+  private threadsEnded(): boolean {
+    return this.slots.every((s) => s.state === 'stopped' || s.state === 'created');
+  }
+
+  /**
+   * After stop(): resolves once every vCPU thread was told to end, having joined each (the
+   * threads are gone when it resolves; their handles are dropped only then).
+   */
+  async joinThreads(): Promise<void> {
+    if (this.goal !== 'stop') throw new SparklerError('EVCPU', 'The vCPU threads can only be joined after the VM is stopped.');
+    if (!this.threadsEnded()) await new Promise<void>((resolve) => this.endWaiters.push(resolve));
+    for (const [index, slot] of this.slots.entries()) {
+      if (slot.handle === undefined) continue;
+      const result = this.shim.vcpuJoin(slot.handle);
+      slot.handle = undefined;
+      if (result < 0) throw new SparklerError('EVCPU', `Joining vCPU ${index}'s thread failed (errno ${-result}).`);
+    }
   }
 
   private onExit(index: number, result: number, firstRunNs: bigint): void {
@@ -206,7 +236,7 @@ export class VcpuRunner {
         this.handleExit(slot);
       } catch (err) {
         // A device that throws on guest input loses that access, never the VMM.
-        process.emitWarning(`vCPU ${index}: device error: ${(err as Error).message}`);
+        this.opts.onDeviceError?.(`vCPU ${index}: a device failed on the guest's access, which is lost: ${(err as Error).message}`);
       }
     }
   }

@@ -1,18 +1,25 @@
 /**
  * A running microVM: its KVM objects, guest memory, buses, devices and vCPUs. Built by
- * builder.ts; this class owns the lifecycle from start to the exit the process reports.
+ * builder.ts; this class owns the lifecycle from start to close: Running, Paused, Stopped (the
+ * guest or the host ended it), then close() joins the vCPU threads and releases every fd and
+ * guest RAM, in reverse build order.
  */
 import { Bus } from '../devices/bus';
+import { GuestTriggeredLog, LogSink } from '../devices/virtio/guest-log';
 import { Kvm } from '../kvm/kvm';
 import { VcpuFd } from '../kvm/vcpu';
 import { VmFd } from '../kvm/vm';
 import { GuestMemory } from '../memory/guest-memory';
+import type { NativeShim } from '../native';
+import type { DeviceManager } from './device-manager';
 import type { QueuedWrites } from './queued-writes';
 import { LegacyDevices } from './legacy-devices';
+import { Teardown } from './teardown';
 import { VcpuRunner, VmStopReason } from './vcpu-runner';
 import { markStartup } from './startup-marks';
 
-export type InstanceState = 'Not started' | 'Running' | 'Paused';
+/** Firecracker's three states, and Stopped: the vCPUs ended (the process reports it and exits). */
+export type InstanceState = 'Not started' | 'Running' | 'Paused' | 'Stopped';
 
 export interface VmmParts {
   kvm: Kvm;
@@ -22,8 +29,16 @@ export interface VmmParts {
   pio: Bus;
   mmio: Bus;
   devices: LegacyDevices;
+  /** The virtio devices (the device manager's list). */
+  virtio: DeviceManager;
   /** Guest writes KVM queues instead of exiting (queued-writes.ts), when it can. */
   queuedWrites?: QueuedWrites;
+  /** Releases what the build made; close() runs it. */
+  teardown: Teardown;
+  /** Messages about what the guest did (unclaimed accesses, device errors): rate-limited. */
+  guestLog?: LogSink;
+  /** Injected by tests. */
+  shim?: NativeShim;
 }
 
 /**
@@ -35,25 +50,39 @@ const TRAILING_DRAIN_MS = 20;
 export class Vmm {
   private runner: VcpuRunner;
   private readonly stopped: Promise<VmStopReason>;
+  private readonly guestLog: LogSink;
   /** CLOCK_MONOTONIC ns at the first KVM_RUN, once the vCPUs run. */
   firstRunNs?: bigint;
   private trailingDrain: NodeJS.Timeout | undefined;
+  private closing?: Promise<void>;
 
   constructor(readonly parts: VmmParts) {
     let resolveStopped!: (reason: VmStopReason) => void;
     this.stopped = new Promise((resolve) => { resolveStopped = resolve; });
+    this.guestLog = parts.guestLog ?? new GuestTriggeredLog();
     this.runner = new VcpuRunner(parts.vcpus, {
       pio: parts.pio,
       mmio: parts.mmio,
+      shim: parts.shim,
       onStop: (reason) => {
         if (this.trailingDrain) clearTimeout(this.trailingDrain);
+        this.trailingDrain = undefined;
         parts.queuedWrites?.ring.drain(this.applyQueuedWrite);
         parts.devices.serial.flush();
         resolveStopped(reason);
       },
       drainQueuedWrites: parts.queuedWrites && (() => this.drainQueuedWrites()),
       onFirstRun: (ns) => { this.firstRunNs = ns; },
+      onUnhandledAccess: (kind, address, isWrite) => {
+        this.guestLog.debug?.(`The guest ${isWrite ? 'wrote' : 'read'} ${kind === 'pio' ? 'port' : 'MMIO address'} 0x${address.toString(16)}, where no device is.`);
+      },
+      onDeviceError: (message) => this.guestLog.warn(message),
     });
+  }
+
+  /** The virtio devices, in slot order. */
+  get devices(): DeviceManager {
+    return this.parts.virtio;
   }
 
   /** Applies one queued guest write to its bus (made once: the drain runs on every exit). */
@@ -62,7 +91,7 @@ export class Vmm {
       (pio ? this.parts.pio : this.parts.mmio).write(address, data);
     } catch (err) {
       // As for an exit: a device that throws on guest input loses that write, never the VMM.
-      process.emitWarning(`queued write to 0x${address.toString(16)}: device error: ${(err as Error).message}`);
+      this.guestLog.warn(`A queued guest write to 0x${address.toString(16)} failed in its device: ${(err as Error).message}`);
     }
   };
 
@@ -83,6 +112,7 @@ export class Vmm {
   }
 
   get state(): InstanceState {
+    if (this.runner.stopping) return 'Stopped';
     return this.runner.paused ? 'Paused' : 'Running';
   }
 
@@ -107,6 +137,20 @@ export class Vmm {
   /** Resolves when the guest or the VMM ends the VM. */
   waitForStop(): Promise<VmStopReason> {
     return this.stopped;
+  }
+
+  /**
+   * Stops the VM if it runs, waits for every vCPU thread to end and joins it, then releases the
+   * devices, vCPU fds and kvm_run mappings, the VM fd, guest RAM and /dev/kvm, in reverse build
+   * order. Idempotent: a second call returns the first one's promise.
+   */
+  close(): Promise<void> {
+    this.closing ??= (async () => {
+      this.stop({ kind: 'requested' });
+      await this.runner.joinThreads();
+      this.parts.teardown.run();
+    })();
+    return this.closing;
   }
 
   get exitCounters() {

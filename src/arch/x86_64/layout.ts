@@ -54,6 +54,14 @@ export const IOAPIC_START = 0xfec0_0000;
 export const LAPIC_START = 0xfee0_0000;
 
 /** A RAM region is split into pieces no larger than this: Node Buffers above 2 GiB are not safe everywhere. */
+/** The legacy devices every microVM has: COM1 (16550 UART), the i8042 (reset, Ctrl-Alt-Del), on their ISA ports and IRQs. */
+export const COM1_PORT = 0x3f8;
+export const COM1_PORT_COUNT = 8;
+export const COM1_IRQ = 4;
+export const I8042_DATA_PORT = 0x60;
+export const I8042_COMMAND_PORT = 0x64;
+export const I8042_IRQ = 1;
+
 export const MAX_REGION_SIZE = 2 * GiB;
 
 export class MemoryLayoutError extends SparklerError {

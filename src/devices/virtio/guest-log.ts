@@ -7,6 +7,8 @@ import { logger } from '../../logger/logger';
 export interface LogSink {
   error(message: string): void;
   warn(message: string): void;
+  /** Detail only worth seeing at the Debug level; sinks without it drop it. */
+  debug?(message: string): void;
 }
 
 export class GuestTriggeredLog implements LogSink {
@@ -23,15 +25,16 @@ export class GuestTriggeredLog implements LogSink {
 
   error(message: string): void { this.emit('error', message); }
   warn(message: string): void { this.emit('warn', message); }
+  debug(message: string): void { this.emit('debug', message); }
 
-  private emit(level: 'error' | 'warn', message: string): void {
+  private emit(level: 'error' | 'warn' | 'debug', message: string): void {
     const t = this.now();
     if (t - this.windowStart >= this.windowMs) {
-      if (this.suppressed > 0) this.sink.warn(`${this.suppressed} more virtio messages were suppressed.`);
+      if (this.suppressed > 0) this.sink.warn(`${this.suppressed} more messages triggered by the guest were suppressed.`);
       this.windowStart = t;
       this.count = this.suppressed = 0;
     }
-    if (this.count++ < this.perWindow) this.sink[level](message);
+    if (this.count++ < this.perWindow) this.sink[level]?.(message);
     else this.suppressed++;
   }
 }

@@ -147,7 +147,7 @@ test('a flood of guest-triggered messages is rate limited', async () => {
   assert.deepEqual(sink.warnings, ['w0', 'w1', 'w2']);
   now = 1000;
   limited.error('e');
-  assert.deepEqual(sink.warnings.at(-1), '7 more virtio messages were suppressed.');
+  assert.deepEqual(sink.warnings.at(-1), '7 more messages triggered by the guest were suppressed.');
   assert.deepEqual(sink.errors, ['e']);
 });
 

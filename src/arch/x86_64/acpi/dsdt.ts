@@ -30,7 +30,9 @@
  * through irqfds, which KVM delivers as a single edge on the GSI (no level is held, no EOI is
  * awaited). The serial port and the i8042 use the ISA defaults (IRQNoFlags: edge, active high).
  */
-import { VIRTIO_MMIO_SLOT_SIZE } from '../layout';
+import {
+  COM1_IRQ, COM1_PORT, COM1_PORT_COUNT, I8042_COMMAND_PORT, I8042_DATA_PORT, I8042_IRQ, VIRTIO_MMIO_SLOT_SIZE,
+} from '../layout';
 import {
   device, eisaId, integer, interrupt, io, irqNoFlags, memory32Fixed, name, packageOf, resourceTemplate, scope, string,
 } from './aml';
@@ -41,12 +43,6 @@ import { sdt } from './sdt';
 export const DSDT_REVISION = 2;
 export const VIRTIO_MMIO_HID = 'LNRO0005';
 
-export const COM1_PORT = 0x3f8;
-export const COM1_PORT_COUNT = 8;
-export const COM1_IRQ = 4;
-export const I8042_DATA_PORT = 0x60;
-export const I8042_COMMAND_PORT = 0x64;
-export const I8042_IRQ = 1;
 
 export interface VirtioMmioDeviceDesc {
   /** Guest-physical base of the device's register window. */

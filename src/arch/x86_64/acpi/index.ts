@@ -14,7 +14,8 @@
 import { GuestMemory } from '../../../memory/guest-memory';
 import { VIRTIO_MMIO_SLOT_SIZE } from '../layout';
 import { IOAPIC_PINS } from '../mptable';
-import { buildDsdt, COM1_IRQ, I8042_IRQ, VirtioMmioDeviceDesc } from './dsdt';
+import { COM1_IRQ, I8042_IRQ } from '../layout';
+import { buildDsdt, VirtioMmioDeviceDesc } from './dsdt';
 import { buildFadt, FADT_SIZE } from './fadt';
 import { buildMadt } from './madt';
 import { buildRsdp, buildXsdt, RSDP_SIZE, xsdtSizeFor } from './rsdp';

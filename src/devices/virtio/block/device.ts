@@ -15,6 +15,7 @@ import type { DescriptorChain } from '../descriptor-chain';
 import { readConfigBytes, VirtioDevice, VirtioInterrupt } from '../device';
 import { featureBit } from '../features';
 import { GuestTriggeredLog, LogSink } from '../guest-log';
+import { LimitedDrain } from '../limited-drain';
 import type { Queue } from '../queue';
 import { BlkFeature, BlkStatus, BlkStatusCode, CONFIG_CAPACITY, CONFIG_SEG_MAX, CONFIG_SIZE, QUEUE_SIZE, SEG_MAX } from './constants';
 import { DiskFile, FileOps, nodeFileOps } from './disk';
@@ -79,7 +80,7 @@ export class VirtioBlock implements VirtioDevice {
   /** Bumped by reset: completions of requests from an earlier epoch are dropped. */
   private epoch = 0;
   private draining = false;
-  private held: Pending | undefined;
+  private readonly requests: LimitedDrain<Pending>;
   private readonly barrier = new FlushBarrier();
 
   constructor(opts: VirtioBlockOptions) {
@@ -97,6 +98,12 @@ export class VirtioBlock implements VirtioDevice {
     this.config.writeUInt32LE(SEG_MAX, CONFIG_SEG_MAX);
     this.writeCapacity();
     this.limiter = new RateLimiter(opts.rateLimiter, { clock: opts.clock, timers: opts.timers, onUnblocked: () => this.guarded('resuming after the rate limiter', () => this.drain()) });
+    this.requests = new LimitedDrain(this.limiter, {
+      next: () => this.nextRequest(),
+      bytes: (p) => requestBytes(p.request),
+      run: (p) => this.execute(this.active!, p),
+      throttled: () => { this.metrics.rateLimiterThrottled++; },
+    });
   }
 
   get ioEngine(): IoEngineKind { return this.engine.kind; }
@@ -113,7 +120,8 @@ export class VirtioBlock implements VirtioDevice {
   }
 
   reset(): void {
-    this.active = this.held = undefined;
+    this.active = undefined;
+    this.requests.clear();
     this.epoch++;
     this.barrier.clear();
   }
@@ -157,29 +165,25 @@ export class VirtioBlock implements VirtioDevice {
   /** Pops and starts requests until the queue is empty or the rate limiter says stop. */
   private drain(): void {
     const a = this.active;
-    if (a === undefined || (this.held !== undefined && this.limiter.blocked)) return;
+    if (a === undefined || this.requests.blocked) return;
     this.draining = true;
     try {
-      for (;;) {
-        let next = this.held;
-        this.held = undefined;
-        if (next === undefined) {
-          const chain = a.queue.pop();
-          if (chain === undefined) break;
-          next = this.parse(a, chain);
-          if (next === undefined) continue;
-        }
-        if (!this.admit(next.request)) {
-          this.held = next;
-          this.metrics.rateLimiterThrottled++;
-          break;
-        }
-        this.execute(a, next);
-      }
+      this.requests.drain();
     } finally {
       this.draining = false;
     }
     a.interrupt.signalUsed(a.queue);
+  }
+
+  /** The next well-formed request; malformed chains are completed with an error on the way. */
+  private nextRequest(): Pending | undefined {
+    const a = this.active!;
+    for (;;) {
+      const chain = a.queue.pop();
+      if (chain === undefined) return undefined;
+      const pending = this.parse(a, chain);
+      if (pending !== undefined) return pending;
+    }
   }
 
   /** A request, or undefined when the chain was malformed and has already been completed. */
@@ -196,17 +200,6 @@ export class VirtioBlock implements VirtioDevice {
     this.log.error(`virtio-block ${this.driveId}: failing the request at descriptor ${chain.head}: ${r.why}.`);
     this.finish(a, chain, r.status, 0);
     return undefined;
-  }
-
-  /** One op and the data's bytes; an op is given back if the bytes do not fit (Firecracker's order). */
-  private admit(request: BlockRequest): boolean {
-    if (!this.limiter.consume(1, 'ops')) return false;
-    const bytes = requestBytes(request);
-    if (bytes > 0 && !this.limiter.consume(bytes, 'bytes')) {
-      this.limiter.manualReplenish(1, 'ops');
-      return false;
-    }
-    return true;
   }
 
   private execute(a: Active, { chain, request }: Pending): void {

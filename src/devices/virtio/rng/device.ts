@@ -13,6 +13,7 @@ import { DeviceType } from '../constants';
 import type { DescriptorChain } from '../descriptor-chain';
 import type { VirtioDevice, VirtioInterrupt } from '../device';
 import { GuestTriggeredLog, LogSink } from '../guest-log';
+import { LimitedDrain } from '../limited-drain';
 import type { Queue } from '../queue';
 import { RngMetrics } from './metrics';
 
@@ -56,7 +57,7 @@ export class VirtioRng implements VirtioDevice {
   private readonly fill: (bytes: Buffer) => void;
   private readonly log: LogSink;
   private active: Active | undefined;
-  private held: DescriptorChain | undefined;
+  private readonly requests: LimitedDrain<DescriptorChain>;
 
   constructor(opts: VirtioRngOptions = {}) {
     this.fill = opts.fill ?? hostRandomFill;
@@ -72,6 +73,15 @@ export class VirtioRng implements VirtioDevice {
         }
       },
     });
+    this.requests = new LimitedDrain(this.limiter, {
+      next: () => this.nextRequest(),
+      bytes: (chain) => Math.min(chain.writableBytes, MAX_BYTES_PER_REQUEST),
+      run: (chain) => {
+        const a = this.active!;
+        a.queue.addUsed(chain.head, this.fillChain(a.memory, chain, Math.min(chain.writableBytes, MAX_BYTES_PER_REQUEST)));
+      },
+      throttled: () => { this.metrics.rateLimiterThrottled++; },
+    });
   }
 
   /** No config space (spec 5.4.4): every read is zero. */
@@ -83,7 +93,8 @@ export class VirtioRng implements VirtioDevice {
   }
 
   reset(): void {
-    this.active = this.held = undefined;
+    this.active = undefined;
+    this.requests.clear();
   }
 
   processQueue(): void {
@@ -103,35 +114,21 @@ export class VirtioRng implements VirtioDevice {
 
   private drain(): void {
     const a = this.active;
-    if (a === undefined || (this.held !== undefined && this.limiter.blocked)) return;
-    for (;;) {
-      const chain = this.held ?? a.queue.pop();
-      this.held = undefined;
-      if (chain === undefined) break;
-      const wanted = Math.min(chain.writableBytes, MAX_BYTES_PER_REQUEST);
-      if (wanted === 0) {
-        this.metrics.invalidRequests++;
-        this.log.warn(`virtio-rng: returning the chain at descriptor ${chain.head} empty: it has no device-writable buffer.`);
-        a.queue.addUsed(chain.head, 0);
-        continue;
-      }
-      if (!this.admit(wanted)) {
-        this.held = chain;
-        this.metrics.rateLimiterThrottled++;
-        break;
-      }
-      a.queue.addUsed(chain.head, this.fillChain(a.memory, chain, wanted));
-    }
+    if (a === undefined || this.requests.blocked) return;
+    this.requests.drain();
     a.interrupt.signalUsed(a.queue);
   }
 
-  private admit(bytes: number): boolean {
-    if (!this.limiter.consume(1, 'ops')) return false;
-    if (!this.limiter.consume(bytes, 'bytes')) {
-      this.limiter.manualReplenish(1, 'ops');
-      return false;
+  /** The next chain with room for bytes; one without any is returned empty (a driver error). */
+  private nextRequest(): DescriptorChain | undefined {
+    const a = this.active!;
+    for (;;) {
+      const chain = a.queue.pop();
+      if (chain === undefined || chain.writableBytes > 0) return chain;
+      this.metrics.invalidRequests++;
+      this.log.warn(`virtio-rng: returning the chain at descriptor ${chain.head} empty: it has no device-writable buffer.`);
+      a.queue.addUsed(chain.head, 0);
     }
-    return true;
   }
 
   /** Fills the first `wanted` writable bytes in place (views of guest RAM, no copy); returns bytes written. */

@@ -1,6 +1,6 @@
 /**
- * Real-KVM test of the virtio wiring with a tiny guest: registers answer on the MMIO bus, a
- * QueueNotify write reaches the device through its ioeventfd without a vCPU exit, and the
+ * Real-KVM test of the device manager's wiring with a tiny guest: registers answer on the MMIO
+ * bus, a QueueNotify write reaches the device through its ioeventfd without a vCPU exit, and the
  * command line the guest gets names every slot and the root drive.
  */
 import { test } from 'node:test';
@@ -12,7 +12,7 @@ import { DEFAULT_MACHINE_CONFIG } from '../config/machine-config';
 import { kvmUnavailableReason } from '../testing/kvm-available';
 import { tinyKernel } from '../testing/tiny-guests';
 import { waitFor } from '../testing/wait';
-import { checkDriveFile, rootDeviceArgs, virtioDevicesOf } from './virtio-devices';
+import { checkDriveFile, rootDeviceArgs } from '../devices/virtio/block/spec';
 import { tempDir } from '../testing/temp-dir';
 
 const skip = kvmUnavailableReason();
@@ -51,18 +51,18 @@ test('virtio-mmio slots: registers on the bus, queue notifications through ioeve
     onReset: () => vmm.stop({ kind: 'reset' }),
   });
   vmm.parts.pio.insert({ read: () => {}, write: (_o, data) => { values.push(data.readUInt32LE(0)); } }, 0x80, 4, 'probe');
-  const devices = virtioDevicesOf(vmm)!;
+  const devices = vmm.devices;
   const cmdline = vmm.parts.memory.read(0x20000, 512).toString('latin1').split('\0')[0];
   assert.equal(cmdline, 'console=ttyS0 virtio_mmio.device=4K@0xc0001000:5 root=/dev/vda rw '
     + 'virtio_mmio.device=4K@0xc0002000:6 virtio_mmio.device=4K@0xc0003000:7');
-  assert.deepEqual([...devices.drives.keys()], ['root', 'data'], 'the root drive takes slot 0');
+  assert.deepEqual(devices.devices.map((d) => `${d.type}:${d.id}@${d.slot}/${d.gsi}`), ['block:root@0/5', 'block:data@1/6', 'rng:rng@2/7'], 'the root drive takes slot 0');
   vmm.start();
   assert.deepEqual(await vmm.waitForStop(), { kind: 'reset' });
   assert.deepEqual(values, [0x74726976], 'MagicValue "virt" read through the MMIO bus');
   await waitFor(() => devices.queueNotifications === 1, 'the ioeventfd notification');
   assert.equal(vmm.exitCounters.mmio, 1, 'only the MagicValue read exited; the notify did not');
-  assert.deepEqual(Object.keys(devices.metrics()), ['block_root', 'block_data', 'entropy']);
-  devices.dispose();
+  assert.deepEqual([...devices.metrics().keys()], ['block_root', 'block_data', 'entropy']);
+  await vmm.close();
 });
 
 test('root device parameters and PUT-time file checks', () => {

@@ -1,0 +1,48 @@
+/**
+ * How a kind of virtio device plugs into the VMM: a spec turns the VM's configuration into
+ * devices. The VMM's device manager (src/vmm/device-manager.ts) iterates the registered specs
+ * (src/vmm/device-registry.ts) in a fixed order and gives each device a virtio-mmio slot, a GSI,
+ * ioeventfds and an irqfd; nothing else in the VMM names a device type.
+ */
+import type { DriveConfig } from '../../config/drive';
+import type { EntropyConfig } from '../../config/entropy';
+import type { DeviceContext } from './device-context';
+import type { VirtioDevice } from './device';
+
+/** The device sections of a VM's configuration (a later device issue adds its own field). */
+export interface DeviceConfigs {
+  drives?: readonly DriveConfig[];
+  entropy?: EntropyConfig;
+}
+
+/** Cumulative counters of one device, in Firecracker's metrics names. */
+export type DeviceCounters = Record<string, number>;
+
+/** One device made from one configuration entry. */
+export interface CreatedDevice {
+  /** The API's name of this device (a drive_id, an iface_id; `rng` for the entropy device). */
+  readonly id: string;
+  readonly device: VirtioDevice;
+  /** The device's group in the metrics line (Firecracker's: `block_<id>`, `entropy`, ...). */
+  readonly metricsGroup: string;
+  /** Cumulative counters; the metrics system reports their differences, except for `gauges`. */
+  metrics(): DeviceCounters;
+  /** Counters that are levels, not totals (reported as they are). */
+  readonly gauges?: readonly string[];
+  /** Kernel command-line parameters this device needs beyond its virtio_mmio.device= (e.g. root=). */
+  readonly cmdline?: string;
+  /** Must sit in the first slot (the root drive: the guest names it /dev/vda). */
+  readonly firstSlot?: boolean;
+  /** A PATCH after boot; throws, changing nothing, when the update cannot be applied. */
+  update?(update: unknown): void;
+  /** Stops timers and backends and closes host files; the manager calls it once. */
+  dispose(): void;
+}
+
+export interface VirtioDeviceSpec<C = unknown> {
+  /** The device type as Firecracker names it: `block`, `net`, `vsock`, `balloon`, `rng`. */
+  readonly type: string;
+  /** The configured devices of this type, in attach order. */
+  instances(config: DeviceConfigs): readonly C[];
+  create(config: C, ctx: DeviceContext): CreatedDevice;
+}
