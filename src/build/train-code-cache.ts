@@ -1,7 +1,7 @@
 /**
  * Trains the V8 code cache of the bundle at build time: one VMM run of a tiny guest through
  * bin/sparkler, with the API server and a config file both in use (so the cache holds what either
- * path compiles), a drive and an entropy device attached, and the boot timer on. The launcher
+ * path compiles), one device of every registered kind attached, and the boot timer on. The launcher
  * writes the cache when that run ends cleanly.
  * Needs a usable /dev/kvm and the built addon; without them the first real VMM run trains it.
  */
@@ -11,6 +11,7 @@ import * as path from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { tinyKernel } from '../testing/tiny-guests';
 import { kvmUnavailableReason } from '../testing/kvm-available';
+import { VIRTIO_DEVICE_SPECS } from '../vmm/device-registry';
 import { CODE_CACHE_FILE } from './launch';
 
 /** A sentence saying what happened, for the build's output. */
@@ -21,16 +22,17 @@ export function trainCodeCache(distDir: string): string {
   try {
     const kernel = path.join(dir, 'tiny.elf');
     fs.writeFileSync(kernel, tinyKernel());
-    // A drive and an entropy device too: their code loads only for VMs that have them (most do).
-    const disk = path.join(dir, 'disk.img');
-    fs.writeFileSync(disk, Buffer.alloc(64 * 1024));
-    const config = path.join(dir, 'vm.json');
-    fs.writeFileSync(config, JSON.stringify({
+    const vm: Record<string, unknown> = {
       'boot-source': { kernel_image_path: kernel, boot_args: 'reboot=k' },
       'machine-config': { vcpu_count: 1, mem_size_mib: 32 },
-      drives: [{ drive_id: 'train', path_on_host: disk, is_root_device: false, is_read_only: true }],
-      entropy: {},
-    }));
+    };
+    // Every kind of device too: their code loads only for VMs that have them (most do).
+    for (const spec of VIRTIO_DEVICE_SPECS) {
+      const s = spec.trainingSection?.(dir);
+      if (s) vm[s.section] = s.value;
+    }
+    const config = path.join(dir, 'vm.json');
+    fs.writeFileSync(config, JSON.stringify(vm));
     const bin = path.resolve(distDir, '..', 'bin', 'sparkler');
     const run = spawnSync(process.execPath, [bin, '--api-sock', path.join(dir, 'api.sock'), '--boot-timer', '--config-file', config],
       { stdio: 'pipe', timeout: 60_000, encoding: 'utf8' });

@@ -45,4 +45,10 @@ export interface VirtioDeviceSpec<C = unknown> {
   /** The configured devices of this type, in attach order. */
   instances(config: DeviceConfigs): readonly C[];
   create(config: C, ctx: DeviceContext): CreatedDevice;
+  /**
+   * A config-file section attaching one such device, made with files under `scratchDir`: the
+   * build's code-cache training run (src/build/train-code-cache.ts) boots a VM with every
+   * device so that their code is in the cache.
+   */
+  trainingSection?(scratchDir: string): { section: string; value: unknown };
 }

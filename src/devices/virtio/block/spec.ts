@@ -3,6 +3,8 @@
  * root drive first (slot 0, so the guest names it /dev/vda) with Firecracker's `root=` and
  * `ro`/`rw` parameters. The device code loads only when a VM has a drive.
  */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
 import type { DriveConfig, DriveUpdate } from '../../../config/drive';
 import { SparklerError } from '../../../errors';
 import type { VirtioDeviceSpec } from '../device-spec';
@@ -64,5 +66,10 @@ export const blockSpec: VirtioDeviceSpec<DriveConfig> = {
       },
       dispose: () => block.dispose(),
     };
+  },
+  trainingSection(scratchDir) {
+    const disk = path.join(scratchDir, 'train-disk.img');
+    fs.writeFileSync(disk, Buffer.alloc(64 * 1024));
+    return { section: 'drives', value: [{ drive_id: 'train', path_on_host: disk, is_root_device: false, is_read_only: true }] };
   },
 };

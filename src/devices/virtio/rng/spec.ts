@@ -17,4 +17,5 @@ export const rngSpec: VirtioDeviceSpec<EntropyConfig> = {
       dispose: () => rng.dispose(),
     };
   },
+  trainingSection: () => ({ section: 'entropy', value: {} }),
 };
