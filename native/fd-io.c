@@ -193,8 +193,10 @@ napi_value js_recvmsg(napi_env env, napi_callback_info info) {
   msg.msg_iov = v.iov;
   msg.msg_iovlen = v.count;
   if (max_fds > 0) {
+    // CMSG_LEN, not CMSG_SPACE: the kernel fills whatever room follows the header, and the
+    // padding CMSG_SPACE adds would take one fd more than asked for.
     msg.msg_control = &control;
-    msg.msg_controllen = CMSG_SPACE((size_t)max_fds * sizeof(int));
+    msg.msg_controllen = CMSG_LEN((size_t)max_fds * sizeof(int));
   }
   ssize_t n = recvmsg((int)fd, &msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
   int saved = errno;
