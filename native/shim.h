@@ -5,6 +5,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include <node_api.h>
 
@@ -58,6 +59,48 @@ static inline bool get_args(napi_env env, napi_callback_info info, size_t want, 
     napi_throw_type_error((env), NULL, "Expected an integer argument: " #name); \
     return NULL;                                                          \
   }
+
+// The bytes of an ArrayBufferView (any TypedArray, Buffer or DataView): its data pointer and its
+// length in BYTES (napi_get_typedarray_info counts elements). A detached view has length 0.
+// Anything else throws a TypeError naming `what` and returns false.
+static inline bool view_bytes(napi_env env, napi_value v, const char* what, void** data, size_t* bytes) {
+  bool is_typed = false, is_view = false;
+  if (napi_is_typedarray(env, v, &is_typed) == napi_ok && is_typed) {
+    napi_typedarray_type type;
+    size_t length;
+    if (napi_get_typedarray_info(env, v, &type, &length, data, NULL, NULL) != napi_ok) return false;
+    size_t element = 1;
+    switch (type) {
+      case napi_int16_array: case napi_uint16_array: element = 2; break;
+      case napi_int32_array: case napi_uint32_array: case napi_float32_array: element = 4; break;
+      case napi_float64_array: case napi_bigint64_array: case napi_biguint64_array: element = 8; break;
+      default: element = 1; break;
+    }
+    *bytes = length * element;
+    return true;
+  }
+  if (napi_is_dataview(env, v, &is_view) == napi_ok && is_view) {
+    return napi_get_dataview_info(env, v, bytes, data, NULL, NULL) == napi_ok;
+  }
+  char msg[128];
+  snprintf(msg, sizeof msg, "Expected a TypedArray, Buffer or DataView: %s", what);
+  napi_throw_type_error(env, NULL, msg);
+  return false;
+}
+
+// native/fd-io.c
+napi_value js_read(napi_env env, napi_callback_info info);
+napi_value js_write(napi_env env, napi_callback_info info);
+napi_value js_readv(napi_env env, napi_callback_info info);
+napi_value js_writev(napi_env env, napi_callback_info info);
+napi_value js_sendmsg(napi_env env, napi_callback_info info);
+napi_value js_recvmsg(napi_env env, napi_callback_info info);
+napi_value js_socketpair(napi_env env, napi_callback_info info);
+
+// native/fd-watch.c
+napi_value js_watch_fd(napi_env env, napi_callback_info info);
+napi_value js_update_watch(napi_env env, napi_callback_info info);
+napi_value js_unwatch_fd(napi_env env, napi_callback_info info);
 
 // native/memory.c
 // native/uncounted-buffer.cc: an ArrayBuffer over `data` that V8 leaves out of its external-memory

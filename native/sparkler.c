@@ -1,7 +1,9 @@
-// Sparkler's native shim: one N-API function per syscall, fd watching on the main loop, and the
-// property table. The vCPU threads and their hand-over are in native/vcpu.c; the calls about the
-// VMM's own memory (malloc_trim, two entry points of the running node, the bundle mapped as an
-// external string) in native/memory.c; the helpers all three use in native/shim.h.
+// Sparkler's native shim: one N-API function per syscall, and the property table. Byte I/O on
+// fds (read/write, readv/writev, sendmsg/recvmsg, socketpair) is in native/fd-io.c; fd watching
+// on the main loop in native/fd-watch.c; the vCPU threads and their hand-over in native/vcpu.c;
+// the calls about the VMM's own memory (malloc_trim, two entry points of the running node, the
+// bundle mapped as an external string) in native/memory.c; the helpers they share in
+// native/shim.h.
 // No policy lives here: struct layouts, ioctl numbers and every decision about an exit are in
 // TypeScript (src/kvm, src/vmm). Functions return the syscall's result, or -errno on failure,
 // so TypeScript builds the error with context. Only argument-type mistakes throw here.
@@ -19,7 +21,6 @@
 #include <unistd.h>
 
 #include <node_api.h>
-#include <uv.h>
 
 #include "shim.h"
 
@@ -44,23 +45,28 @@ static napi_value js_close(napi_env env, napi_callback_info info) {
   return make_int64(env, close((int)fd) < 0 ? -errno : 0);
 }
 
-// ioctl(fd, request, arg) -> result | -errno. `arg` is an integer (passed by value) or a
-// TypedArray/Buffer whose bytes the kernel reads and/or writes in place (the struct).
+// ioctl(fd, request, arg) -> result | -errno. `arg` is an integer (passed by value) or an
+// ArrayBufferView (TypedArray, Buffer, DataView) whose bytes the kernel reads and/or writes in
+// place (the struct). A view shorter than the size the request encodes (_IOC_SIZE) is refused
+// with -EINVAL before any ioctl: the kernel would read or write past its end. Longer is fine
+// (structs with a variable tail, such as kvm_cpuid2 and kvm_msrs, encode only their header).
 static napi_value js_ioctl(napi_env env, napi_callback_info info) {
   napi_value argv[3];
   if (!get_args(env, info, 3, argv)) return NULL;
   INT_ARG(env, argv[0], fd);
   INT_ARG(env, argv[1], request);
-  bool is_typed;
+  bool is_typed = false, is_view = false;
   NAPI_CALL(env, napi_is_typedarray(env, argv[2], &is_typed));
+  if (!is_typed) NAPI_CALL(env, napi_is_dataview(env, argv[2], &is_view));
   long ret;
-  if (is_typed) {
+  if (is_typed || is_view) {
     void* data;
-    size_t length;
-    napi_typedarray_type type;
-    NAPI_CALL(env, napi_get_typedarray_info(env, argv[2], &type, &length, &data, NULL, NULL));
-    // Safety: the kernel accesses at most _IOC_SIZE(request) bytes from `data`; TypeScript
-    // sizes the buffer from the same struct layout that defines `request`.
+    size_t bytes;
+    if (!view_bytes(env, argv[2], "arg", &data, &bytes)) return NULL;
+    if (bytes < _IOC_SIZE((unsigned long)request)) return make_int64(env, -EINVAL);
+    // Safety: the kernel accesses _IOC_SIZE(request) bytes at `data` (checked above) for a
+    // fixed-size struct; for a variable one, as many as its header says, which TypeScript
+    // sizes the buffer for.
     ret = ioctl((int)fd, (unsigned long)request, data);
   } else {
     INT_ARG(env, argv[2], value);
@@ -69,13 +75,27 @@ static napi_value js_ioctl(napi_env env, napi_callback_info info) {
   return make_int64(env, ret < 0 ? -errno : ret);
 }
 
-static void unmap_finalizer(napi_env env, void* data, void* hint) {
+// One mapping made by mmap(), kept on its ArrayBuffer (napi_wrap) until the buffer is collected.
+typedef struct {
+  void* address;
+  size_t length;
+  bool unmapped;  // munmap() ran: the buffer is detached and the finalizer has nothing to unmap
+} mapping_t;
+
+// Marks the buffers mmap() returns, so that munmap() refuses any other wrapped object.
+static const napi_type_tag MAPPING_TAG = {0x737061726b6c6572ull, 0x6d6d617070696e67ull};
+
+static void mapping_finalize(napi_env env, void* data, void* hint) {
   (void)env;
-  munmap(data, (size_t)(uintptr_t)hint);
+  (void)hint;
+  mapping_t* m = (mapping_t*)data;
+  if (!m->unmapped) munmap(m->address, m->length);
+  free(m);
 }
 
 // mmap(length, prot, flags, fd, offset) -> { buffer: ArrayBuffer, address: bigint } | -errno.
-// The ArrayBuffer is the mapping itself (no copy); it is unmapped when garbage-collected.
+// The ArrayBuffer is the mapping itself (no copy); it is unmapped by munmap() or, failing that,
+// when garbage-collected.
 static napi_value js_mmap(napi_env env, napi_callback_info info) {
   napi_value argv[5];
   if (!get_args(env, info, 5, argv)) return NULL;
@@ -85,15 +105,29 @@ static napi_value js_mmap(napi_env env, napi_callback_info info) {
   INT_ARG(env, argv[3], fd);
   INT_ARG(env, argv[4], offset);
   if (length <= 0) return make_int64(env, -EINVAL);
+  mapping_t* m = calloc(1, sizeof *m);
+  if (m == NULL) return make_int64(env, -ENOMEM);
   // Safety: a fresh mapping chosen by the kernel (addr NULL), never MAP_FIXED, so no existing
   // host memory is replaced.
   void* p = mmap(NULL, (size_t)length, (int)prot, (int)flags, (int)fd, (off_t)offset);
-  if (p == MAP_FAILED) return make_int64(env, -errno);
+  if (p == MAP_FAILED) {
+    int err = errno;
+    free(m);
+    return make_int64(env, -err);
+  }
+  m->address = p;
+  m->length = (size_t)length;
   napi_value buffer, address, out;
   // Not napi_create_external_arraybuffer: V8 counts that as external memory, and guest RAM's
   // size set off a full collection during VM set-up (see native/uncounted-buffer.cc).
-  NAPI_CALL(env, create_uncounted_arraybuffer(env, p, (size_t)length, &buffer));
-  NAPI_CALL(env, napi_add_finalizer(env, buffer, p, unmap_finalizer, (void*)(uintptr_t)length, NULL));
+  if (create_uncounted_arraybuffer(env, p, (size_t)length, &buffer) != napi_ok ||
+      napi_type_tag_object(env, buffer, &MAPPING_TAG) != napi_ok ||
+      napi_wrap(env, buffer, m, mapping_finalize, NULL, NULL) != napi_ok) {
+    // The buffer never reaches JS, so nothing can use the mapping after this.
+    munmap(p, (size_t)length);
+    free(m);
+    NAPI_CALL(env, napi_generic_failure);
+  }
   NAPI_CALL(env, napi_create_bigint_uint64(env, (uint64_t)(uintptr_t)p, &address));
   NAPI_CALL(env, napi_create_object(env, &out));
   NAPI_CALL(env, napi_set_named_property(env, out, "buffer", buffer));
@@ -101,14 +135,46 @@ static napi_value js_mmap(napi_env env, napi_callback_info info) {
   return out;
 }
 
-// madvise(typedArray, advice) -> 0 | -errno, over the pages of the array.
+// munmap(buffer) -> 0 | -errno: unmaps a buffer from mmap() now, detaching it first so that
+// every view of it has length 0 from here on (no access to unmapped memory). -EINVAL for an
+// ArrayBuffer not from mmap() or unmapped already. Whatever else holds the address (a KVM
+// memory slot) must be done with it first.
+static napi_value js_munmap(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  if (!get_args(env, info, 1, argv)) return NULL;
+  bool is_buffer = false;
+  NAPI_CALL(env, napi_is_arraybuffer(env, argv[0], &is_buffer));
+  if (!is_buffer) {
+    napi_throw_type_error(env, NULL, "Expected an ArrayBuffer: buffer");
+    return NULL;
+  }
+  bool tagged = false;
+  NAPI_CALL(env, napi_check_object_type_tag(env, argv[0], &MAPPING_TAG, &tagged));
+  void* data = NULL;
+  if (!tagged || napi_unwrap(env, argv[0], &data) != napi_ok || data == NULL) return make_int64(env, -EINVAL);
+  mapping_t* m = (mapping_t*)data;
+  if (m->unmapped) return make_int64(env, -EINVAL);
+  if (napi_detach_arraybuffer(env, argv[0]) != napi_ok) return make_int64(env, -EINVAL);
+  if (munmap(m->address, m->length) < 0) return make_int64(env, -errno);  // the finalizer tries again
+  m->unmapped = true;
+  return make_int64(env, 0);
+}
+
+// madvise(bytes, advice) -> 0 | -errno, over the pages of a Uint8Array or Buffer. Other views
+// are refused (TypeError): the range is a byte range.
 static napi_value js_madvise(napi_env env, napi_callback_info info) {
   napi_value argv[2];
   if (!get_args(env, info, 2, argv)) return NULL;
-  void* data;
-  size_t length;
-  napi_typedarray_type type;
-  NAPI_CALL(env, napi_get_typedarray_info(env, argv[0], &type, &length, &data, NULL, NULL));
+  bool is_typed = false;
+  NAPI_CALL(env, napi_is_typedarray(env, argv[0], &is_typed));
+  void* data = NULL;
+  size_t length = 0;
+  napi_typedarray_type type = napi_int8_array;
+  if (is_typed) NAPI_CALL(env, napi_get_typedarray_info(env, argv[0], &type, &length, &data, NULL, NULL));
+  if (type != napi_uint8_array) {
+    napi_throw_type_error(env, NULL, "Expected a Uint8Array or Buffer: bytes");
+    return NULL;
+  }
   INT_ARG(env, argv[1], advice);
   return make_int64(env, madvise(data, length, (int)advice) < 0 ? -errno : 0);
 }
@@ -167,85 +233,6 @@ static napi_value js_monotonic_ns(napi_env env, napi_callback_info info) {
   return out;
 }
 
-// ---------------------------------------------------------------------------------------
-// fd watching on the main loop (uv_poll): the VMM thread learns that an ioeventfd (a queue
-// notification), a TAP device or any pollable fd is readable without a thread per fd. The
-// callback only says "readable"; TypeScript reads the fd itself.
-
-typedef struct {
-  uv_poll_t poll;
-  napi_env env;
-  napi_ref callback;
-  napi_async_context async_context;
-  int closed;
-} watch_t;
-
-static void watch_closed(uv_handle_t* handle) {
-  watch_t* w = (watch_t*)handle->data;
-  free(w);
-}
-
-static void watch_ready(uv_poll_t* poll, int status, int events) {
-  watch_t* w = (watch_t*)poll->data;
-  napi_handle_scope scope;
-  if (napi_open_handle_scope(w->env, &scope) != napi_ok) return;
-  napi_value cb, global, argv[1];
-  if (napi_get_reference_value(w->env, w->callback, &cb) == napi_ok &&
-      napi_get_global(w->env, &global) == napi_ok &&
-      napi_create_int32(w->env, status < 0 ? status : events, &argv[0]) == napi_ok) {
-    napi_value result;
-    // make_callback so that exceptions and microtasks are handled as for any I/O callback.
-    napi_make_callback(w->env, w->async_context, global, cb, 1, argv, &result);
-  }
-  napi_close_handle_scope(w->env, scope);
-}
-
-// watchFd(fd, onReadable(eventsOrError)) -> handle
-static napi_value js_watch_fd(napi_env env, napi_callback_info info) {
-  napi_value argv[2];
-  if (!get_args(env, info, 2, argv)) return NULL;
-  INT_ARG(env, argv[0], fd);
-  uv_loop_t* loop;
-  NAPI_CALL(env, napi_get_uv_event_loop(env, &loop));
-  watch_t* w = calloc(1, sizeof *w);
-  if (!w) {
-    napi_throw_error(env, NULL, "Out of memory creating an fd watch.");
-    return NULL;
-  }
-  w->env = env;
-  if (uv_poll_init(loop, &w->poll, (int)fd) != 0) {
-    free(w);
-    napi_throw_error(env, NULL, "uv_poll_init failed: the fd cannot be polled.");
-    return NULL;
-  }
-  w->poll.data = w;
-  NAPI_CALL(env, napi_create_reference(env, argv[1], 1, &w->callback));
-  napi_value resource_name;
-  NAPI_CALL(env, napi_create_string_utf8(env, "sparkler-fd-watch", NAPI_AUTO_LENGTH, &resource_name));
-  NAPI_CALL(env, napi_async_init(env, NULL, resource_name, &w->async_context));
-  uv_poll_start(&w->poll, UV_READABLE, watch_ready);
-  napi_value handle;
-  NAPI_CALL(env, napi_create_external(env, w, NULL, NULL, &handle));
-  return handle;
-}
-
-// unwatchFd(handle): stop watching; the handle must not be used again.
-static napi_value js_unwatch_fd(napi_env env, napi_callback_info info) {
-  napi_value argv[1];
-  if (!get_args(env, info, 1, argv)) return NULL;
-  void* data = NULL;
-  NAPI_CALL(env, napi_get_value_external(env, argv[0], &data));
-  watch_t* w = (watch_t*)data;
-  if (w && !w->closed) {
-    w->closed = 1;
-    uv_poll_stop(&w->poll);
-    napi_delete_reference(env, w->callback);
-    napi_async_destroy(env, w->async_context);
-    uv_close((uv_handle_t*)&w->poll, watch_closed);
-  }
-  return NULL;
-}
-
 // eventfdRead(fd) -> counter value as a number (0 when nothing was pending) | -errno.
 static napi_value js_eventfd_read(napi_env env, napi_callback_info info) {
   napi_value argv[1];
@@ -265,13 +252,22 @@ static napi_value init(napi_env env, napi_value exports) {
       {"close", NULL, js_close, NULL, NULL, NULL, napi_enumerable, NULL},
       {"ioctl", NULL, js_ioctl, NULL, NULL, NULL, napi_enumerable, NULL},
       {"mmap", NULL, js_mmap, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"munmap", NULL, js_munmap, NULL, NULL, NULL, napi_enumerable, NULL},
       {"madvise", NULL, js_madvise, NULL, NULL, NULL, napi_enumerable, NULL},
       {"availableCpus", NULL, js_available_cpus, NULL, NULL, NULL, napi_enumerable, NULL},
       {"addressOf", NULL, js_address_of, NULL, NULL, NULL, napi_enumerable, NULL},
       {"eventfd", NULL, js_eventfd, NULL, NULL, NULL, napi_enumerable, NULL},
       {"eventfdWrite", NULL, js_eventfd_write, NULL, NULL, NULL, napi_enumerable, NULL},
       {"watchFd", NULL, js_watch_fd, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"updateWatch", NULL, js_update_watch, NULL, NULL, NULL, napi_enumerable, NULL},
       {"unwatchFd", NULL, js_unwatch_fd, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"read", NULL, js_read, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"write", NULL, js_write, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"readv", NULL, js_readv, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"writev", NULL, js_writev, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"sendmsg", NULL, js_sendmsg, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"recvmsg", NULL, js_recvmsg, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"socketpair", NULL, js_socketpair, NULL, NULL, NULL, napi_enumerable, NULL},
       {"eventfdRead", NULL, js_eventfd_read, NULL, NULL, NULL, napi_enumerable, NULL},
       {"monotonicNs", NULL, js_monotonic_ns, NULL, NULL, NULL, napi_enumerable, NULL},
       {"vcpuStart", NULL, js_vcpu_start, NULL, NULL, NULL, napi_enumerable, NULL},

@@ -17,6 +17,33 @@ export type VcpuHandle = { readonly __brand: 'VcpuHandle' };
 /** Opaque handle of an fd watched on the main loop. */
 export type WatchHandle = { readonly __brand: 'WatchHandle' };
 
+/**
+ * What an fd watch waits for: 'r' (readable), 'w' (writable), 'rw', or the mask of
+ * FD_READABLE | FD_WRITABLE. updateWatch also takes 0 (paused).
+ */
+export type WatchEvents = 'r' | 'w' | 'rw' | number;
+/** Bits of a watch callback's events (libuv's UV_READABLE and UV_WRITABLE). */
+export const FD_READABLE = 1;
+export const FD_WRITABLE = 2;
+
+/** recvmsg's answer: the bytes read into bufs (0 with no fds: end of stream) and the fds received. */
+export interface RecvmsgResult {
+  bytes: number;
+  /** Received fds, close-on-exec; the caller owns (and must close) them. */
+  fds: number[];
+  /** msg_flags: MSG_CTRUNC when fds past maxFds were dropped, MSG_TRUNC for a cut datagram. */
+  flags: number;
+}
+/** recvmsg's msg_flags bits (linux/socket.h). */
+export const MSG_TRUNC = 0x20;
+export const MSG_CTRUNC = 0x08;
+
+/** socketpair types (linux/net.h): SOCK_NONBLOCK may be or-ed in. */
+export const SOCK_STREAM = 1;
+export const SOCK_DGRAM = 2;
+export const SOCK_SEQPACKET = 5;
+export const SOCK_NONBLOCK = 0o4000;
+
 /** Called on the main thread after each KVM_RUN return: result is 0 or -errno. */
 export type VcpuExitCallback = (index: number, result: number, firstRunNs: bigint) => void;
 
@@ -28,8 +55,25 @@ export const VCPU_EXIT_NOT_AWAITED = 2;
 export interface NativeShim {
   open(path: string, flags: number): number;
   close(fd: number): number;
-  ioctl(fd: number, request: number, arg: number | bigint | Uint8Array): number;
+  /**
+   * ioctl(2): the result, or -errno. `arg` is passed by value (a number) or by address (a view:
+   * the struct, read and written in place). A view shorter than the size the request encodes
+   * (_IOC_SIZE) is refused with -EINVAL without calling ioctl; a longer one is fine (kvm_cpuid2
+   * and kvm_msrs encode only their header).
+   */
+  ioctl(fd: number, request: number, arg: number | bigint | ArrayBufferView): number;
+  /**
+   * mmap(2) with the kernel choosing the address: the mapping as an ArrayBuffer (no copy) and its
+   * address, or -errno. It is unmapped by munmap, or when the buffer is garbage-collected.
+   */
   mmap(length: number, prot: number, flags: number, fd: number, offset: number): MmapResult | number;
+  /**
+   * Unmaps a buffer from mmap now, detaching it first: every view of it has length 0 afterwards.
+   * 0, -EINVAL for a buffer not from mmap or already unmapped, or munmap's -errno. Anything else
+   * holding the address (a KVM memory slot) must be done with it first.
+   */
+  munmap(buffer: ArrayBuffer): number;
+  /** madvise(2) over the pages of a byte range (Uint8Array or Buffer; other views throw): 0 or -errno. */
   madvise(bytes: Uint8Array, advice: number): number;
   /** The CPUs this process may run on (sched_getaffinity), like os.availableParallelism(). */
   availableCpus(): number;
@@ -38,17 +82,44 @@ export interface NativeShim {
   eventfdWrite(fd: number, value: number): number;
   /** Reads an eventfd (opened with EFD_NONBLOCK): its counter, 0 if none pending, or -errno. */
   eventfdRead(fd: number): number;
-  /** Calls onReadable on the main loop whenever fd is readable (uv_poll). */
-  watchFd(fd: number, onReadable: (eventsOrError: number) => void, events?: number): WatchHandle;
-  /** Changes which readiness a watch reports (1 readable, 2 writable). */
-  updateWatch(handle: WatchHandle, events: number): void;
+  /**
+   * Calls onReady on the main loop whenever fd is ready for `events` (uv_poll; default 'r'), with
+   * the ready events (FD_READABLE | FD_WRITABLE) or a negative errno. Level-triggered: a writable
+   * watch fires every loop turn while the fd is writable, so narrow it with updateWatch once the
+   * write that waited went through. libuv makes the fd non-blocking; one watch per fd. Throws
+   * (code EWATCHFD, naming the fd and libuv's error) when the fd cannot be polled, e.g. a regular
+   * file (EPERM) or an fd already watched (EEXIST).
+   */
+  watchFd(fd: number, onReady: (eventsOrError: number) => void, events?: WatchEvents): WatchHandle;
+  /** Watches for other events from now on; 0 pauses the watch. Throws EWATCHFD after unwatchFd. */
+  updateWatch(handle: WatchHandle, events: WatchEvents): void;
+  /** Stops the watch: no callback after this; again is a no-op. */
   unwatchFd(handle: WatchHandle): void;
-  /** Unmaps an mmap'd ArrayBuffer now and detaches it (views read length 0); -errno. */
-  munmap(buffer: ArrayBuffer): number;
+  /** read(2) into buf: the bytes read (0 at end of file), or -errno (-EAGAIN: nothing yet). */
+  read(fd: number, buf: ArrayBufferView): number;
+  /** write(2) from buf: the bytes written, or -errno (-EAGAIN: no room yet). */
+  write(fd: number, buf: ArrayBufferView): number;
+  /** readv(2) into bufs in order (at most 1024): the bytes read, or -errno. */
+  readv(fd: number, bufs: readonly ArrayBufferView[]): number;
+  /** writev(2) from bufs in order (at most 1024): the bytes written, or -errno. */
+  writev(fd: number, bufs: readonly ArrayBufferView[]): number;
+  /**
+   * sendmsg(2) of bufs with `fds` as one SCM_RIGHTS message (at most 253): the bytes sent, or
+   * -errno. Never blocks (-EAGAIN when full) and never raises SIGPIPE (-EPIPE). On a stream
+   * socket fds travel with the first byte, so send at least one with them.
+   */
+  sendmsg(fd: number, bufs: readonly ArrayBufferView[], fds: readonly number[]): number;
+  /**
+   * recvmsg(2) into bufs, taking up to maxFds (0..253) passed fds: the result, or -errno. Never
+   * blocks (-EAGAIN when nothing is queued). Received fds are close-on-exec.
+   */
+  recvmsg(fd: number, bufs: readonly ArrayBufferView[], maxFds: number): RecvmsgResult | number;
+  /** socketpair(AF_UNIX, type | SOCK_CLOEXEC): the two connected fds, or -errno. */
+  socketpair(type: number): [number, number] | number;
   monotonicNs(): bigint;
   /**
-   * Starts a vCPU thread running KVM_RUN on `fd`. Exits not taken by vcpuResumeAndWait come
-   * through onExit. spinNs: how long the thread spins for each resume before it sleeps on a
+   * Starts a vCPU thread, named `fc_vcpu <index>` as Firecracker's are, running KVM_RUN on `fd`.
+   * Exits not taken by vcpuResumeAndWait come through onExit. spinNs: how long the thread spins for each resume before it sleeps on a
    * futex (0: sleep at once).
    */
   vcpuStart(fd: number, index: number, onExit: VcpuExitCallback, spinNs: number): VcpuHandle;
