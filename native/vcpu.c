@@ -118,7 +118,15 @@ typedef struct {
   int64_t last_result;      // KVM_RUN's result (0 or -errno) for the pending exit
   uint64_t first_run_ns;    // CLOCK_MONOTONIC at the first KVM_RUN
   napi_threadsafe_function tsfn;
+  // Owners of this struct: the JS handle and the running thread. The last to let go frees it,
+  // so a handle collected while its thread still runs cannot leave the thread on freed memory.
+  _Atomic int refs;
+  int joined;               // pthread_join returned (main thread only)
 } vcpu_t;
+
+static void vcpu_unref(vcpu_t* v) {
+  if (atomic_fetch_sub(&v->refs, 1) == 1) free(v);
+}
 
 static void kick_handler(int sig) { (void)sig; }
 
@@ -219,6 +227,7 @@ static void* vcpu_thread(void* arg) {
   }
 out:
   napi_release_threadsafe_function(v->tsfn, napi_tsfn_release);
+  vcpu_unref(v);
   return NULL;
 }
 
@@ -243,8 +252,11 @@ static void vcpu_call_js(napi_env env, napi_value callback, void* context, void*
 static void vcpu_finalize(napi_env env, void* data, void* hint) {
   (void)env;
   (void)hint;
-  // The handle may be collected only after its thread ended (TypeScript joins it first).
-  free(data);
+  vcpu_t* v = (vcpu_t*)data;
+  // TypeScript joins a thread before dropping its handle; one never joined (a VM dropped without
+  // close()) is detached so that its end reclaims it, and it frees the struct when it ends.
+  if (!v->joined) pthread_detach(v->thread);
+  vcpu_unref(v);
 }
 
 // vcpuStart(fd, index, onExit(index, result, firstRunNs), spinNs) -> handle. spinNs: how long
@@ -261,6 +273,7 @@ napi_value js_vcpu_start(napi_env env, napi_callback_info info) {
     return NULL;
   }
   atomic_init(&v->state, VCPU_RUNNING);
+  atomic_init(&v->refs, 2);
   atomic_init(&v->vcpu_cpu, -1);
   atomic_init(&v->main_cpu, -1);
   v->fd = (int)fd;
@@ -273,6 +286,8 @@ napi_value js_vcpu_start(napi_env env, napi_callback_info info) {
   NAPI_CALL(env, napi_create_external(env, v, vcpu_finalize, NULL, &handle));
   int err = pthread_create(&v->thread, NULL, vcpu_thread, v);
   if (err != 0) {
+    atomic_store(&v->refs, 1);  // no thread: only the handle owns it
+    v->joined = 1;
     napi_release_threadsafe_function(v->tsfn, napi_tsfn_abort);
     napi_throw_error(env, NULL, "pthread_create failed for a vCPU thread.");
     return NULL;
@@ -407,7 +422,10 @@ napi_value js_vcpu_join(napi_env env, napi_callback_info info) {
   if (!get_args(env, info, 1, argv)) return NULL;
   vcpu_t* v = get_vcpu(env, argv[0]);
   if (!v) return NULL;
-  return make_int64(env, -pthread_join(v->thread, NULL));
+  if (v->joined) return make_int64(env, -EINVAL);
+  int err = pthread_join(v->thread, NULL);
+  if (err == 0) v->joined = 1;
+  return make_int64(env, -err);
 }
 
 

@@ -21,9 +21,14 @@ export class Kvm {
       });
     }
     const kvm = new Kvm(fd, shim);
-    const version = kvm.apiVersion();
-    if (version !== KVM_API_VERSION) {
-      throw new SparklerError('EKVMVERSION', `KVM API version is ${version}, but Sparkler needs ${KVM_API_VERSION}.`);
+    try {
+      const version = kvm.apiVersion();
+      if (version !== KVM_API_VERSION) {
+        throw new SparklerError('EKVMVERSION', `KVM API version is ${version}, but Sparkler needs ${KVM_API_VERSION}.`);
+      }
+    } catch (err) {
+      kvm.close();
+      throw err;
     }
     return kvm;
   }
