@@ -1,7 +1,8 @@
 /**
- * One microVM's MMDS wired together: a store, a token authority, the guest handler and a
- * network stack that share one metrics object. The network device takes `stack`; the API
- * takes `store` and changes `options`.
+ * One microVM's MMDS wired together: a store, a token authority and the guest handler, sharing
+ * one metrics object. The API edits `store` and `options` (pre-boot); each network interface
+ * that carries MMDS gets its own network stack from createNetworkStack when the device is built
+ * (as in Firecracker, every such interface has its own TCP state over the one shared store).
  */
 import { type Clock, monotonicClock } from '../ratelimit/clock';
 import { MmdsStore } from './data-store';
@@ -15,9 +16,11 @@ export interface Mmds {
   store: MmdsStore;
   tokens: TokenAuthority;
   handler: MmdsGuestHandler;
-  stack: MmdsNetworkStack;
   metrics: MmdsMetrics;
+  /** Mutable: the handler reads it on every request; the address is read when a stack is made. */
   options: MmdsOptions;
+  /** A stack answering at the current options' address, for one network device. */
+  createNetworkStack(): MmdsNetworkStack;
 }
 
 export function createMmds(init: { options?: Partial<MmdsOptions>; sizeLimit?: number; clock?: Clock; instanceId?: string } = {}): Mmds {
@@ -28,8 +31,8 @@ export function createMmds(init: { options?: Partial<MmdsOptions>; sizeLimit?: n
   const tokens = new TokenAuthority({ clock });
   if (init.instanceId !== undefined) tokens.setInstanceId(init.instanceId);
   const handler = new MmdsGuestHandler({ store, tokens, metrics, options: () => options });
-  const stack = new MmdsNetworkStack({
+  const createNetworkStack = (): MmdsNetworkStack => new MmdsNetworkStack({
     respond: (head) => handler.respondToBytes(head), ipv4Address: options.ipv4Address, clock, metrics,
   });
-  return { store, tokens, handler, stack, metrics, options };
+  return { store, tokens, handler, metrics, options, createNetworkStack };
 }

@@ -6,18 +6,19 @@ import { type Mmds, createMmds } from '../mmds';
 import type { MmdsOptions } from '../options';
 import { ACK, FIN, GUEST_MAC, PSH, RST, SYN, arpRequest, parseFrame, tcpFrame } from '../testing/frame-builder';
 import { TestTcpClient } from '../testing/tcp-client';
+import type { MmdsNetworkStack } from './network-stack';
 import { MAX_RETRANSMISSIONS, RETRANSMIT_TIMEOUT_MS } from './tcp-connection';
 
 const MMDS_IP = '169.254.169.254';
 
-function setup(options: Partial<MmdsOptions> = {}): Mmds & { clock: FakeClock } {
+function setup(options: Partial<MmdsOptions> = {}): Mmds & { clock: FakeClock; stack: MmdsNetworkStack } {
   const clock = new FakeClock(1_000);
   const mmds = createMmds({ options, clock });
   mmds.store.put({ latest: { 'meta-data': { 'ami-id': 'ami-12345678', 'reservation-id': 'r-fea54097', big: 'x'.repeat(3000) } } });
-  return { ...mmds, clock };
+  return { ...mmds, clock, stack: mmds.createNetworkStack() };
 }
 
-function takeFrame(stack: Mmds['stack']): Uint8Array {
+function takeFrame(stack: MmdsNetworkStack): Uint8Array {
   const out = new Uint8Array(1526);
   return out.subarray(0, stack.writeNextFrame(out));
 }
@@ -187,6 +188,15 @@ describe('MmdsNetworkStack: TCP and HTTP', () => {
     const [rst] = client.drain();
     assert.equal(rst.tcp!.flags & RST, RST);
     assert.equal(stack.connectionCount, 0);
+  });
+
+  it('acknowledges a keep-alive probe (one byte behind, no data)', () => {
+    const { stack } = setup();
+    const client = new TestTcpClient(stack, 40012);
+    client.connect();
+    client.send(ACK, '', { seq: client.seq - 1 });
+    const [ack] = client.drain();
+    assert.deepEqual([ack.tcp!.flags, ack.tcp!.ack], [ACK, client.seq]);
   });
 
   it('resends a lost SYN-ACK when the SYN is retransmitted', () => {

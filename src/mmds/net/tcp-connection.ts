@@ -159,6 +159,8 @@ export class TcpConnection {
         this.rcvNxt = add(this.rcvNxt, 1);
       }
     }
+    // wholly old (a retransmission, or a keep-alive probe one byte back): tell the peer where we are
+    if (offset > length) this.ackPending = true;
     return offset > length;
   }
 
