@@ -321,6 +321,21 @@ describe('MmdsNetworkStack: hostile frames', () => {
     assert.equal(stack.hasPending(), false);
   });
 
+  it('ignores Ethernet padding after the IPv4 packet (short frames are padded to 60 bytes)', () => {
+    const { stack, metrics } = setup();
+    const client = new TestTcpClient(stack, 43300);
+    client.connect();
+    const ack = tcpFrame({ dstIp: MMDS_IP, srcPort: 43300, seq: client.seq, ack: client.rcvNxt, flags: ACK | PSH, payload: 'GET / HTTP/1.1\r\n\r\n' });
+    const padded = new Uint8Array(ack.length + 6);
+    padded.set(ack);
+    padded.fill(0xee, ack.length);
+    assert.equal(stack.detour(padded), true);
+    client.seq += 18;
+    client.pump();
+    assert.match(response(client), /\r\n\r\nlatest\/$/);
+    assert.equal(metrics.rx_accepted_err, 0);
+  });
+
   it('accepts IPv4 options and tolerates malformed TCP options', () => {
     const { stack } = setup();
     const plain = tcpFrame({ dstIp: MMDS_IP, srcPort: 43200, seq: 1, flags: SYN });
@@ -343,5 +358,26 @@ describe('MmdsNetworkStack: hostile frames', () => {
     assert.equal(stack.detour(withOption), true);
     assert.equal(stack.connectionCount, 1);
     assert.equal(new TestTcpClient(stack, 43200).drain()[0].tcp!.mss, 1460);
+  });
+
+  it('random but well-formed segments on live connections never throw and stay within bounds (fuzz)', () => {
+    const { stack, clock } = setup();
+    let seed = 12345;
+    const rand = (n: number): number => {
+      seed = (seed * 1103515245 + 12345) >>> 0;
+      return seed % n;
+    };
+    const clients = Array.from({ length: 40 }, (_, i) => new TestTcpClient(stack, 44000 + i));
+    for (const c of clients.slice(0, 10)) c.connect();
+    const pieces = ['GET / HTTP/1.1\r\n\r\n', 'PUT /latest/api/token HTTP/1.1\r\nX-metadata-token-ttl-seconds: 5\r\n\r\n', 'garbage\n\n', 'x'.repeat(1400), ''];
+    for (let i = 0; i < 5000; i++) {
+      const c = clients[rand(clients.length)];
+      const flags = [SYN, ACK, ACK | PSH, ACK | FIN, RST, SYN | ACK, FIN, 0, ACK | RST][rand(9)];
+      const seq = rand(4) === 0 ? rand(0xffffffff) : (c.seq + rand(3000) - 1500) >>> 0;
+      assert.doesNotThrow(() => c.send(flags, pieces[rand(pieces.length)], { seq, window: rand(65536), mss: rand(2) ? rand(2000) : undefined }));
+      if (rand(3) === 0) c.absorb(c.drain(), rand(2) === 0);
+      if (rand(50) === 0) clock.advance(rand(12_000));
+      assert.ok(stack.connectionCount <= 30);
+    }
   });
 });
