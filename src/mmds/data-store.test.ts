@@ -61,6 +61,7 @@ describe('MmdsStore', () => {
     const store = new MmdsStore();
     assert.equal(store.isInitialized, false);
     assert.equal(store.value, null);
+    assert.deepEqual(store.valueForApi(), {});
     assert.throws(() => store.patch({ a: 1 }), (e: unknown) => e instanceof MmdsNotInitializedError && e.message === 'The MMDS data store is not initialized.');
   });
 
@@ -71,6 +72,9 @@ describe('MmdsStore', () => {
     assert.deepEqual(store.value, { latest: { 'meta-data': { 'ami-id': 'ami-2' } } });
     store.put({ other: 'x' });
     assert.deepEqual(store.value, { other: 'x' });
+    assert.deepEqual(store.valueForApi(), { other: 'x' });
+    store.clear();
+    assert.deepEqual([store.isInitialized, store.value], [false, null]);
   });
 
   it('enforces the size limit on the compact serialisation and leaves the store unchanged', () => {

@@ -44,6 +44,11 @@ export class MmdsStore {
     return this.data;
   }
 
+  /** What `GET /mmds` shows: `{}` before the first PUT (Firecracker's answer), else the document. */
+  valueForApi(): JsonValue {
+    return this.initialized ? this.data : {};
+  }
+
   /** Replaces the document. */
   put(value: JsonValue): void {
     if (jsonByteLength(value) > this.limit) throw new MmdsLimitExceededError();

@@ -205,7 +205,7 @@ export class MmdsNetworkStack {
       this.arpReplies.shift();
       return writeArpReply(out, arp, this.mac, this.ipv4);
     }
-    if (out.length < FRAME_HEADERS + 4) return this.tooSmall();
+    if (out.length < FRAME_HEADERS + 4) return this.hasPending() ? this.tooSmall() : 0;
     const reset = this.resets.shift();
     if (reset) return this.writeSegment(out, reset, reset.segment);
     const now = this.nowMs();
