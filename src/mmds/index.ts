@@ -14,5 +14,5 @@ export {
   isLinkLocalIpv4, parseIpv4,
 } from './options';
 export { MAX_TOKEN_TTL_SECONDS, MIN_TOKEN_TTL_SECONDS, TokenAuthority, type TokenAuthorityOptions } from './token-authority';
-export { DEFAULT_MAX_CONNECTIONS, MMDS_TCP_PORT, MmdsNetworkStack, type MmdsNetworkStackOptions } from './net/network-stack';
+export { DEFAULT_MAX_CONNECTIONS, type DetourOptions, MMDS_TCP_PORT, MmdsNetworkStack, type MmdsNetworkStackOptions } from './net/network-stack';
 export { createMmds, type Mmds } from './mmds';

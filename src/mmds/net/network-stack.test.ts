@@ -323,6 +323,22 @@ describe('MmdsNetworkStack: hostile frames', () => {
     assert.equal(stack.hasPending(), false);
   });
 
+  it('takes a segment whose checksum the guest offloaded (partial) when the device says so', () => {
+    const { stack, metrics } = setup();
+    const syn = tcpFrame({ dstIp: MMDS_IP, srcPort: 43400, seq: 1, flags: SYN, mss: 1460 });
+    // what Linux leaves with checksum offload: the folded pseudo-header sum, not the full checksum
+    syn[50] = 0x12;
+    syn[51] = 0x34;
+    assert.equal(stack.detour(syn), true);
+    assert.equal(metrics.rx_accepted_err, 1, 'without the flag the checksum is checked');
+    assert.equal(stack.detour(syn, { checksumPartial: true }), true);
+    assert.equal(stack.connectionCount, 1);
+    const badIp = Uint8Array.from(syn);
+    badIp[24] ^= 0xff;
+    assert.equal(stack.detour(badIp, { checksumPartial: true }), true);
+    assert.equal(metrics.rx_accepted_err, 2, 'the IPv4 header checksum is still checked');
+  });
+
   it('ignores Ethernet padding after the IPv4 packet (short frames are padded to 60 bytes)', () => {
     const { stack, metrics } = setup();
     const client = new TestTcpClient(stack, 43300);

@@ -38,6 +38,10 @@ export interface MmdsNetworkStackOptions {
   initialSequence?: () => number;
 }
 
+export interface DetourOptions {
+  checksumPartial?: boolean;
+}
+
 interface Peer {
   mac: Uint8Array;
   ip: number;
@@ -83,9 +87,11 @@ export class MmdsNetworkStack {
 
   /**
    * Looks at a frame the guest sent. True when it was for MMDS and is consumed (answered or
-   * dropped); false when the device should send it on to the TAP.
+   * dropped); false when the device should send it on to the TAP. `checksumPartial`: the frame's
+   * virtio-net header had VIRTIO_NET_HDR_F_NEEDS_CSUM (the guest offloaded its TCP checksum, so
+   * the field holds only the pseudo-header sum and cannot be verified).
    */
-  detour(frame: Uint8Array): boolean {
+  detour(frame: Uint8Array, options: DetourOptions = {}): boolean {
     this.metrics.rx_count++;
     const type = ethertype(frame);
     if (type === undefined) {
@@ -103,7 +109,7 @@ export class MmdsNetworkStack {
     // Addressed to MMDS: nothing else owns this address, so the frame never goes to the TAP.
     this.metrics.rx_accepted++;
     const packet = readIpv4(frame);
-    const segment = packet && packet.protocol === IP_PROTOCOL_TCP ? readTcp(packet) : undefined;
+    const segment = packet && packet.protocol === IP_PROTOCOL_TCP ? readTcp(packet, options.checksumPartial) : undefined;
     if (!packet || !segment || segment.dstPort !== MMDS_TCP_PORT) {
       this.metrics.rx_accepted_err++;
       return true;

@@ -88,14 +88,18 @@ export function readIpv4(frame: Uint8Array): Ipv4Packet | undefined {
   };
 }
 
-/** A TCP segment whose checksum verifies against the IPv4 pseudo-header. */
-export function readTcp(packet: Ipv4Packet): TcpSegment | undefined {
+/**
+ * A TCP segment whose checksum verifies against the IPv4 pseudo-header. With `checksumPartial`
+ * (checksum offload: the guest left only the pseudo-header sum for the device to finish) the
+ * checksum is not checked; everything else still is.
+ */
+export function readTcp(packet: Ipv4Packet, checksumPartial = false): TcpSegment | undefined {
   const bytes = packet.payload;
   if (bytes.length < TCP_HEADER) return undefined;
   const v = view(bytes);
   const headerLength = (bytes[12] >> 4) * 4;
   if (headerLength < TCP_HEADER || headerLength > bytes.length) return undefined;
-  if (tcpChecksum(bytes, 0, bytes.length, packet.srcIp, packet.dstIp) !== 0) return undefined;
+  if (!checksumPartial && tcpChecksum(bytes, 0, bytes.length, packet.srcIp, packet.dstIp) !== 0) return undefined;
   return {
     srcPort: v.getUint16(0),
     dstPort: v.getUint16(2),
