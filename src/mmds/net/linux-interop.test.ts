@@ -10,49 +10,61 @@ import { linuxPeerUnavailable, runLinuxPeer } from '../testing/linux-peer';
 const unavailable = linuxPeerUnavailable();
 
 describe('MMDS with the Linux kernel as the guest', { skip: unavailable }, () => {
-  it('curl: ARP, V2 token flow, 401s, a value larger than several MSS, JSON, a lying Content-Length', async () => {
-    const mmds = createMmds({ options: { version: 'V2' } });
-    const big = Array.from({ length: 6000 }, (_, i) => String.fromCharCode(97 + (i % 26))).join('');
-    mmds.store.put({ latest: { 'meta-data': { 'ami-id': 'ami-12345678', big, nested: { k: 'v' } } } });
-    const stack = mmds.createNetworkStack();
-    const curl = 'curl -s -m 5 -w "|%{http_code}"';
-    const token = `T=$(${'curl -s -m 5'} -X PUT http://169.254.169.254/latest/api/token -H "X-metadata-token-ttl-seconds: 60")`;
-    const commands = [
-      `${curl} http://169.254.169.254/latest/meta-data/`,
-      `${curl} -H "X-metadata-token: forged" http://169.254.169.254/latest/meta-data/`,
-      `${token}; ${curl} -H "X-metadata-token: $T" http://169.254.169.254/latest/meta-data/`,
-      `${token}; ${curl} -H "X-aws-ec2-metadata-token: $T" http://169.254.169.254/latest/meta-data/big`,
-      `${token}; ${curl} -H "X-metadata-token: $T" -H "Accept: application/json" http://169.254.169.254/latest/meta-data/nested`,
-      `${token}; ${curl} -X GET -H "X-metadata-token: $T" -H "Content-Length: 100" --data-binary 123456789 http://169.254.169.254/latest`,
-      `${curl} -X PUT -H "X-metadata-token-ttl-seconds: 21601" http://169.254.169.254/latest/api/token`,
-    ];
-    let flush: (() => void) | undefined;
-    const timer = setInterval(() => flush?.(), 20);
-    try {
-      const results = await runLinuxPeer(commands, '169.254.169.254', (frame, inject) => {
-        flush = () => {
-          while (stack.hasPending()) {
-            const out = new Uint8Array(1514);
-            const n = stack.writeNextFrame(out);
-            if (n === 0) break;
-            inject(out.subarray(0, n));
-          }
-        };
-        stack.detour(frame);
-        flush();
-      });
-      const outputs = results.map((r) => r.stdout);
-      assert.equal(outputs[0], 'No MMDS token provided. Use `X-metadata-token` or `X-aws-ec2-metadata-token` header to specify the session token.|401');
-      assert.equal(outputs[1], 'MMDS token not valid.|401');
-      assert.equal(outputs[2], 'ami-id\nbig\nnested/|200');
-      assert.equal(outputs[3], `${big}|200`);
-      assert.equal(outputs[4], '{"k":"v"}|200');
-      assert.equal(outputs[5], 'Invalid request.|400');
-      assert.equal(outputs[6], 'Invalid time to live value provided for token: 21601. Please provide a value between 1 and 21600.|400');
-      assert.ok(mmds.metrics.connections_created >= commands.length);
-      assert.equal(mmds.metrics.rx_accepted_err, 0);
-    } finally {
-      clearInterval(timer);
-    }
-  });
+  for (const offloads of [false, true]) {
+    const what = offloads ? 'with checksum and TSO offloads (partial checksums)' : 'with full checksums';
+    it(`curl ${what}: ARP, V2 tokens, 401s, a value of several MSS, JSON, a lying Content-Length`, async () => {
+      await exchange(offloads);
+    });
+  }
 });
+
+async function exchange(offloads: boolean): Promise<void> {
+  const mmds = createMmds({ options: { version: 'V2' } });
+  const big = Array.from({ length: 6000 }, (_, i) => String.fromCharCode(97 + (i % 26))).join('');
+  mmds.store.put({ latest: { 'meta-data': { 'ami-id': 'ami-12345678', big, nested: { k: 'v' } } } });
+  const stack = mmds.createNetworkStack();
+  const curl = 'curl -s -m 5 -w "|%{http_code}"';
+  const token = `T=$(curl -s -m 5 -X PUT http://169.254.169.254/latest/api/token -H "X-metadata-token-ttl-seconds: 60")`;
+  const commands = [
+    `${curl} http://169.254.169.254/latest/meta-data/`,
+    `${curl} -H "X-metadata-token: forged" http://169.254.169.254/latest/meta-data/`,
+    `${token}; ${curl} -H "X-metadata-token: $T" http://169.254.169.254/latest/meta-data/`,
+    `${token}; ${curl} -H "X-aws-ec2-metadata-token: $T" http://169.254.169.254/latest/meta-data/big`,
+    `${token}; ${curl} -H "X-metadata-token: $T" -H "Accept: application/json" http://169.254.169.254/latest/meta-data/nested`,
+    `${token}; ${curl} -X GET -H "X-metadata-token: $T" -H "Content-Length: 100" --data-binary 123456789 http://169.254.169.254/latest`,
+    `${curl} -X PUT -H "X-metadata-token-ttl-seconds: 21601" http://169.254.169.254/latest/api/token`,
+  ];
+  // frames for the kernel go out as soon as MMDS has them, and on a timer for retransmissions
+  let toKernel: ((frame: Uint8Array) => void) | undefined;
+  const flush = (): void => {
+    while (toKernel && stack.hasPending()) {
+      const out = new Uint8Array(1514);
+      const n = stack.writeNextFrame(out);
+      if (n === 0) break;
+      toKernel(out.subarray(0, n));
+    }
+  };
+  const timer = setInterval(flush, 20);
+  try {
+    let partial = 0;
+    const results = await runLinuxPeer(commands, '169.254.169.254', offloads, ({ frame, checksumPartial }, inject) => {
+      toKernel = inject;
+      if (checksumPartial) partial++;
+      stack.detour(frame, { checksumPartial });
+      flush();
+    });
+    const outputs = results.map((r) => r.stdout);
+    assert.equal(outputs[0], 'No MMDS token provided. Use `X-metadata-token` or `X-aws-ec2-metadata-token` header to specify the session token.|401');
+    assert.equal(outputs[1], 'MMDS token not valid.|401');
+    assert.equal(outputs[2], 'ami-id\nbig\nnested/|200');
+    assert.equal(outputs[3], `${big}|200`);
+    assert.equal(outputs[4], '{"k":"v"}|200');
+    assert.equal(outputs[5], 'Invalid request.|400');
+    assert.equal(outputs[6], 'Invalid time to live value provided for token: 21601. Please provide a value between 1 and 21600.|400');
+    assert.ok(mmds.metrics.connections_created >= commands.length);
+    assert.equal(mmds.metrics.rx_accepted_err, 0);
+    if (offloads) assert.ok(partial > 0, 'the kernel did offload checksums, so that path was exercised');
+  } finally {
+    clearInterval(timer);
+  }
+}

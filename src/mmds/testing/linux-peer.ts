@@ -13,8 +13,12 @@ def send(kind, payload):
     with out_lock:
         sys.stdout.buffer.write(kind + struct.pack('>I', len(payload)) + payload)
         sys.stdout.buffer.flush()
+vnet = sys.argv[3] == '1'
 fd = os.open('/dev/net/tun', os.O_RDWR)
-fcntl.ioctl(fd, 0x400454ca, struct.pack('16sH', b'mmds0', 0x0002 | 0x1000))  # TUNSETIFF, IFF_TAP | IFF_NO_PI
+# TUNSETIFF: IFF_TAP | IFF_NO_PI, plus IFF_VNET_HDR when the test plays a device with offloads
+fcntl.ioctl(fd, 0x400454ca, struct.pack('16sH', b'mmds0', 0x0002 | 0x1000 | (0x4000 if vnet else 0)))
+if vnet:
+    fcntl.ioctl(fd, 0x400454d0, 0x01 | 0x02)  # TUNSETOFFLOAD: TUN_F_CSUM | TUN_F_TSO4
 for cmd in (['ip', 'link', 'set', 'lo', 'up'], ['ip', 'link', 'set', 'mmds0', 'up'],
             ['ip', 'addr', 'add', '10.0.0.2/24', 'dev', 'mmds0'], ['ip', 'route', 'add', sys.argv[2], 'dev', 'mmds0']):
     subprocess.check_call(cmd)
@@ -43,7 +47,7 @@ while True:
             n = struct.unpack('>I', buf[:4])[0]
             if len(buf) < 4 + n:
                 break
-            os.write(fd, buf[4:4 + n])
+            os.write(fd, (bytes(10) if vnet else b'') + buf[4:4 + n])
             buf = buf[4 + n:]
 `;
 
@@ -63,12 +67,24 @@ export function linuxPeerUnavailable(): string | undefined {
   return undefined;
 }
 
+export interface LinuxFrame {
+  frame: Uint8Array;
+  /** The kernel left the TCP checksum for the device to finish (VIRTIO_NET_HDR_F_NEEDS_CSUM). */
+  checksumPartial: boolean;
+}
+
 /**
  * Starts the namespace; `onFrame` gets every frame the kernel sends on the TAP, `inject` puts a
- * frame on the wire towards the kernel. Resolves with each command's result once all have run.
+ * frame on the wire towards the kernel. With `offloads` the TAP has a virtio-net header and
+ * checksum and TSO offloads on, so the kernel sends what a Linux guest with those features does.
+ * Resolves with each command's result once all have run.
  */
-export function runLinuxPeer(commands: string[], routeTo: string, onFrame: (frame: Uint8Array, inject: (frame: Uint8Array) => void) => void): Promise<CommandResult[]> {
-  const child: ChildProcess = spawn('unshare', ['-rn', 'python3', '-c', RELAY, JSON.stringify(commands), routeTo], { stdio: ['pipe', 'pipe', 'pipe'] });
+export function runLinuxPeer(
+  commands: string[], routeTo: string, offloads: boolean,
+  onFrame: (frame: LinuxFrame, inject: (frame: Uint8Array) => void) => void,
+): Promise<CommandResult[]> {
+  const args = ['-rn', 'python3', '-c', RELAY, JSON.stringify(commands), routeTo, offloads ? '1' : '0'];
+  const child: ChildProcess = spawn('unshare', args, { stdio: ['pipe', 'pipe', 'pipe'] });
   const inject = (frame: Uint8Array): void => {
     const header = Buffer.alloc(4);
     header.writeUInt32BE(frame.length);
@@ -87,7 +103,10 @@ export function runLinuxPeer(commands: string[], routeTo: string, onFrame: (fram
         const kind = String.fromCharCode(pending[0]);
         const body = pending.subarray(5, 5 + n);
         pending = pending.subarray(5 + n);
-        if (kind === 'F') onFrame(Uint8Array.from(body), inject);
+        if (kind === 'F') {
+          const frame = Uint8Array.from(offloads ? body.subarray(10) : body);
+          onFrame({ frame, checksumPartial: offloads && (body[0] & 1) === 1 }, inject);
+        }
         else if (kind === 'R') results.push(JSON.parse(body.toString()) as CommandResult);
         else if (kind === 'E') {
           child.stdin!.end();
