@@ -6,7 +6,7 @@ import { type Mmds, createMmds } from '../mmds';
 import type { MmdsOptions } from '../options';
 import { ACK, FIN, GUEST_MAC, PSH, RST, SYN, arpRequest, parseFrame, tcpFrame } from '../testing/frame-builder';
 import { TestTcpClient } from '../testing/tcp-client';
-import type { MmdsNetworkStack } from './network-stack';
+import { MmdsNetworkStack } from './network-stack';
 import { MAX_RETRANSMISSIONS, RETRANSMIT_TIMEOUT_MS } from './tcp-connection';
 
 const MMDS_IP = '169.254.169.254';
@@ -276,6 +276,16 @@ describe('MmdsNetworkStack: TCP and HTTP', () => {
 });
 
 describe('MmdsNetworkStack: hostile frames', () => {
+  it('a failure inside MMDS costs the connection, not the VMM', () => {
+    const clock = new FakeClock();
+    const stack = new MmdsNetworkStack({ respond: () => { throw new Error('bug'); }, clock });
+    const client = new TestTcpClient(stack, 43500);
+    client.connect();
+    assert.doesNotThrow(() => client.write('GET / HTTP/1.1\r\n\r\n'));
+    assert.equal(stack.connectionCount, 0);
+    assert.equal(stack.metrics.rx_accepted_err, 1);
+  });
+
   it('random bytes never throw; frames not for MMDS go to the TAP', () => {
     const { stack } = setup();
     for (let i = 0; i < 3000; i++) {

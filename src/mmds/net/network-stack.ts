@@ -114,7 +114,14 @@ export class MmdsNetworkStack {
       this.metrics.rx_accepted_err++;
       return true;
     }
-    this.receive({ mac: frame.slice(6, 12), ip: packet.srcIp }, segment);
+    try {
+      this.receive({ mac: frame.slice(6, 12), ip: packet.srcIp }, segment);
+    } catch {
+      // a bug of ours must cost the guest a connection, not the VMM its life
+      this.metrics.rx_accepted_err++;
+      const key = `${packet.srcIp}:${segment.srcPort}`;
+      if (this.endpoints.delete(key)) this.metrics.connections_destroyed++;
+    }
     return true;
   }
 
