@@ -16,6 +16,41 @@ describe('MMDS with the Linux kernel as the guest', { skip: unavailable }, () =>
       await exchange(offloads);
     });
   }
+
+  it('a lossy link (a tenth of the frames lost each way): parallel fetches of 20 KB all complete', async () => {
+    const mmds = createMmds({});
+    const value = '0123456789'.repeat(2000);
+    mmds.store.put({ value });
+    const stack = mmds.createNetworkStack();
+    let seed = 7;
+    const lose = (): boolean => {
+      seed = (seed * 1103515245 + 12345) >>> 0;
+      return seed % 10 === 0;
+    };
+    let toKernel: ((frame: Uint8Array) => void) | undefined;
+    const flush = (): void => {
+      while (toKernel && stack.hasPending()) {
+        const out = new Uint8Array(1514);
+        const n = stack.writeNextFrame(out);
+        if (n === 0) break;
+        if (!lose()) toKernel(out.subarray(0, n));
+      }
+    };
+    const timer = setInterval(flush, 20);
+    try {
+      const fetch = 'curl -s -m 15 -o /dev/null -w "%{http_code} %{size_download}\\n" http://169.254.169.254/value';
+      const results = await runLinuxPeer([`for _ in 1 2 3 4 5 6; do ${fetch} & done; wait`], '169.254.169.254', true, ({ frame, checksumPartial }, inject) => {
+        toKernel = inject;
+        if (lose()) return;
+        stack.detour(frame, { checksumPartial });
+        flush();
+      });
+      assert.deepEqual(results[0].stdout.trim().split('\n'), Array(6).fill('200 20000'));
+      assert.equal(mmds.metrics.connections_created, 6);
+    } finally {
+      clearInterval(timer);
+    }
+  });
 });
 
 async function exchange(offloads: boolean): Promise<void> {
