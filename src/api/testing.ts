@@ -104,6 +104,10 @@ export function fakeVmm(): FakeVmm {
     stop: () => { calls.push('stop'); resolveStop({ kind: 'requested' }); },
     waitForStop: () => stopped,
     exitCounters: { io: 0, mmio: 0, other: 0 },
+    devices: {
+      metrics: () => new Map(),
+      update: (type: string, id: string) => { calls.push(`update ${type} ${id}`); },
+    },
   };
   return { vmm: fake as unknown as Vmm, calls, stop: () => fake.stop() };
 }

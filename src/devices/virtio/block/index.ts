@@ -1,4 +1,4 @@
-/** virtio-blk: what the VMM (src/vmm/virtio-devices.ts) and tests import. */
+/** virtio-blk: what its spec and tests import. */
 export { VirtioBlock } from './device';
 export type { BlockUpdate, CacheType, IoEngineKind, VirtioBlockOptions } from './device';
 export { DiskFile, DriveFileError, nodeFileOps } from './disk';

@@ -1,4 +1,4 @@
-/** virtio-rng (entropy): what the VMM (src/vmm/virtio-devices.ts) and tests import. */
+/** virtio-rng (entropy): what its spec and tests import. */
 export { MAX_BYTES_PER_REQUEST, RNG_QUEUE_SIZE, VirtioRng } from './device';
 export type { VirtioRngOptions } from './device';
 export { RngMetrics } from './metrics';
