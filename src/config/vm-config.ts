@@ -18,6 +18,7 @@ import { MmdsConfig, mmdsConfigToJson, parseMmdsConfig } from './mmds-config';
 import { NetworkInterfaceConfig, networkInterfaceToJson, parseNetworkInterface } from './network-interface';
 import { parsePmem, PmemConfig, pmemToJson } from './pmem';
 import { parseSerialConfig, SerialConfig, serialConfigToJson } from './serial';
+import type * as wire from '../api/wire/definitions';
 import { ConfigError, expectObject } from './validate';
 import { parseVsock, VsockConfig, vsockToJson } from './vsock';
 
@@ -135,8 +136,8 @@ export function parseVmConfigText(text: string, source: string): VmConfig {
 }
 
 /** GET /vm/config: every section, null or [] when not configured, as Firecracker writes it. */
-export function vmConfigToJson(c: VmConfig): Record<string, unknown> {
-  const opt = <T>(v: T | undefined, f: (v: T) => Record<string, unknown>) => (v === undefined ? null : f(v));
+export function vmConfigToJson(c: VmConfig): wire.FullVmConfiguration {
+  const opt = <T, W>(v: T | undefined, f: (v: T) => W): W | null => (v === undefined ? null : f(v));
   return {
     'boot-source': opt(c.bootSource, bootSourceToJson),
     'machine-config': machineConfigToJson(c.machineConfig),

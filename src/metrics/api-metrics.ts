@@ -18,6 +18,8 @@ export class ApiMetrics {
   private latencies = new Map<string, Latency>();
   /** Requests that were not valid HTTP, or had no route. */
   private badRequests = 0;
+  /** Requests that used a deprecated route or field (Firecracker's deprecated_api group). */
+  private deprecatedCalls = 0;
 
   /** Records one request on `route` (a metric name such as `machine_cfg`). */
   record(method: HttpMethod, route: string, ok: boolean, latencyUs: number): void {
@@ -37,6 +39,10 @@ export class ApiMetrics {
     this.badRequests++;
   }
 
+  recordDeprecated(): void {
+    this.deprecatedCalls++;
+  }
+
   private bump(key: string): void {
     this.counts.set(key, (this.counts.get(key) ?? 0) + 1);
   }
@@ -49,6 +55,7 @@ export class ApiMetrics {
       put_api_requests: {},
       patch_api_requests: {},
       api_latencies_us: {},
+      deprecated_api: { deprecated_http_api_calls: this.deprecatedCalls },
     };
     for (const [key, n] of this.counts) {
       const dot = key.indexOf('.');
@@ -60,6 +67,7 @@ export class ApiMetrics {
     this.counts = new Map();
     this.latencies = new Map();
     this.badRequests = 0;
+    this.deprecatedCalls = 0;
     return out;
   }
 }
