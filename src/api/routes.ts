@@ -165,7 +165,7 @@ export const ROUTES: Route[] = [
   },
   {
     path: '/mmds',
-    GET: get('mmds', wire.MmdsContentsObject, 'The MMDS data store.', { kind: 'GetMmds' }),
+    GET: get('mmds', wire.MmdsContents, 'The MMDS data store.', { kind: 'GetMmds' }),
     PUT: put('mmds', wire.MmdsContentsObject, 'Replaces the MMDS data store.', ({ body }) => ({ kind: 'PutMmds', data: expectObject(body, 'mmds') })),
     PATCH: put('mmds', wire.MmdsContentsObject, 'Merges into the MMDS data store (RFC 7396).', ({ body }) => ({ kind: 'PatchMmds', data: expectObject(body, 'mmds') })),
   },

@@ -155,6 +155,8 @@ export const MmdsConfig = object('MmdsConfig', {
 export type MmdsConfig = Infer<typeof MmdsConfig>;
 
 export const MmdsContentsObject = freeObject('MmdsContentsObject', { description: 'The MMDS data store: any JSON object.' });
+/** GET /mmds answers the store inline, as Firecracker documents it. */
+export const MmdsContents = freeObject(undefined, { description: 'The MMDS data store.' });
 
 export const NetworkInterface = object('NetworkInterface', {
   guest_mac: str(), host_dev_name: str(), iface_id: str(),
@@ -201,10 +203,11 @@ export const MemoryHotplugConfig = object('MemoryHotplugConfig', {
   total_size_mib: int({ minimum: 1, maximum: 1024 * 1024 }),
   slot_size_mib: int({ minimum: 128, maximum: 1024 * 1024, default: 128 }),
   block_size_mib: int({ minimum: 2, maximum: 1024 * 1024, default: 2 }),
-}, ['total_size_mib']);
+}, [], { description: 'The virtio-mem device; total_size_mib must be given (Firecracker documents it as optional).' });
 export type MemoryHotplugConfig = Infer<typeof MemoryHotplugConfig>;
 
-export const MemoryHotplugSizeUpdate = object('MemoryHotplugSizeUpdate', { requested_size_mib: int({ minimum: 0, maximum: 1024 * 1024 }) }, ['requested_size_mib']);
+export const MemoryHotplugSizeUpdate = object('MemoryHotplugSizeUpdate', { requested_size_mib: int({ minimum: 0, maximum: 1024 * 1024 }) }, [],
+  { description: 'requested_size_mib must be given (Firecracker documents it as optional).' });
 export type MemoryHotplugSizeUpdate = Infer<typeof MemoryHotplugSizeUpdate>;
 
 export const MemoryHotplugStatus = object('MemoryHotplugStatus', {

@@ -52,7 +52,8 @@ export interface ObjectSchema<P extends Properties = Properties, R extends keyof
 /** Any JSON object (the MMDS data store). */
 export interface FreeObjectSchema extends Common {
   readonly kind: 'free-object';
-  readonly name: string;
+  /** Absent: written inline. */
+  readonly name?: string;
 }
 
 export type Schema = StringSchema | IntegerSchema | BooleanSchema | ArraySchema | ObjectSchema | FreeObjectSchema;
@@ -79,7 +80,7 @@ export const array = <I extends Schema>(items: I, opts: Common = {}): ArraySchem
 export const object = <const P extends Properties, const R extends keyof P & string = never>(
   name: string, properties: P, required: readonly R[] = [], opts: Common = {},
 ): ObjectSchema<P, R> => ({ kind: 'object', name, properties, required, ...opts });
-export const freeObject = (name: string, opts: Common = {}): FreeObjectSchema => ({ kind: 'free-object', name, ...opts });
+export const freeObject = (name?: string, opts: Common = {}): FreeObjectSchema => ({ kind: 'free-object', name, ...opts });
 
 /** The largest integer JSON numbers carry exactly here (the schema says int64; JS numbers stop at 2^53 - 1). */
 export const MAX_EXACT_INTEGER = Number.MAX_SAFE_INTEGER;
