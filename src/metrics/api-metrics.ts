@@ -20,6 +20,9 @@ export class ApiMetrics {
   private badRequests = 0;
   /** Requests that used a deprecated route or field (Firecracker's deprecated_api group). */
   private deprecatedCalls = 0;
+  /** From the jailer's start times (Firecracker's api_server group); values, not deltas. */
+  private startupUs = 0;
+  private startupCpuUs = 0;
 
   /** Records one request on `route` (a metric name such as `machine_cfg`). */
   record(method: HttpMethod, route: string, ok: boolean, latencyUs: number): void {
@@ -39,6 +42,11 @@ export class ApiMetrics {
     this.badRequests++;
   }
 
+  setProcessStartup(wallUs: number, cpuUs: number): void {
+    this.startupUs = Math.round(wallUs);
+    this.startupCpuUs = Math.round(cpuUs);
+  }
+
   recordDeprecated(): void {
     this.deprecatedCalls++;
   }
@@ -50,7 +58,7 @@ export class ApiMetrics {
   /** Groups for the next metrics line, then starts counting from zero. */
   takeDeltas(): Record<string, Record<string, unknown>> {
     const out: Record<string, Record<string, unknown>> = {
-      api_server: { bad_requests: this.badRequests },
+      api_server: { process_startup_time_us: this.startupUs, process_startup_time_cpu_us: this.startupCpuUs, bad_requests: this.badRequests },
       get_api_requests: {},
       put_api_requests: {},
       patch_api_requests: {},

@@ -8,6 +8,7 @@ import * as fs from 'node:fs';
 import type { ResponseBody, VmmAction, VmmResponse } from '../api/actions';
 import { ApiError, NOT_SUPPORTED_AFTER_START, NOT_SUPPORTED_BEFORE_START } from '../api/errors';
 import { BootSourceConfig, checkBootSourceFiles } from '../config/boot-source';
+import { osErrorText } from '../config/os-error';
 import { FeatureUnavailableError, requireFeature } from '../config/features';
 import { machineConfigToJson } from '../config/machine-config';
 import { VmResources } from '../config/resources';
@@ -160,7 +161,10 @@ export class VmmController {
     try {
       virtio().checkDriveFile(d);
     } catch (err) {
-      throw new ConfigError(`drive \`${d.driveId}\`: ${(err as Error).message}`);
+      // Firecracker's clients match the OS's words for the failure (`No such file or directory (os error 2)`).
+      const cause = (err as Error).cause;
+      const os = cause instanceof Error && (cause as NodeJS.ErrnoException).code ? ` (${osErrorText(cause)})` : '';
+      throw new ConfigError(`drive \`${d.driveId}\`: ${(err as Error).message.replace(/\.$/, '')}${os}.`);
     }
   }
 
