@@ -151,6 +151,17 @@ test('Deprecation: true where Firecracker sends it, success or not; counted in d
   assert.deepEqual(metrics.api.takeDeltas().deprecated_api, { deprecated_http_api_calls: 6 });
 });
 
+test('at Info, requests are logged in Firecracker\'s words, without the Debug duration lines', async () => {
+  const logFile = path.join(dir, 'info.log');
+  const socketPath = path.join(dir, `api-${n++}.sock`);
+  const controller = new VmmController({ instanceId: 'inf', vmmVersion: '1', logger: quiet, metrics: new Metrics(), build: () => fakeVmm().vmm });
+  servers.push(await ApiServer.listen({ socketPath, maxPayload: 51200, controller, logger: new Logger({ fd: fs.openSync(logFile, 'w'), level: 'Info' }), metrics: new Metrics() }));
+  await request(socketPath, 'PATCH', '/machine-config', { vcpu_count: 2 });
+  const text = fs.readFileSync(logFile, 'utf8');
+  assert.match(text, /\] The API server received a Patch request on "\/machine-config" with body "\{\\"vcpu_count\\":2\}"\.\n/);
+  assert.doesNotMatch(text, /Total previous API call duration/);
+});
+
 test('at Debug, every request line is followed by its duration line, in Firecracker\'s words; errors are logged as Firecracker logs them', async () => {
   const logFile = path.join(dir, 'debug.log');
   const logger = new Logger({ fd: fs.openSync(logFile, 'w'), level: 'Debug' });
@@ -233,7 +244,7 @@ test('the controller sees one request at a time, in arrival order', async () => 
 test('a stale socket file is replaced; a served one, or a non-socket file, is refused', async () => {
   const { socketPath } = await start();
   await assert.rejects(ApiServer.listen({ socketPath, maxPayload: 10, controller: { handle: async () => ({ status: 204 }) }, logger: quiet }),
-    (e: unknown) => e instanceof ApiSocketError && /another process is serving it/.test((e as Error).message));
+    (e: unknown) => e instanceof ApiSocketError && /^Failed to open the API socket at: .*\. Check that it is not already used: another process is serving it/.test((e as Error).message));
   const stale = path.join(dir, 'stale.sock');
   const old = net.createServer().listen(stale);
   await new Promise((r) => old.once('listening', r));

@@ -170,12 +170,15 @@ export class ApiServer {
     this.logDuration(started);
   }
 
-  /** Firecracker's Debug lines, which its test harness pairs up (each request line, then its duration). */
+  /**
+   * Firecracker's request line, at Info as Firecracker logs it; at Debug each is followed by its
+   * duration line, which Firecracker's test harness pairs up.
+   */
   private logReceived(method: string, path: string, body: Buffer): void {
-    if (!this.logger.enabled('Debug')) return;
+    if (!this.logger.enabled('Info')) return;
     // MMDS contents may be secrets: Firecracker never logs them.
     const withBody = body.length > 0 && path.replace(/\/+$/, '') !== '/mmds' ? ` with body ${JSON.stringify(body.toString('utf8'))}` : '';
-    this.logger.debug(`The API server received a ${logMethod(method)} request on ${JSON.stringify(path)}${withBody}.`);
+    this.logger.info(`The API server received a ${logMethod(method)} request on ${JSON.stringify(path)}${withBody}.`);
   }
 
   private logDuration(started: number): void {

@@ -239,6 +239,5 @@ export const FullVmConfiguration = object('FullVmConfiguration', {
   pmem: array(Pmem),
   vsock: Vsock,
   entropy: EntropyDevice,
-  serial: SerialDevice,
-}, [], { description: 'The whole configuration, as GET /vm/config answers and --config-file reads it. `serial` is a Sparkler addition.' });
+}, [], { description: 'The whole configuration, as GET /vm/config answers it and --config-file reads it (a config file may also have a `serial` section, a SerialDevice).' });
 export type FullVmConfiguration = Infer<typeof FullVmConfiguration>;
