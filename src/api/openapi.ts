@@ -17,12 +17,12 @@ function operationId(method: HttpMethod, path: string): string {
   return method.toLowerCase() + (words.length > 0 ? words.join('') : 'Instance');
 }
 
-const error = (description: string) => ({ description, schema: schemaRef(wire.Error) });
+const error = (description: string) => ({ description, schema: schemaRef(wire.ErrorBody) });
 
 export function buildOpenApi(): JsonSchema {
   const paths: Record<string, Record<string, JsonSchema>> = {};
   const definitions: Record<string, JsonSchema> = {};
-  collectDefinitions(wire.Error, definitions);
+  collectDefinitions(wire.ErrorBody, definitions);
   for (const route of ROUTES) {
     const ops: Record<string, JsonSchema> = {};
     for (const method of ['GET', 'PUT', 'PATCH'] as const) {

@@ -14,6 +14,7 @@ import type { VmmAction, VmmResponse } from './actions';
 import { Fault, toFault } from './errors';
 import { matchRoute, parseRequestFully } from './router';
 import { prepareSocketPath } from './socket-file';
+import type * as wire from './wire/definitions';
 
 export interface ActionHandler {
   handle(action: VmmAction): Promise<VmmResponse>;
@@ -34,7 +35,8 @@ export const ERROR_CODE_HEADER = 'X-Sparkler-Error-Code';
 const STATUS_TEXT: Record<number, string> = { 400: 'Bad Request', 408: 'Request Timeout', 413: 'Payload Too Large', 500: 'Internal Server Error' };
 
 function faultBody(message: string): string {
-  return JSON.stringify({ fault_message: message });
+  const body: wire.ErrorBody = { fault_message: message };
+  return JSON.stringify(body);
 }
 
 /** A complete HTTP response written straight to a socket whose request Node could not parse. */

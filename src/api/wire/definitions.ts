@@ -106,8 +106,8 @@ export type Pmem = Infer<typeof Pmem>;
 export const PartialPmem = object('PartialPmem', { id: str(), rate_limiter: RateLimiter }, ['id']);
 export type PartialPmem = Infer<typeof PartialPmem>;
 
-export const Error = object('Error', { fault_message: str() }, [], { description: 'The body of every error answer.' });
-export type ErrorBody = Infer<typeof Error>;
+export const ErrorBody = object('Error', { fault_message: str() }, [], { description: 'The body of every error answer.' });
+export type ErrorBody = Infer<typeof ErrorBody>;
 
 export const INSTANCE_ACTIONS = ['FlushMetrics', 'InstanceStart', 'SendCtrlAltDel'] as const;
 export const InstanceActionInfo = object('InstanceActionInfo', { action_type: str({ enum: INSTANCE_ACTIONS }) }, ['action_type']);
