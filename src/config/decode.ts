@@ -78,8 +78,9 @@ function decodeValue(schema: Schema, value: unknown, here: Here): unknown {
     case 'string': {
       if (typeof value !== 'string') throw typeError(schema, value, here);
       if (!schema.enum) return value;
-      const match = schema.enum.find((e) => (schema.caseInsensitive ? e.toLowerCase() === value.toLowerCase() : e === value))
-        ?? schema.aliases?.[schema.caseInsensitive ? value.toLowerCase() : value];
+      const spelling = schema.caseInsensitive ? value.toLowerCase() : value;
+      const match = schema.enum.find((e) => (schema.caseInsensitive ? e.toLowerCase() === spelling : e === value))
+        ?? (schema.aliases && Object.hasOwn(schema.aliases, spelling) ? schema.aliases[spelling] : undefined);
       if (match === undefined) {
         const field = here.key === undefined ? '' : `field \`${here.key}\` `;
         throw new DecodeError(`${here.where}: ${field}must be one of ${schema.enum.map((e) => `"${e}"`).join(', ')}.`,
@@ -129,7 +130,8 @@ function decodeObject(schema: ObjectSchema, value: unknown, where: string, path:
   const out: Record<string, unknown> = {};
   // In the body's order, as serde reads it: unknown fields and wrong types first, missing fields at the end.
   for (const [key, v] of Object.entries(obj)) {
-    const field = schema.properties[key];
+    // Own properties only: `toString` or `__proto__` in a body must not find Object.prototype's.
+    const field = Object.hasOwn(schema.properties, key) ? schema.properties[key] : undefined;
     if (!field) {
       throw new DecodeError(`${where}: unknown field \`${key}\`, expected one of ${known.map((k) => `\`${k}\``).join(', ')}.`,
         `unknown field \`${key}\`, expected ${serdeOneOf(known)}`, path);
