@@ -10,7 +10,7 @@ import { memoryUse, parseSmaps } from '../bench/proc';
 import { kvmUnavailableReason } from '../testing/kvm-available';
 import { tinyKernel } from '../testing/tiny-guests';
 import { waitFor, waitForSocket } from '../testing/wait';
-import { scheduleMemorySettle, settleMemory, SettleResult, stdinMayBeTerminal, V8_DEFAULT_BYTECODE_OLD_AGE } from './run-vmm';
+import { scheduleMemorySettle, settleMemory, SettleResult, startupTimes, stdinMayBeTerminal, V8_DEFAULT_BYTECODE_OLD_AGE } from './run-vmm';
 import { tempDir } from '../testing/temp-dir';
 
 const BIN = path.resolve(__dirname, '..', '..', 'bin', 'sparkler');
@@ -235,4 +235,28 @@ test('an idle VMM gives back what building the VM left behind (Debug line; priva
     child.kill('SIGTERM');
   }
   assert.equal(await new Promise((r) => child.on('exit', r)), 0);
+});
+
+test('startupTimes: Firecracker\'s formula from the jailer\'s start times; nothing without --start-time-us', () => {
+  assert.deepEqual(startupTimes({ startTimeUs: 100, startTimeCpuUs: 10, parentCpuTimeUs: 5 }, 250, 40), { wallUs: 150, cpuUs: 35 });
+  assert.deepEqual(startupTimes({ startTimeUs: 100 }, 90, 40), { wallUs: 0, cpuUs: 40 }, 'a start time from the future counts as 0');
+  assert.equal(startupTimes({ startTimeCpuUs: 1 }, 250, 40), undefined);
+});
+
+test('--start-time-us and --start-time-cpu-us give api_server.process_startup_time_us and _cpu_us in the metrics', async () => {
+  const sock = path.join(dir, 'startup.sock');
+  const metricsFile = path.join(dir, 'startup-metrics.json');
+  const spawnedAt = process.hrtime.bigint(); // CLOCK_MONOTONIC, as the jailer measures it
+  const startUs = String(spawnedAt / 1000n);
+  const child = spawn(BIN, ['--api-sock', sock, '--metrics-path', metricsFile, '--start-time-us', startUs, '--start-time-cpu-us', '0', '--parent-cpu-time-us', '7'], { stdio: 'ignore' });
+  try {
+    await waitForSocket(sock, 'the API socket');
+  } finally {
+    child.kill('SIGTERM');
+  }
+  assert.equal(await new Promise((r) => child.on('exit', r)), 0);
+  const elapsedUs = Number((process.hrtime.bigint() - spawnedAt) / 1000n);
+  const line = JSON.parse(fs.readFileSync(metricsFile, 'utf8').trim().split('\n').pop()!);
+  assert.ok(line.api_server.process_startup_time_us > 0 && line.api_server.process_startup_time_us < elapsedUs, JSON.stringify(line.api_server));
+  assert.ok(line.api_server.process_startup_time_cpu_us > 7, JSON.stringify(line.api_server));
 });

@@ -260,6 +260,17 @@ export async function runVmm(argv: string[]): Promise<number> {
     },
   });
 
+  // Installed before the API socket exists: a client may signal as soon as it can connect.
+  let terminate!: (code: number) => void;
+  const terminated = new Promise<number>((resolve) => { terminate = resolve; });
+  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
+    process.on(signal, () => {
+      const vmm = controller.runningVmm;
+      if (vmm) vmm.stop({ kind: 'requested' });
+      else terminate(EXIT.OK);
+    });
+  }
+
   // Kept for the metadata service, which fills its data store from it.
   let metadata: MmdsMetadata | undefined;
   if (args.mmds.metadataPath !== undefined) {
@@ -305,15 +316,6 @@ export async function runVmm(argv: string[]): Promise<number> {
     }
   };
 
-  let terminate!: (code: number) => void;
-  const terminated = new Promise<number>((resolve) => { terminate = resolve; });
-  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
-    process.on(signal, () => {
-      const vmm = controller.runningVmm;
-      if (vmm) vmm.stop({ kind: 'requested' });
-      else terminate(EXIT.OK);
-    });
-  }
 
   if (config) {
     if (args.noApi) recordStartupTime(args.startTimes);
