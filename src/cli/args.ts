@@ -156,7 +156,7 @@ function positiveInteger(text: string | undefined, flag: string): number | undef
 }
 
 export const USAGE = `usage: sparkler [--api-sock PATH | --no-api] [--config-file FILE] [options]
-       sparkler doctor | guest kernel|initrd|rootfs | emuhost -- CMD... | demo
+       sparkler doctor | guest kernel|initrd|rootfs | emuhost -- CMD... | demo | openapi
 
 VMM options (as Firecracker):
   --api-sock PATH                   API socket path (default ${DEFAULT_API_SOCK})

@@ -120,3 +120,13 @@ test('a stock Linux kernel on a PVM host is refused with an explanation, not a s
   assert.match(r.stderr, /PVM/);
   assert.match(r.stderr, /emuhost/);
 });
+
+test('`sparkler openapi` prints the API document (JSON), the committed docs/openapi.json', () => {
+  const r = sparkler(['openapi']);
+  assert.equal(r.code, 0, r.stderr);
+  const doc = JSON.parse(r.stdout) as { swagger: string; paths: Record<string, unknown> };
+  assert.equal(doc.swagger, '2.0');
+  assert.ok('/boot-source' in doc.paths);
+  assert.equal(r.stdout, fs.readFileSync(path.resolve(__dirname, '..', '..', 'docs', 'openapi.json'), 'utf8'));
+  assert.equal(sparkler(['openapi', '--bogus']).code, 153);
+});
