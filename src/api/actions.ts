@@ -18,6 +18,7 @@ import type { RateLimiterConfig } from '../config/rate-limiter';
 import type { SerialConfig } from '../config/serial';
 import type { SnapshotCreateParams, SnapshotLoadParams } from '../config/snapshot';
 import type { VsockConfig } from '../config/vsock';
+import type * as wire from './wire/definitions';
 
 export type VmmAction =
   // Information, in any state.
@@ -69,5 +70,10 @@ export type VmmAction =
 
 export type VmmActionKind = VmmAction['kind'];
 
+/** What a GET answers with: one of the wire shapes (src/api/wire). */
+export type ResponseBody =
+  | wire.InstanceInfo | wire.FirecrackerVersion | wire.FullVmConfiguration | wire.MachineConfiguration | wire.Balloon
+  | wire.BalloonStats | wire.BalloonHintingStatus | wire.MemoryHotplugStatus | { [key: string]: unknown };
+
 /** The answer: 204 with no body, or 200 with a JSON body. Failures are thrown as ApiError. */
-export type VmmResponse = { status: 204 } | { status: 200; body: unknown };
+export type VmmResponse = { status: 204 } | { status: 200; body: ResponseBody };

@@ -68,7 +68,7 @@ test('bodies: GET must have none, PUT/PATCH must have one, it must be JSON', () 
   fails('PUT', '/boot-source', undefined, /^Empty PUT request\.$/);
   fails('PATCH', '/machine-config', undefined, /^Empty PATCH request\.$/);
   fails('PUT', '/boot-source', '{"kernel_image_path": ', /An error occurred when deserializing the json body of a request: .*JSON/);
-  fails('PUT', '/boot-source', '[]', /boot-source: expected a JSON object/);
+  fails('PUT', '/boot-source', '[]', /^An error occurred when deserializing the json body of a request: invalid type: sequence, expected a JSON object\.$/);
   fails('PUT', '/mmds', '"text"', /mmds: expected a JSON object/);
   assert.throws(() => parseRequest(matchRoute('PUT', '/logger'), Buffer.from([0x7b, 0xff, 0x7d])), /not valid UTF-8/);
 });
@@ -87,9 +87,11 @@ test('IDs: in the path, checked; in the body, must match the path', () => {
 });
 
 test('body validation errors reach the caller with the field named', () => {
-  fails('PUT', '/machine-config', { vcpu_count: 1 }, /machine-config: missing field `mem_size_mib`/);
-  fails('PUT', '/actions', { action_type: 'Reboot' }, /`action_type` must be one of/);
-  fails('PATCH', '/vm', { state: 'Running' }, /`state` must be one of "Paused", "Resumed"/);
-  fails('PUT', '/drives/a', { drive_id: 'a', path_on_host: '/a', is_root_device: false, io_engine: 'Uring' }, /drive: field `io_engine`/);
+  fails('PUT', '/machine-config', { vcpu_count: 1 }, /^An error occurred when deserializing the json body of a request: missing field `mem_size_mib` at line 1 column 16\.$/);
+  fails('PUT', '/actions', { action_type: 'Reboot' }, /unknown variant `Reboot`, expected one of `FlushMetrics`, `InstanceStart`, `SendCtrlAltDel`/);
+  fails('PATCH', '/vm', { state: 'Running' }, /unknown variant `Running`, expected `Paused` or `Resumed`/);
+  fails('PUT', '/drives/a', { drive_id: 'a', path_on_host: '/a', is_root_device: false, io_engine: 'Uring' }, /unknown variant `Uring`, expected `Sync` or `Async` \(at `io_engine`\)\./);
+  fails('PUT', '/drives/a', { drive_id: 'a', path_on_host: '/a', is_root_device: false, rate_limiter: { ops: { size: 1 } } }, /missing field `refill_time` \(at `rate_limiter\.ops`\)\./);
+  fails('PUT', '/machine-config', { vcpu_count: 33, mem_size_mib: 1 }, /^machine-config: field `vcpu_count` is 33, but must be between 1 and 32\.$/);
   fails('PATCH', '/balloon/hinting/stop', '[1]', /balloon\/hinting\/stop: expected a JSON object/);
 });

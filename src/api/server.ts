@@ -1,8 +1,9 @@
 /**
  * The API server: HTTP/1.1 on a Unix socket (node:http), keep-alive, bodies capped at the
- * configured payload size (413 beyond it), and every request handed to the controller strictly
- * one after another, in the order their bodies completed. Every answer, including those to
- * requests that are not valid HTTP, carries a JSON `fault_message` when it is an error.
+ * configured payload size (400 beyond it, as Firecracker), and every request handed to the
+ * controller strictly one after another, in the order their bodies completed. Every error
+ * answer, including those to requests that are not valid HTTP, carries a JSON `fault_message`
+ * and its stable code in the `X-Sparkler-Error-Code` header.
  */
 import * as http from 'node:http';
 import type { Socket } from 'node:net';
@@ -10,9 +11,10 @@ import { performance } from 'node:perf_hooks';
 import { Logger, logger as defaultLogger } from '../logger/logger';
 import { Metrics, metrics as defaultMetrics } from '../metrics/metrics';
 import type { VmmAction, VmmResponse } from './actions';
-import { toFault } from './errors';
-import { matchRoute, parseRequest } from './router';
+import { Fault, toFault } from './errors';
+import { matchRoute, parseRequestFully } from './router';
 import { prepareSocketPath } from './socket-file';
+import type * as wire from './wire/definitions';
 
 export interface ActionHandler {
   handle(action: VmmAction): Promise<VmmResponse>;
@@ -28,17 +30,31 @@ export interface ApiServerOptions {
 }
 
 const SERVER_HEADER = 'Sparkler API';
+/** The header that carries an error's stable code beside Firecracker's `fault_message` body. */
+export const ERROR_CODE_HEADER = 'X-Sparkler-Error-Code';
 const STATUS_TEXT: Record<number, string> = { 400: 'Bad Request', 408: 'Request Timeout', 413: 'Payload Too Large', 500: 'Internal Server Error' };
 
 function faultBody(message: string): string {
-  return JSON.stringify({ fault_message: message });
+  const body: wire.ErrorBody = { fault_message: message };
+  return JSON.stringify(body);
 }
 
 /** A complete HTTP response written straight to a socket whose request Node could not parse. */
-function rawFault(status: number, message: string): string {
+function rawFault(status: number, message: string, code: string): string {
   const body = faultBody(message);
   return `HTTP/1.1 ${status} ${STATUS_TEXT[status] ?? 'Error'}\r\nServer: ${SERVER_HEADER}\r\nContent-Type: application/json\r\n` +
-    `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`;
+    `${ERROR_CODE_HEADER}: ${code}\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`;
+}
+
+/** Firecracker's answer to an oversized body (its tests match the sentence); `fault_message` as every other error. */
+export function payloadTooLarge(size: number, max: number): string {
+  const message = `Request payload with size ${size} is larger than the limit of ${max} allowed by server.\nAll previous unanswered requests will be dropped.`;
+  return JSON.stringify({ error: message, fault_message: message });
+}
+
+/** Firecracker's spelling of a method in its log lines (Rust's Debug of its Method enum). */
+function logMethod(method: string): string {
+  return method.charAt(0).toUpperCase() + method.slice(1).toLowerCase();
 }
 
 export class ApiServer {
@@ -84,16 +100,20 @@ export class ApiServer {
     }
     const timeout = err.code === 'ERR_HTTP_REQUEST_TIMEOUT';
     const message = timeout ? 'The request was not received in time.' : `Invalid HTTP request: ${err.message.replace(/\.$/, '')}.`;
-    socket.end(rawFault(timeout ? 408 : 400, message));
+    socket.end(rawFault(timeout ? 408 : 400, message, timeout ? 'ETIMEOUT' : 'EHTTP'));
   }
 
   private onRequest(req: http.IncomingMessage, res: http.ServerResponse): void {
     const started = performance.now();
     const max = this.opts.maxPayload;
-    const tooLarge = (size: string) => this.reply(res, 413, faultBody(`Request payload with size ${size} is larger than the limit of ${max} allowed by the server.`), true);
+    // Firecracker answers 400 (not 413) and drops what the client sent after it; we close the connection.
+    const tooLarge = (size: number) => {
+      this.metrics.api.recordBadRequest();
+      this.reply(res, 400, payloadTooLarge(size, max), { close: true, code: 'EPAYLOAD' });
+    };
     const declared = Number(req.headers['content-length'] ?? 0);
     if (declared > max) {
-      tooLarge(String(declared));
+      tooLarge(declared);
       return;
     }
     const chunks: Buffer[] = [];
@@ -104,7 +124,7 @@ export class ApiServer {
       size += chunk.length;
       if (size > max) {
         refused = true;
-        tooLarge(`>${max}`);
+        tooLarge(size);
         return;
       }
       chunks.push(chunk);
@@ -124,38 +144,66 @@ export class ApiServer {
   private async execute(req: http.IncomingMessage, res: http.ServerResponse, body: Buffer, started: number): Promise<void> {
     const method = req.method ?? '';
     const path = (req.url ?? '').split('?')[0];
+    this.logReceived(method, path, body);
     let metric: { method: 'GET' | 'PUT' | 'PATCH'; route: string } | undefined;
+    let deprecated = false;
     try {
       const matched = matchRoute(method, path);
       metric = { method: matched.method, route: matched.handler.metric };
-      const action = parseRequest(matched, body);
-      this.logger.info(`The API server received a ${method} request on "${path}".`);
-      const response = await this.opts.controller.handle(action);
-      if (response.status === 204) this.reply(res, 204, undefined);
-      else this.reply(res, 200, JSON.stringify(response.body));
+      const parsed = parseRequestFully(matched, body);
+      if (parsed.deprecation !== undefined) {
+        deprecated = true;
+        this.metrics.api.recordDeprecated();
+        this.logger.warn(parsed.deprecation);
+      }
+      const response = await this.opts.controller.handle(parsed.action);
+      if (response.status === 204) this.reply(res, 204, undefined, { deprecated });
+      else this.reply(res, 200, JSON.stringify(response.body), { deprecated });
     } catch (err) {
       const fault = toFault(err);
       if (!metric) this.metrics.api.recordBadRequest();
-      this.logger.error(`The API request ${method} ${path} failed with status ${fault.status}: ${fault.message}`);
-      this.reply(res, fault.status, faultBody(fault.message));
+      this.logFault(fault);
+      this.reply(res, fault.status, faultBody(fault.message), { deprecated, code: fault.code });
       if (metric) this.metrics.api.record(metric.method, metric.route, false, (performance.now() - started) * 1000);
+      this.logDuration(started);
       return;
     }
     this.metrics.api.record(metric.method, metric.route, true, (performance.now() - started) * 1000);
+    this.logDuration(started);
   }
 
-  private reply(res: http.ServerResponse, status: number, body: string | undefined, close = false): void {
+  /**
+   * Firecracker's request line, at Info as Firecracker logs it; at Debug each is followed by its
+   * duration line, which Firecracker's test harness pairs up.
+   */
+  private logReceived(method: string, path: string, body: Buffer): void {
+    if (!this.logger.enabled('Info')) return;
+    // MMDS contents may be secrets: Firecracker never logs them.
+    const withBody = body.length > 0 && path.replace(/\/+$/, '') !== '/mmds' ? ` with body ${JSON.stringify(body.toString('utf8'))}` : '';
+    this.logger.info(`The API server received a ${logMethod(method)} request on ${JSON.stringify(path)}${withBody}.`);
+  }
+
+  private logDuration(started: number): void {
+    if (this.logger.enabled('Debug')) this.logger.debug(`Total previous API call duration: ${Math.round((performance.now() - started) * 1000)} us.`);
+  }
+
+  private logFault(fault: Fault): void {
+    this.logger.error(`Received Error. Status code: ${fault.status} ${STATUS_TEXT[fault.status] ?? 'Error'}. Message: ${fault.message} (${fault.code})`);
+  }
+
+  private reply(res: http.ServerResponse, status: number, body: string | undefined, opts: { close?: boolean; code?: string; deprecated?: boolean } = {}): void {
     if (res.headersSent || res.destroyed) return;
     const headers: http.OutgoingHttpHeaders = { Server: SERVER_HEADER };
     if (body !== undefined) {
       headers['Content-Type'] = 'application/json';
       headers['Content-Length'] = Buffer.byteLength(body);
     }
-    if (close) headers.Connection = 'close';
+    if (opts.code !== undefined) headers[ERROR_CODE_HEADER] = opts.code;
+    if (opts.deprecated) headers.Deprecation = 'true';
+    if (opts.close) headers.Connection = 'close';
     res.writeHead(status, headers);
     res.end(body);
     // An unread oversized body would otherwise be parsed as the next request.
-    if (close) res.once('finish', () => res.socket?.end());
+    if (opts.close) res.once('finish', () => res.socket?.end());
   }
 }
-

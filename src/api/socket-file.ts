@@ -5,6 +5,7 @@
  */
 import * as fs from 'node:fs';
 import * as net from 'node:net';
+import { osErrorText } from '../config/os-error';
 import { SparklerError } from '../errors';
 
 export class ApiSocketError extends SparklerError {
@@ -28,13 +29,13 @@ export async function prepareSocketPath(path: string): Promise<void> {
     stat = fs.lstatSync(path);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
-    throw new ApiSocketError(`Failed to open the API socket at ${path}: ${(err as Error).message}.`, err);
+    throw new ApiSocketError(`Failed to open the API socket at: ${path}. ${osErrorText(err)}.`, err);
   }
   if (!stat.isSocket()) {
-    throw new ApiSocketError(`Failed to open the API socket at ${path}: a file that is not a socket is in the way; remove it or choose another --api-sock.`);
+    throw new ApiSocketError(`Failed to open the API socket at: ${path}. Check that it is not already used: a file that is not a socket is in the way; remove it or choose another --api-sock.`);
   }
   if (await isServed(path)) {
-    throw new ApiSocketError(`Failed to open the API socket at ${path}: another process is serving it. Stop that process or choose another --api-sock.`);
+    throw new ApiSocketError(`Failed to open the API socket at: ${path}. Check that it is not already used: another process is serving it; stop that process or choose another --api-sock.`);
   }
   try {
     fs.unlinkSync(path);

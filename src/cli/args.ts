@@ -1,6 +1,7 @@
 /**
  * Firecracker's command-line flags, parsed with util.parseArgs. A bad argument is an
- * ArgumentError, which the entry point turns into exit code 153 as Firecracker does.
+ * ArgumentError, which the entry point turns into exit code 153 as Firecracker does; an invalid
+ * --level is an InvalidLevelError (exit 152, Firecracker's BadConfiguration).
  */
 import { parseArgs } from 'node:util';
 import { SparklerError } from '../errors';
@@ -11,6 +12,33 @@ export class ArgumentError extends SparklerError {
     super('EARGS', message);
     this.name = 'ArgumentError';
   }
+}
+
+/** An unknown --level: Firecracker exits with 152 (bad configuration) for it, not 153. */
+export class InvalidLevelError extends SparklerError {
+  constructor(message: string) {
+    super('ELEVEL', message);
+    this.name = 'InvalidLevelError';
+  }
+}
+
+/**
+ * What the jailer passes so that the VMM can report its start-up time (metrics
+ * api_server.process_startup_time_us and _cpu_us): CLOCK_MONOTONIC and process CPU time in µs
+ * when the jailer started, and the CPU time its parent used before forking it.
+ */
+export interface StartTimes {
+  startTimeUs?: number;
+  startTimeCpuUs?: number;
+  parentCpuTimeUs?: number;
+}
+
+/** MMDS flags, parsed now and used by the metadata service. */
+export interface MmdsArgs {
+  /** --metadata: a JSON file to fill the data store with at start. */
+  metadataPath?: string;
+  /** --mmds-size-limit: the largest data store in bytes (compact JSON); defaults to the payload limit. */
+  sizeLimit: number;
 }
 
 export interface VmmArgs {
@@ -26,6 +54,8 @@ export interface VmmArgs {
   showLogOrigin: boolean;
   metricsPath?: string;
   httpApiMaxPayloadSize: number;
+  startTimes: StartTimes;
+  mmds: MmdsArgs;
   version: boolean;
   help: boolean;
 }
@@ -54,6 +84,11 @@ export function parseVmmArgs(argv: string[]): VmmArgs {
         'show-log-origin': { type: 'boolean' },
         'metrics-path': { type: 'string' },
         'http-api-max-payload-size': { type: 'string' },
+        'start-time-us': { type: 'string' },
+        'start-time-cpu-us': { type: 'string' },
+        'parent-cpu-time-us': { type: 'string' },
+        metadata: { type: 'string' },
+        'mmds-size-limit': { type: 'string' },
         version: { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
       },
@@ -69,15 +104,19 @@ export function parseVmmArgs(argv: string[]): VmmArgs {
   let level: LogLevel | undefined;
   if (v.level !== undefined) {
     level = parseLogLevel(v.level);
-    if (!level) throw new ArgumentError(`Invalid --level "${v.level}": use Error, Warning, Info, Debug, Trace or Off.`);
+    if (!level) throw new InvalidLevelError(`Invalid --level "${v.level}": use Error, Warning (or Warn), Info, Debug, Trace or Off.`);
   }
-  let maxPayload = DEFAULT_MAX_PAYLOAD;
-  if (v['http-api-max-payload-size'] !== undefined) {
-    maxPayload = Number(v['http-api-max-payload-size']);
-    if (!Number.isSafeInteger(maxPayload) || maxPayload <= 0) {
-      throw new ArgumentError(`Invalid --http-api-max-payload-size "${v['http-api-max-payload-size']}": expected a positive integer.`);
-    }
-  }
+  const maxPayload = positiveInteger(v['http-api-max-payload-size'], '--http-api-max-payload-size') ?? DEFAULT_MAX_PAYLOAD;
+  const startTimes: StartTimes = {};
+  const startTimeUs = unsignedInteger(v['start-time-us'], '--start-time-us');
+  const startTimeCpuUs = unsignedInteger(v['start-time-cpu-us'], '--start-time-cpu-us');
+  const parentCpuTimeUs = unsignedInteger(v['parent-cpu-time-us'], '--parent-cpu-time-us');
+  if (startTimeUs !== undefined) startTimes.startTimeUs = startTimeUs;
+  if (startTimeCpuUs !== undefined) startTimes.startTimeCpuUs = startTimeCpuUs;
+  if (parentCpuTimeUs !== undefined) startTimes.parentCpuTimeUs = parentCpuTimeUs;
+  if (v.metadata === '') throw new ArgumentError('Invalid --metadata "": name a JSON file.');
+  const mmds: MmdsArgs = { sizeLimit: positiveInteger(v['mmds-size-limit'], '--mmds-size-limit') ?? maxPayload };
+  if (v.metadata !== undefined) mmds.metadataPath = v.metadata;
   if (v['no-api'] && v['config-file'] === undefined && !v.version && !v.help) {
     throw new ArgumentError('--no-api needs --config-file: without the API the configuration must come from a file.');
   }
@@ -94,13 +133,30 @@ export function parseVmmArgs(argv: string[]): VmmArgs {
     showLogOrigin: v['show-log-origin'] ?? false,
     metricsPath: v['metrics-path'],
     httpApiMaxPayloadSize: maxPayload,
+    startTimes,
+    mmds,
     version: v.version ?? false,
     help: v.help ?? false,
   };
 }
 
+/** A whole number of at least 0 (Firecracker's u64 flags), exactly representable here. */
+function unsignedInteger(text: string | undefined, flag: string): number | undefined {
+  if (text === undefined) return undefined;
+  const n = /^\d+$/.test(text) ? Number(text) : NaN;
+  if (!Number.isSafeInteger(n)) throw new ArgumentError(`Invalid ${flag} "${text}": expected a whole number from 0 to ${Number.MAX_SAFE_INTEGER}.`);
+  return n;
+}
+
+function positiveInteger(text: string | undefined, flag: string): number | undefined {
+  if (text === undefined) return undefined;
+  const n = /^\d+$/.test(text) ? Number(text) : NaN;
+  if (!Number.isSafeInteger(n) || n <= 0) throw new ArgumentError(`Invalid ${flag} "${text}": expected a positive integer.`);
+  return n;
+}
+
 export const USAGE = `usage: sparkler [--api-sock PATH | --no-api] [--config-file FILE] [options]
-       sparkler doctor | guest kernel|initrd|rootfs | emuhost -- CMD... | demo
+       sparkler doctor | guest kernel|initrd|rootfs | emuhost -- CMD... | demo | openapi
 
 VMM options (as Firecracker):
   --api-sock PATH                   API socket path (default ${DEFAULT_API_SOCK})
@@ -114,5 +170,9 @@ VMM options (as Firecracker):
   --show-level, --show-log-origin   add the level / file:line to each log line
   --metrics-path PATH               write metrics (JSON lines) to PATH
   --http-api-max-payload-size N     largest API request body in bytes (default ${DEFAULT_MAX_PAYLOAD})
+  --metadata FILE                   JSON file for the MMDS data store (read and checked; MMDS comes later)
+  --mmds-size-limit N               largest MMDS data store in bytes (default: the payload limit)
+  --start-time-us N, --start-time-cpu-us N, --parent-cpu-time-us N
+                                    start times from the jailer (us), for the start-up metrics
   --version                         print the version and exit
 `;

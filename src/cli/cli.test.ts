@@ -46,30 +46,56 @@ test('bad arguments exit 153 with a sentence', () => {
   assert.equal(sparkler(['--no-api']).code, 153);
 });
 
-test('a config file that is not JSON exits 152', () => {
+test('an invalid --level exits 152, as Firecracker (BadConfiguration)', () => {
+  const r = sparkler(['--level', 'loud']);
+  assert.equal(r.code, 152);
+  assert.match(r.stderr, /Invalid --level "loud"/);
+});
+
+test('a config file that is not JSON exits 1, as Firecracker v1.16.1', () => {
   const r = sparkler(['--no-api', '--config-file', writeConfig('{"boot-source": ')]);
-  assert.equal(r.code, 152);
-  assert.match(r.stderr, /is not valid JSON/);
+  assert.equal(r.code, 1);
+  assert.match(r.stderr, /Configuration for VMM from one single json failed: .*is not valid JSON/);
 });
 
-test('a config file missing mem_size_mib exits 152 naming the field', () => {
-  const reference = path.join(REFERENCE, 'vm_config_missing_mem_size_mib.json');
-  const file = fs.existsSync(reference) ? reference : writeConfig({ 'boot-source': { kernel_image_path: 'k' }, 'machine-config': { vcpu_count: 1 } });
-  const r = sparkler(['--no-api', '--config-file', file]);
-  assert.equal(r.code, 152);
-  assert.match(r.stderr, /missing field `mem_size_mib`/);
+test('a config file missing vcpu_count or mem_size_mib exits 1 naming the field', () => {
+  for (const [name, field, fallback] of [
+    ['vm_config_missing_mem_size_mib.json', 'mem_size_mib', { vcpu_count: 1 }],
+    ['vm_config_missing_vcpu_count.json', 'vcpu_count', { mem_size_mib: 128 }],
+  ] as const) {
+    const reference = path.join(REFERENCE, name);
+    const file = fs.existsSync(reference) ? reference : writeConfig({ 'boot-source': { kernel_image_path: 'k' }, 'machine-config': fallback });
+    const r = sparkler(['--no-api', '--config-file', file]);
+    assert.equal(r.code, 1, name);
+    assert.match(r.stderr, new RegExp(`Configuration for VMM from one single json failed: .*missing field \`${field}\``), name);
+  }
 });
 
-test('a missing config file and a missing kernel are named', () => {
+test('a missing config file and a missing kernel are named, with the OS\'s words', () => {
   const noFile = sparkler(['--no-api', '--config-file', '/nonexistent/vm.json']);
-  assert.equal(noFile.code, 152);
-  assert.match(noFile.stderr, /\/nonexistent\/vm\.json: it does not exist/);
+  assert.equal(noFile.code, 1);
+  assert.match(noFile.stderr, /Cannot read the config file \/nonexistent\/vm\.json: No such file or directory \(os error 2\)/);
   const noKernel = sparkler(['--no-api', '--config-file', writeConfig({
     'boot-source': { kernel_image_path: '/nonexistent/vmlinux' },
     'machine-config': { vcpu_count: 1, mem_size_mib: 128 },
   })]);
   assert.equal(noKernel.code, 1);
-  assert.match(noKernel.stderr, /kernel image at \/nonexistent\/vmlinux: it does not exist/);
+  assert.match(noKernel.stderr, /Boot source error: The kernel file cannot be opened: No such file or directory \(os error 2\) \(kernel_image_path "\/nonexistent\/vmlinux"\)/);
+});
+
+test('--metadata: a missing file, invalid JSON or a store over --mmds-size-limit ends the VMM with Firecracker\'s phrases', () => {
+  const missing = sparkler(['--metadata', '/nonexistent/metadata.json', '--api-sock', path.join(tempDir('sparkler-cli-'), 's')]);
+  assert.equal(missing.code, 1);
+  assert.match(missing.stderr, /Unable to open or read from the mmds content file \/nonexistent\/metadata\.json: No such file or directory/);
+  const invalid = sparkler(['--metadata', writeConfig('{"latest": '), '--api-sock', path.join(tempDir('sparkler-cli-'), 's')]);
+  assert.equal(invalid.code, 1);
+  assert.match(invalid.stderr, /MMDS error: metadata provided not valid json: EOF while parsing an object/);
+  const big = writeConfig({ latest: { 'meta-data': { 'ami-id': 'a'.repeat(40) } } });
+  for (const flags of [['--mmds-size-limit', '30'], ['--http-api-max-payload-size', '30']]) {
+    const r = sparkler(['--metadata', big, ...flags, '--api-sock', path.join(tempDir('sparkler-cli-'), 's')]);
+    assert.equal(r.code, 1, flags.join(' '));
+    assert.match(r.stderr, /Populating MMDS from file failed: The MMDS patch request doesn't fit\./, flags.join(' '));
+  }
 });
 
 for (const vcpus of [1, 2]) {
@@ -93,4 +119,14 @@ test('a stock Linux kernel on a PVM host is refused with an explanation, not a s
   assert.equal(r.code, 1);
   assert.match(r.stderr, /PVM/);
   assert.match(r.stderr, /emuhost/);
+});
+
+test('`sparkler openapi` prints the API document (JSON), the committed docs/openapi.json', () => {
+  const r = sparkler(['openapi']);
+  assert.equal(r.code, 0, r.stderr);
+  const doc = JSON.parse(r.stdout) as { swagger: string; paths: Record<string, unknown> };
+  assert.equal(doc.swagger, '2.0');
+  assert.ok('/boot-source' in doc.paths);
+  assert.equal(r.stdout, fs.readFileSync(path.resolve(__dirname, '..', '..', 'docs', 'openapi.json'), 'utf8'));
+  assert.equal(sparkler(['openapi', '--bogus']).code, 153);
 });

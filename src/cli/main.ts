@@ -11,6 +11,7 @@ const SUBCOMMANDS: Record<string, () => SubcommandRunner> = {
   emuhost: () => require('../emuhost/cli').run,
   demo: () => require('./demo').run,
   bench: () => require('../bench/cli').run,
+  openapi: () => require('../api/openapi').run,
 };
 
 export function main(argv: string[]): void {

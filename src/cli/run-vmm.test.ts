@@ -10,7 +10,7 @@ import { memoryUse, parseSmaps } from '../bench/proc';
 import { kvmUnavailableReason } from '../testing/kvm-available';
 import { tinyKernel } from '../testing/tiny-guests';
 import { waitFor, waitForSocket } from '../testing/wait';
-import { scheduleMemorySettle, settleMemory, SettleResult, stdinMayBeTerminal, V8_DEFAULT_BYTECODE_OLD_AGE } from './run-vmm';
+import { scheduleMemorySettle, settleMemory, SettleResult, startupTimes, stdinMayBeTerminal, V8_DEFAULT_BYTECODE_OLD_AGE } from './run-vmm';
 import { tempDir } from '../testing/temp-dir';
 
 const BIN = path.resolve(__dirname, '..', '..', 'bin', 'sparkler');
@@ -21,13 +21,17 @@ function run(args: string[]) {
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
-function configFile(name: string, extra: object, kernel = '/nonexistent/vmlinux'): string {
+/** A file that opens (the config file's kernel is opened when the file is read); these runs fail before booting it. */
+const someFile = path.join(dir, 'not-a-kernel');
+fs.writeFileSync(someFile, 'x');
+
+function configFile(name: string, extra: object, kernel = someFile): string {
   const file = path.join(dir, `${name}.json`);
   fs.writeFileSync(file, JSON.stringify({ 'boot-source': { kernel_image_path: kernel }, 'machine-config': { vcpu_count: 1, mem_size_mib: 64 }, ...extra }));
   return file;
 }
 
-test('a config-file section whose device does not exist yet fails with 152, naming the section', () => {
+test('a config-file section whose device does not exist yet fails with 1, naming the section', () => {
   for (const [section, value] of [
     ['vsock', { guest_cid: 3, uds_path: '/tmp/v.sock' }],
     ['network-interfaces', [{ iface_id: 'eth0', host_dev_name: 'tap0' }]],
@@ -36,33 +40,35 @@ test('a config-file section whose device does not exist yet fails with 152, nami
     ['memory-hotplug', { total_size_mib: 128 }],
   ] as const) {
     const r = run(['--no-api', '--config-file', configFile(section, { [section]: value })]);
-    assert.equal(r.code, 152, `${section}: ${r.stderr}`);
+    assert.equal(r.code, 1, `${section}: ${r.stderr}`);
     assert.match(r.stderr, new RegExp(`config file section \`${section}\`: .*not available in this version of Sparkler yet`));
   }
 });
 
-test('config-file sections are validated as the API validates them (152 with the field named)', () => {
+test('config-file sections are validated as the API validates them (1 with the field named)', () => {
   const r = run(['--no-api', '--config-file', configFile('badnet', { 'network-interfaces': [{ iface_id: 'eth0', host_dev_name: 'tap0', mtu: 20 }] })]);
-  assert.equal(r.code, 152);
+  assert.equal(r.code, 1);
   assert.match(r.stderr, /network-interfaces\[0\]: field `mtu` is 20, but must be between 68 and 65535/);
   const d = run(['--no-api', '--config-file', configFile('baddrive', { drives: [{ drive_id: 'root', path_on_host: '/nonexistent.img', is_root_device: true, is_read_only: false }] })]);
-  assert.equal(d.code, 152);
+  assert.equal(d.code, 1);
   assert.match(d.stderr, /config file section `drives`: drive `root`: .*\/nonexistent\.img/);
   const l = run(['--no-api', '--config-file', configFile('badlog', { logger: { level: 'Chatty' } })]);
-  assert.equal(l.code, 152);
-  assert.match(l.stderr, /logger: field `level` is "Chatty"/);
+  assert.equal(l.code, 1);
+  assert.match(l.stderr, /logger: field `level` must be one of "Error"/);
 });
 
-test('--http-api-max-payload-size: larger bodies get 413', async () => {
+test('--http-api-max-payload-size: larger bodies get 400 with Firecracker\'s sentence', async () => {
   const sock = path.join(dir, 'payload.sock');
-  const child = spawn(BIN, ['--api-sock', sock, '--http-api-max-payload-size', '64', '--level', 'Warning'], { stdio: 'ignore' });
+  fs.writeFileSync(path.join(dir, 'k'), 'x');
+  // Run in `dir` so that the kernel's relative path `k` opens and the small body stays under 64 bytes.
+  const child = spawn(BIN, ['--api-sock', sock, '--http-api-max-payload-size', '64', '--level', 'Warning'], { stdio: 'ignore', cwd: dir });
   try {
     await waitForSocket(sock, 'the API socket');
-    const small = await request(sock, 'PUT', '/boot-source', { kernel_image_path: '/k' });
+    const small = await request(sock, 'PUT', '/boot-source', { kernel_image_path: 'k' });
     assert.equal(small.status, 204);
     const big = await request(sock, 'PUT', '/boot-source', { kernel_image_path: 'k'.repeat(100) });
-    assert.equal(big.status, 413);
-    assert.match((big.json as { fault_message: string }).fault_message, /larger than the limit of 64/);
+    assert.equal(big.status, 400);
+    assert.match((big.json as { fault_message: string }).fault_message, /^Request payload with size \d+ is larger than the limit of 64 allowed by server\./);
   } finally {
     child.kill('SIGTERM');
   }
@@ -102,7 +108,7 @@ test('PUT /logger and PUT /metrics through the API write where they are told', a
     child.kill('SIGTERM');
   }
   assert.equal(await new Promise((r) => child.on('exit', r)), 0);
-  assert.match(fs.readFileSync(log, 'utf8'), /:ERROR\] The API request GET \/nowhere failed with status 400/);
+  assert.match(fs.readFileSync(log, 'utf8'), /:ERROR\] Received Error\. Status code: 400 Bad Request\. Message: Invalid request method and\/or path: GET \/nowhere\. \(EROUTE\)/);
   const last = JSON.parse(fs.readFileSync(metrics, 'utf8').trim().split('\n').pop()!);
   assert.equal(last.put_api_requests.metrics_count, 2, 'the exit line counts both PUT /metrics (no line was written in between)');
   assert.equal(last.put_api_requests.metrics_fails, 1);
@@ -229,4 +235,28 @@ test('an idle VMM gives back what building the VM left behind (Debug line; priva
     child.kill('SIGTERM');
   }
   assert.equal(await new Promise((r) => child.on('exit', r)), 0);
+});
+
+test('startupTimes: Firecracker\'s formula from the jailer\'s start times; nothing without --start-time-us', () => {
+  assert.deepEqual(startupTimes({ startTimeUs: 100, startTimeCpuUs: 10, parentCpuTimeUs: 5 }, 250, 40), { wallUs: 150, cpuUs: 35 });
+  assert.deepEqual(startupTimes({ startTimeUs: 100 }, 90, 40), { wallUs: 0, cpuUs: 40 }, 'a start time from the future counts as 0');
+  assert.equal(startupTimes({ startTimeCpuUs: 1 }, 250, 40), undefined);
+});
+
+test('--start-time-us and --start-time-cpu-us give api_server.process_startup_time_us and _cpu_us in the metrics', async () => {
+  const sock = path.join(dir, 'startup.sock');
+  const metricsFile = path.join(dir, 'startup-metrics.json');
+  const spawnedAt = process.hrtime.bigint(); // CLOCK_MONOTONIC, as the jailer measures it
+  const startUs = String(spawnedAt / 1000n);
+  const child = spawn(BIN, ['--api-sock', sock, '--metrics-path', metricsFile, '--start-time-us', startUs, '--start-time-cpu-us', '0', '--parent-cpu-time-us', '7'], { stdio: 'ignore' });
+  try {
+    await waitForSocket(sock, 'the API socket');
+  } finally {
+    child.kill('SIGTERM');
+  }
+  assert.equal(await new Promise((r) => child.on('exit', r)), 0);
+  const elapsedUs = Number((process.hrtime.bigint() - spawnedAt) / 1000n);
+  const line = JSON.parse(fs.readFileSync(metricsFile, 'utf8').trim().split('\n').pop()!);
+  assert.ok(line.api_server.process_startup_time_us > 0 && line.api_server.process_startup_time_us < elapsedUs, JSON.stringify(line.api_server));
+  assert.ok(line.api_server.process_startup_time_cpu_us > 7, JSON.stringify(line.api_server));
 });

@@ -1,16 +1,19 @@
 /**
- * The VMM process: Firecracker's flags in, one microVM run to its end, an exit code out
- * (0 guest stopped, 1 VMM error, 152 bad configuration, 153 bad arguments). With --api-sock the
+ * The VMM process: Firecracker's flags in, one microVM run to its end, an exit code out, as
+ * Firecracker v1.16.1 (0 guest stopped; 1 VMM error, a bad config file or --metadata file;
+ * 152 an invalid --level; 153 bad arguments). With --api-sock the
  * API server runs for the whole life of the process; --config-file configures (and boots) the
  * microVM at start, with or without the API.
  */
 import * as fs from 'node:fs';
 import { parseVmConfigText, VmConfig } from '../config/vm-config';
 import { ConfigError } from '../config/validate';
+import { osErrorText } from '../config/os-error';
 import { logger } from '../logger/logger';
 import { metrics } from '../metrics/metrics';
 import { native, NativeShim } from '../native';
-import { ArgumentError, parseVmmArgs, USAGE, VmmArgs } from './args';
+import { ArgumentError, InvalidLevelError, parseVmmArgs, StartTimes, USAGE, VmmArgs } from './args';
+import { loadMetadata, MmdsMetadata } from './metadata';
 import { VERSION } from './version';
 import { markStartup, startupMarksReport } from '../vmm/startup-marks';
 import type { Vmm } from '../vmm/vmm';
@@ -23,7 +26,7 @@ function readConfigFile(path: string): VmConfig {
   try {
     text = fs.readFileSync(path, 'utf8');
   } catch (err) {
-    throw new ConfigError(`Cannot read the config file ${path}: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'it does not exist' : (err as Error).message}.`);
+    throw new ConfigError(`Cannot read the config file ${path}: ${osErrorText(err)}.`);
   }
   return parseVmConfigText(text, path);
 }
@@ -194,12 +197,31 @@ function stopped(vmm: Vmm, reason: VmStopReason, clockOffsetNs: bigint): number 
   return EXIT.OK;
 }
 
+/**
+ * api_server.process_startup_time_us and _cpu_us, as Firecracker computes them from the
+ * jailer's --start-time-us, --start-time-cpu-us and --parent-cpu-time-us: the time from the
+ * jailer's start to a VMM ready to serve.
+ */
+export function startupTimes(t: StartTimes, monotonicUs: number, processCpuUs: number): { wallUs: number; cpuUs: number } | undefined {
+  if (t.startTimeUs === undefined) return undefined;
+  const wallUs = Math.max(0, monotonicUs - t.startTimeUs);
+  const cpuUs = Math.max(0, processCpuUs - (t.startTimeCpuUs ?? 0) + (t.parentCpuTimeUs ?? 0));
+  return { wallUs, cpuUs };
+}
+
+function recordStartupTime(t: StartTimes): void {
+  const cpu = process.cpuUsage();
+  const times = startupTimes(t, Number(native().monotonicNs() / 1000n), cpu.user + cpu.system);
+  if (times) metrics.api.setProcessStartup(times.wallUs, times.cpuUs);
+}
+
 export async function runVmm(argv: string[]): Promise<number> {
   let args: VmmArgs;
   try {
     args = parseVmmArgs(argv);
   } catch (err) {
     if (err instanceof ArgumentError) return fail(err.message, EXIT.ARG_PARSING);
+    if (err instanceof InvalidLevelError) return fail(err.message, EXIT.BAD_CONFIGURATION);
     throw err;
   }
   if (args.help) {
@@ -238,6 +260,28 @@ export async function runVmm(argv: string[]): Promise<number> {
     },
   });
 
+  // Installed before the API socket exists: a client may signal as soon as it can connect.
+  let terminate!: (code: number) => void;
+  const terminated = new Promise<number>((resolve) => { terminate = resolve; });
+  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
+    process.on(signal, () => {
+      const vmm = controller.runningVmm;
+      if (vmm) vmm.stop({ kind: 'requested' });
+      else terminate(EXIT.OK);
+    });
+  }
+
+  // Kept for the metadata service, which fills its data store from it.
+  let metadata: MmdsMetadata | undefined;
+  if (args.mmds.metadataPath !== undefined) {
+    try {
+      metadata = loadMetadata(args.mmds.metadataPath, args.mmds.sizeLimit);
+    } catch (err) {
+      return fail((err as Error).message, EXIT.GENERIC);
+    }
+    logger.warn(`The MMDS metadata in ${metadata.path} is valid (${metadata.sizeBytes} bytes), but this version of Sparkler has no MMDS yet; nothing serves it.`);
+  }
+
   let config: VmConfig | undefined;
   if (args.configFile) {
     try {
@@ -245,8 +289,8 @@ export async function runVmm(argv: string[]): Promise<number> {
       controller.configure(config);
       markStartup('configured');
     } catch (err) {
-      if (err instanceof ConfigError) return fail(err.message, EXIT.BAD_CONFIGURATION);
-      return fail((err as Error).message, EXIT.GENERIC);
+      // Firecracker v1.16.1 exits 1 for any refusal of the file (152 is only for --level).
+      return fail(`Configuration for VMM from one single json failed: ${(err as Error).message}`, EXIT.GENERIC);
     }
   }
 
@@ -259,6 +303,7 @@ export async function runVmm(argv: string[]): Promise<number> {
       return fail((err as Error).message, EXIT.GENERIC);
     }
     logger.info('API server started.');
+    recordStartupTime(args.startTimes);
     // Off the critical path to a listening socket, but before a client is likely to start the VM.
     setImmediate(() => controller.preload());
   }
@@ -271,23 +316,14 @@ export async function runVmm(argv: string[]): Promise<number> {
     }
   };
 
-  let terminate!: (code: number) => void;
-  const terminated = new Promise<number>((resolve) => { terminate = resolve; });
-  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
-    process.on(signal, () => {
-      const vmm = controller.runningVmm;
-      if (vmm) vmm.stop({ kind: 'requested' });
-      else terminate(EXIT.OK);
-    });
-  }
 
   if (config) {
+    if (args.noApi) recordStartupTime(args.startTimes);
     try {
       await controller.handle({ kind: 'StartMicroVm' });
     } catch (err) {
       cleanUp();
-      const message = (err as Error).message.replace(/^Start microvm error: /, '');
-      return fail(message, err instanceof ConfigError ? EXIT.BAD_CONFIGURATION : EXIT.GENERIC);
+      return fail(`Could not Start MicroVM from one single json: ${(err as Error).message.replace(/^Start microvm error: /, '')}`, EXIT.GENERIC);
     }
     logger.info('Successfully started microvm that was configured from one single json');
   }

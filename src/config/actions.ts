@@ -1,10 +1,10 @@
 /** PUT /actions: the synchronous instance actions. */
-import { parseObject, requiredEnum } from './validate';
+import * as wire from '../api/wire/definitions';
+import { decode } from './decode';
 
-export const INSTANCE_ACTIONS = ['FlushMetrics', 'InstanceStart', 'SendCtrlAltDel'] as const;
-export type InstanceActionType = (typeof INSTANCE_ACTIONS)[number];
+export const INSTANCE_ACTIONS = wire.INSTANCE_ACTIONS;
+export type InstanceActionType = wire.InstanceActionInfo['action_type'];
 
 export function parseInstanceAction(value: unknown, where = 'actions'): InstanceActionType {
-  const obj = parseObject(value, ['action_type'], where);
-  return requiredEnum(obj, 'action_type', where, INSTANCE_ACTIONS);
+  return decode(wire.InstanceActionInfo, value, where).action_type;
 }

@@ -1,8 +1,6 @@
 /** PUT/PATCH/GET /balloon and its sub-paths, `balloon` in the config file (virtio-balloon). */
-import { optionalBoolean, optionalInteger, parseObject, requiredBoolean, requiredInteger } from './validate';
-
-const U32 = 0xffff_ffff;
-const U16 = 0xffff;
+import * as wire from '../api/wire/definitions';
+import { decode } from './decode';
 
 export interface BalloonConfig {
   amountMib: number;
@@ -14,36 +12,33 @@ export interface BalloonConfig {
 }
 
 export function parseBalloon(value: unknown, where = 'balloon'): BalloonConfig {
-  const obj = parseObject(value, ['amount_mib', 'deflate_on_oom', 'stats_polling_interval_s', 'free_page_hinting', 'free_page_reporting'], where);
+  const w = decode(wire.Balloon, value, where);
   return {
-    amountMib: requiredInteger(obj, 'amount_mib', where, 0, U32),
-    deflateOnOom: requiredBoolean(obj, 'deflate_on_oom', where),
-    statsPollingIntervalS: optionalInteger(obj, 'stats_polling_interval_s', where, 0, U16) ?? 0,
-    freePageHinting: optionalBoolean(obj, 'free_page_hinting', where) ?? false,
-    freePageReporting: optionalBoolean(obj, 'free_page_reporting', where) ?? false,
+    amountMib: w.amount_mib,
+    deflateOnOom: w.deflate_on_oom,
+    statsPollingIntervalS: w.stats_polling_interval_s ?? 0,
+    freePageHinting: w.free_page_hinting ?? false,
+    freePageReporting: w.free_page_reporting ?? false,
   };
 }
 
 /** PATCH /balloon: a new target size. */
 export function parseBalloonUpdate(value: unknown, where = 'balloon'): { amountMib: number } {
-  const obj = parseObject(value, ['amount_mib'], where);
-  return { amountMib: requiredInteger(obj, 'amount_mib', where, 0, U32) };
+  return { amountMib: decode(wire.BalloonUpdate, value, where).amount_mib };
 }
 
 /** PATCH /balloon/statistics. */
 export function parseBalloonStatsUpdate(value: unknown, where = 'balloon/statistics'): { statsPollingIntervalS: number } {
-  const obj = parseObject(value, ['stats_polling_interval_s'], where);
-  return { statsPollingIntervalS: requiredInteger(obj, 'stats_polling_interval_s', where, 0, U16) };
+  return { statsPollingIntervalS: decode(wire.BalloonStatsUpdate, value, where).stats_polling_interval_s };
 }
 
 /** PATCH /balloon/hinting/start; the body is optional. */
 export function parseBalloonStartCmd(value: unknown, where = 'balloon/hinting/start'): { acknowledgeOnStop: boolean } {
   if (value === undefined) return { acknowledgeOnStop: false };
-  const obj = parseObject(value, ['acknowledge_on_stop'], where);
-  return { acknowledgeOnStop: optionalBoolean(obj, 'acknowledge_on_stop', where) ?? false };
+  return { acknowledgeOnStop: decode(wire.BalloonStartCmd, value, where).acknowledge_on_stop ?? false };
 }
 
-export function balloonToJson(c: BalloonConfig): Record<string, unknown> {
+export function balloonToJson(c: BalloonConfig): wire.Balloon {
   return {
     amount_mib: c.amountMib,
     deflate_on_oom: c.deflateOnOom,

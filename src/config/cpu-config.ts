@@ -6,7 +6,9 @@
  * '1' sets it, 'x' leaves it; '_' may separate groups for readability.
  */
 import type { CpuidEntry, MsrEntry } from '../arch/x86_64/types';
-import { ConfigError, optionalArray, parseObject, requiredArray, requiredEnum, requiredInteger, requiredString } from './validate';
+import * as wire from '../api/wire/definitions';
+import { decode } from './decode';
+import { ConfigError } from './validate';
 
 /** Which bits to change (`mask`) and what to set them to (`value`, within the mask). */
 export interface BitmapModifier {
@@ -61,41 +63,30 @@ export function parseBitmap(value: unknown, bits: number, where: string): Bitmap
   return { mask, value: v };
 }
 
-function parseLeaf(value: unknown, where: string): CpuidLeafModifier {
-  const obj = parseObject(value, ['leaf', 'subleaf', 'flags', 'modifiers'], where);
-  if (obj.leaf === undefined) throw new ConfigError(`${where}: missing field \`leaf\`.`);
-  if (obj.subleaf === undefined) throw new ConfigError(`${where}: missing field \`subleaf\`.`);
-  return {
-    leaf: parseNumberString(obj.leaf, `${where}.leaf`),
-    subleaf: parseNumberString(obj.subleaf, `${where}.subleaf`),
-    flags: requiredInteger(obj, 'flags', where, 0, 0x7fff_ffff),
-    modifiers: requiredArray(obj, 'modifiers', where, (v, w) => {
-      const m = parseObject(v, ['register', 'bitmap'], w);
-      return { register: requiredEnum(m, 'register', w, ['eax', 'ebx', 'ecx', 'edx'] as const), bitmap: parseBitmap(requiredString(m, 'bitmap', w), 32, `${w}.bitmap`) };
-    }),
-  };
-}
-
 export function parseCpuConfig(value: unknown, where = 'cpu-config'): CpuConfig {
-  const obj = parseObject(value, ['kvm_capabilities', 'cpuid_modifiers', 'msr_modifiers', 'reg_modifiers', 'vcpu_features'], where);
-  for (const armOnly of ['reg_modifiers', 'vcpu_features']) {
-    const v = obj[armOnly];
-    if (v !== undefined && v !== null && !(Array.isArray(v) && v.length === 0)) {
-      throw new ConfigError(`${where}: \`${armOnly}\` applies to aarch64 only; this is an x86_64 host.`);
-    }
+  const w = decode(wire.CpuConfig, value, where);
+  for (const armOnly of ['reg_modifiers', 'vcpu_features'] as const) {
+    const v = w[armOnly];
+    if (v != null && v.length > 0) throw new ConfigError(`${where}: \`${armOnly}\` applies to aarch64 only; this is an x86_64 host.`);
   }
   return {
-    kvmCapabilities: optionalArray(obj, 'kvm_capabilities', where, (v, w) => {
-      if (typeof v !== 'string') throw new ConfigError(`${w}: must be a string such as "121" or "!121".`);
+    kvmCapabilities: (w.kvm_capabilities ?? []).map((v, i) => {
       const remove = v.startsWith('!');
-      return { cap: parseNumberString(remove ? v.slice(1) : v, w), remove };
-    }) ?? [],
-    cpuidModifiers: optionalArray(obj, 'cpuid_modifiers', where, parseLeaf) ?? [],
-    msrModifiers: optionalArray(obj, 'msr_modifiers', where, (v, w) => {
-      const m = parseObject(v, ['addr', 'bitmap'], w);
-      if (m.addr === undefined) throw new ConfigError(`${w}: missing field \`addr\`.`);
-      return { addr: parseNumberString(m.addr, `${w}.addr`), bitmap: parseBitmap(requiredString(m, 'bitmap', w), 64, `${w}.bitmap`) };
-    }) ?? [],
+      return { cap: parseNumberString(remove ? v.slice(1) : v, `${where}.kvm_capabilities[${i}]`), remove };
+    }),
+    cpuidModifiers: (w.cpuid_modifiers ?? []).map((m, i) => {
+      const at = `${where}.cpuid_modifiers[${i}]`;
+      return {
+        leaf: parseNumberString(m.leaf, `${at}.leaf`),
+        subleaf: parseNumberString(m.subleaf, `${at}.subleaf`),
+        flags: m.flags,
+        modifiers: m.modifiers.map((r, j) => ({ register: r.register, bitmap: parseBitmap(r.bitmap, 32, `${at}.modifiers[${j}].bitmap`) })),
+      };
+    }),
+    msrModifiers: (w.msr_modifiers ?? []).map((m, i) => {
+      const at = `${where}.msr_modifiers[${i}]`;
+      return { addr: parseNumberString(m.addr, `${at}.addr`), bitmap: parseBitmap(m.bitmap, 64, `${at}.bitmap`) };
+    }),
   };
 }
 
@@ -138,7 +129,7 @@ function bitmapToString(b: BitmapModifier, bits: number): string {
   return `0b${s}`;
 }
 
-export function cpuConfigToJson(c: CpuConfig): Record<string, unknown> {
+export function cpuConfigToJson(c: CpuConfig): wire.CpuConfig {
   return {
     kvm_capabilities: c.kvmCapabilities.map((k) => `${k.remove ? '!' : ''}${k.cap}`),
     cpuid_modifiers: c.cpuidModifiers.map((m) => ({

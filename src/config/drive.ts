@@ -3,11 +3,10 @@
  * device backed by a host file (`path_on_host`) or a vhost-user-block device whose backend
  * listens on `socket`; the two field sets exclude each other, as in Firecracker.
  */
-import { parseRateLimiter, RateLimiterConfig, rateLimiterToJson } from './rate-limiter';
-import {
-  ConfigError, expectObject, optionalBoolean, optionalEnum, optionalString, rejectUnknownFields,
-  requiredBoolean, requiredId,
-} from './validate';
+import * as wire from '../api/wire/definitions';
+import { decode } from './decode';
+import { RateLimiterConfig, rateLimiterFromWire, rateLimiterToJson } from './rate-limiter';
+import { checkResourceId, ConfigError } from './validate';
 
 export type CacheType = 'Unsafe' | 'Writeback';
 export type IoEngine = 'Sync' | 'Async';
@@ -39,47 +38,36 @@ export interface DriveUpdate {
   rateLimiter?: RateLimiterConfig;
 }
 
-const FIELDS = [
-  'drive_id', 'path_on_host', 'is_root_device', 'partuuid', 'is_read_only', 'cache_type',
-  'io_engine', 'rate_limiter', 'socket',
-] as const;
-
 /** Parses one drive; `where` names it in errors (`drives[0]` or `drives/rootfs`). */
 export function parseDrive(value: unknown, where = 'drive'): DriveConfig {
-  const obj = expectObject(value, where);
-  rejectUnknownFields(obj, FIELDS, where);
-  const driveId = requiredId(obj, 'drive_id', where);
-  const isRootDevice = requiredBoolean(obj, 'is_root_device', where);
-  const partuuid = optionalString(obj, 'partuuid', where);
-  const cacheType = optionalEnum(obj, 'cache_type', where, ['Unsafe', 'Writeback'] as const) ?? 'Unsafe';
-  const pathOnHost = optionalString(obj, 'path_on_host', where);
-  const isReadOnly = optionalBoolean(obj, 'is_read_only', where);
-  const ioEngine = optionalEnum(obj, 'io_engine', where, ['Sync', 'Async'] as const);
-  const rateLimiter = parseRateLimiter(obj.rate_limiter, `${where}.rate_limiter`);
-  const socket = optionalString(obj, 'socket', where);
-  if (socket !== undefined) {
-    const virtioOnly = ['path_on_host', 'is_read_only', 'io_engine', 'rate_limiter'].filter((k) => obj[k] !== undefined && obj[k] !== null);
+  const w = decode(wire.Drive, value, where);
+  checkResourceId(w.drive_id, 'drive_id', where);
+  if (w.socket != null) {
+    const virtioOnly = (['path_on_host', 'is_read_only', 'io_engine', 'rate_limiter'] as const).filter((k) => w[k] != null);
     if (virtioOnly.length > 0) {
       throw new ConfigError(`${where}: a vhost-user drive (\`socket\`) cannot have ${virtioOnly.map((k) => `\`${k}\``).join(', ')}.`);
     }
-  } else if (pathOnHost === undefined) {
+  } else if (w.path_on_host == null) {
     throw new ConfigError(`${where}: missing field \`path_on_host\` (or \`socket\` for a vhost-user drive).`);
   }
-  const drive: DriveConfig = { driveId, isRootDevice, isReadOnly: isReadOnly ?? false, cacheType, ioEngine: ioEngine ?? 'Sync' };
-  if (pathOnHost !== undefined) drive.pathOnHost = pathOnHost;
-  if (partuuid !== undefined) drive.partuuid = partuuid;
+  const drive: DriveConfig = {
+    driveId: w.drive_id, isRootDevice: w.is_root_device, isReadOnly: w.is_read_only ?? false,
+    cacheType: w.cache_type ?? 'Unsafe', ioEngine: w.io_engine ?? 'Sync',
+  };
+  if (w.path_on_host != null) drive.pathOnHost = w.path_on_host;
+  if (w.partuuid != null) drive.partuuid = w.partuuid;
+  const rateLimiter = rateLimiterFromWire(w.rate_limiter);
   if (rateLimiter !== undefined) drive.rateLimiter = rateLimiter;
-  if (socket !== undefined) drive.socket = socket;
+  if (w.socket != null) drive.socket = w.socket;
   return drive;
 }
 
 export function parseDriveUpdate(value: unknown, where = 'drive'): DriveUpdate {
-  const obj = expectObject(value, where);
-  rejectUnknownFields(obj, ['drive_id', 'path_on_host', 'rate_limiter'], where);
-  const update: DriveUpdate = { driveId: requiredId(obj, 'drive_id', where) };
-  const pathOnHost = optionalString(obj, 'path_on_host', where);
-  const rateLimiter = parseRateLimiter(obj.rate_limiter, `${where}.rate_limiter`);
-  if (pathOnHost !== undefined) update.pathOnHost = pathOnHost;
+  const w = decode(wire.PartialDrive, value, where);
+  checkResourceId(w.drive_id, 'drive_id', where);
+  const update: DriveUpdate = { driveId: w.drive_id };
+  const rateLimiter = rateLimiterFromWire(w.rate_limiter);
+  if (w.path_on_host != null) update.pathOnHost = w.path_on_host;
   if (rateLimiter !== undefined) update.rateLimiter = rateLimiter;
   return update;
 }
@@ -120,20 +108,18 @@ export function parseDrives(value: unknown): DriveConfig[] {
   return drives;
 }
 
-export function driveToJson(d: DriveConfig): Record<string, unknown> {
-  const json: Record<string, unknown> = {
+/** GET /vm/config's form: every field, null where it does not apply (as Firecracker echoes it). */
+export function driveToJson(d: DriveConfig): wire.Drive {
+  const vhost = d.socket !== undefined;
+  return {
     drive_id: d.driveId,
     partuuid: d.partuuid ?? null,
     is_root_device: d.isRootDevice,
     cache_type: d.cacheType,
+    is_read_only: vhost ? null : d.isReadOnly,
+    path_on_host: vhost ? null : d.pathOnHost ?? null,
+    rate_limiter: !vhost && d.rateLimiter ? rateLimiterToJson(d.rateLimiter) : null,
+    io_engine: vhost ? null : d.ioEngine,
+    socket: d.socket ?? null,
   };
-  if (d.socket !== undefined) {
-    json.socket = d.socket;
-  } else {
-    json.is_read_only = d.isReadOnly;
-    json.path_on_host = d.pathOnHost;
-    json.rate_limiter = d.rateLimiter ? rateLimiterToJson(d.rateLimiter) : null;
-    json.io_engine = d.ioEngine;
-  }
-  return json;
 }

@@ -1,6 +1,7 @@
 /** PUT /entropy, `entropy` in the config file: the virtio-rng device. */
-import { parseRateLimiter, RateLimiterConfig, rateLimiterToJson } from './rate-limiter';
-import { expectObject, rejectUnknownFields } from './validate';
+import * as wire from '../api/wire/definitions';
+import { decode } from './decode';
+import { RateLimiterConfig, rateLimiterFromWire, rateLimiterToJson } from './rate-limiter';
 
 export interface EntropyConfig {
   /** Limits the bytes (bandwidth) and requests (ops) the guest may draw. */
@@ -10,12 +11,10 @@ export interface EntropyConfig {
 const WHERE = 'entropy';
 
 export function parseEntropy(value: unknown, where = WHERE): EntropyConfig {
-  const obj = expectObject(value, where);
-  rejectUnknownFields(obj, ['rate_limiter'], where);
-  const rateLimiter = parseRateLimiter(obj.rate_limiter, `${where}.rate_limiter`);
+  const rateLimiter = rateLimiterFromWire(decode(wire.EntropyDevice, value, where).rate_limiter);
   return rateLimiter ? { rateLimiter } : {};
 }
 
-export function entropyToJson(c: EntropyConfig): Record<string, unknown> {
+export function entropyToJson(c: EntropyConfig): wire.EntropyDevice {
   return { rate_limiter: c.rateLimiter ? rateLimiterToJson(c.rateLimiter) : null };
 }

@@ -29,7 +29,7 @@ const AVAILABLE = new Set<Feature>(['drives', 'entropy']);
 
 export class FeatureUnavailableError extends ConfigError {
   constructor(readonly feature: Feature) {
-    super(`${DESCRIPTION[feature]}: this feature is not available in this version of Sparkler yet.`);
+    super(`${DESCRIPTION[feature]}: this feature is not available in this version of Sparkler yet.`, 'EFEATURE');
     this.name = 'FeatureUnavailableError';
   }
 }

@@ -1,6 +1,7 @@
 /** PUT /logger, `logger` in the config file. The level is case-insensitive, as Firecracker's. */
-import { LogLevel, parseLogLevel } from '../logger/logger';
-import { ConfigError, optionalBoolean, optionalString, parseObject } from './validate';
+import * as wire from '../api/wire/definitions';
+import type { LogLevel } from '../logger/logger';
+import { decode } from './decode';
 
 export interface LoggerConfig {
   logPath?: string;
@@ -11,26 +12,17 @@ export interface LoggerConfig {
 }
 
 export function parseLoggerConfig(value: unknown, where = 'logger'): LoggerConfig {
-  const obj = parseObject(value, ['log_path', 'level', 'show_level', 'show_log_origin', 'module'], where);
+  const w = decode(wire.Logger, value, where);
   const c: LoggerConfig = {};
-  const levelText = optionalString(obj, 'level', where);
-  if (levelText !== undefined) {
-    const level = parseLogLevel(levelText);
-    if (!level) throw new ConfigError(`${where}: field \`level\` is "${levelText}", but must be one of Error, Warning, Info, Debug, Trace, Off.`);
-    c.level = level;
-  }
-  const logPath = optionalString(obj, 'log_path', where);
-  const showLevel = optionalBoolean(obj, 'show_level', where);
-  const showLogOrigin = optionalBoolean(obj, 'show_log_origin', where);
-  const module = optionalString(obj, 'module', where);
-  if (logPath !== undefined) c.logPath = logPath;
-  if (showLevel !== undefined) c.showLevel = showLevel;
-  if (showLogOrigin !== undefined) c.showLogOrigin = showLogOrigin;
-  if (module !== undefined) c.module = module;
+  if (w.level != null) c.level = w.level;
+  if (w.log_path != null) c.logPath = w.log_path;
+  if (w.show_level != null) c.showLevel = w.show_level;
+  if (w.show_log_origin != null) c.showLogOrigin = w.show_log_origin;
+  if (w.module != null) c.module = w.module;
   return c;
 }
 
-export function loggerConfigToJson(c: LoggerConfig): Record<string, unknown> {
+export function loggerConfigToJson(c: LoggerConfig): wire.Logger {
   return {
     log_path: c.logPath ?? null,
     level: c.level ?? 'Info',

@@ -1,5 +1,13 @@
 /** PUT/PATCH/GET /hotplug/memory, `memory-hotplug` in the config file (virtio-mem). */
-import { ConfigError, optionalInteger, parseObject, requiredInteger } from './validate';
+import * as wire from '../api/wire/definitions';
+import { decode, DecodeError } from './decode';
+
+/** A field the document leaves optional but the device needs, refused as serde refuses a missing field. */
+function required(v: number | null | undefined, key: string, where: string): number {
+  if (v == null) throw new DecodeError(`${where}: missing field \`${key}\`.`, `missing field \`${key}\``, [], true);
+  return v;
+}
+import { ConfigError } from './validate';
 
 export interface MemoryHotplugConfig {
   totalSizeMib: number;
@@ -9,15 +17,9 @@ export interface MemoryHotplugConfig {
   blockSizeMib: number;
 }
 
-const MAX_MIB = 1024 * 1024;
-
 export function parseMemoryHotplug(value: unknown, where = 'memory-hotplug'): MemoryHotplugConfig {
-  const obj = parseObject(value, ['total_size_mib', 'slot_size_mib', 'block_size_mib'], where);
-  const c: MemoryHotplugConfig = {
-    totalSizeMib: requiredInteger(obj, 'total_size_mib', where, 1, MAX_MIB),
-    slotSizeMib: optionalInteger(obj, 'slot_size_mib', where, 128, MAX_MIB) ?? 128,
-    blockSizeMib: optionalInteger(obj, 'block_size_mib', where, 2, MAX_MIB) ?? 2,
-  };
+  const w = decode(wire.MemoryHotplugConfig, value, where);
+  const c: MemoryHotplugConfig = { totalSizeMib: required(w.total_size_mib, 'total_size_mib', where), slotSizeMib: w.slot_size_mib ?? 128, blockSizeMib: w.block_size_mib ?? 2 };
   if ((c.blockSizeMib & (c.blockSizeMib - 1)) !== 0) {
     throw new ConfigError(`${where}: field \`block_size_mib\` is ${c.blockSizeMib}, but must be a power of two.`);
   }
@@ -31,10 +33,9 @@ export function parseMemoryHotplug(value: unknown, where = 'memory-hotplug'): Me
 }
 
 export function parseMemoryHotplugSizeUpdate(value: unknown, where = 'hotplug/memory'): { requestedSizeMib: number } {
-  const obj = parseObject(value, ['requested_size_mib'], where);
-  return { requestedSizeMib: requiredInteger(obj, 'requested_size_mib', where, 0, MAX_MIB) };
+  return { requestedSizeMib: required(decode(wire.MemoryHotplugSizeUpdate, value, where).requested_size_mib, 'requested_size_mib', where) };
 }
 
-export function memoryHotplugToJson(c: MemoryHotplugConfig): Record<string, unknown> {
+export function memoryHotplugToJson(c: MemoryHotplugConfig): wire.MemoryHotplugConfig {
   return { total_size_mib: c.totalSizeMib, slot_size_mib: c.slotSizeMib, block_size_mib: c.blockSizeMib };
 }

@@ -1,5 +1,7 @@
 /** PUT /mmds/config, `mmds-config` in the config file: which interfaces reach the metadata service. */
-import { ConfigError, optionalBoolean, optionalEnum, optionalString, parseObject, requiredArray, resourceIdProblem } from './validate';
+import * as wire from '../api/wire/definitions';
+import { decode } from './decode';
+import { ConfigError, resourceIdProblem } from './validate';
 
 export interface MmdsConfig {
   version: 'V1' | 'V2';
@@ -21,26 +23,19 @@ function isLinkLocalAddress(text: string): boolean {
 }
 
 export function parseMmdsConfig(value: unknown, where = 'mmds-config'): MmdsConfig {
-  const obj = parseObject(value, ['version', 'network_interfaces', 'ipv4_address', 'imds_compat'], where);
-  const networkInterfaces = requiredArray(obj, 'network_interfaces', where, (v, w) => {
-    if (typeof v !== 'string') throw new ConfigError(`${w}: must be a string.`);
-    const problem = resourceIdProblem(v);
-    if (problem) throw new ConfigError(`${w}: ${problem}`);
-    return v;
+  const w = decode(wire.MmdsConfig, value, where);
+  w.network_interfaces.forEach((id, i) => {
+    const problem = resourceIdProblem(id);
+    if (problem) throw new ConfigError(`${where}.network_interfaces[${i}]: ${problem}`);
   });
-  if (networkInterfaces.length === 0) {
+  if (w.network_interfaces.length === 0) {
     throw new ConfigError(`${where}: field \`network_interfaces\` is empty; name at least one network interface that may reach MMDS.`);
   }
-  const ipv4Address = optionalString(obj, 'ipv4_address', where) ?? DEFAULT_MMDS_ADDRESS;
+  const ipv4Address = w.ipv4_address ?? DEFAULT_MMDS_ADDRESS;
   if (!isLinkLocalAddress(ipv4Address)) {
     throw new ConfigError(`${where}: field \`ipv4_address\` is "${ipv4Address}", but must be a link-local IPv4 address in 169.254.1.0 - 169.254.254.255.`);
   }
-  return {
-    version: optionalEnum(obj, 'version', where, ['V1', 'V2'] as const) ?? 'V1',
-    networkInterfaces,
-    ipv4Address,
-    imdsCompat: optionalBoolean(obj, 'imds_compat', where) ?? false,
-  };
+  return { version: w.version ?? 'V1', networkInterfaces: w.network_interfaces, ipv4Address, imdsCompat: w.imds_compat ?? false };
 }
 
 /** Every interface named must already exist, as Firecracker checks when the config is set. */
@@ -51,6 +46,6 @@ export function checkMmdsInterfaces(c: MmdsConfig, existing: readonly string[]):
   }
 }
 
-export function mmdsConfigToJson(c: MmdsConfig): Record<string, unknown> {
+export function mmdsConfigToJson(c: MmdsConfig): wire.MmdsConfig {
   return { version: c.version, network_interfaces: c.networkInterfaces, ipv4_address: c.ipv4Address, imds_compat: c.imdsCompat };
 }

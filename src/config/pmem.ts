@@ -1,6 +1,8 @@
 /** PUT/PATCH /pmem/{id}, `pmem` in the config file (virtio-pmem backed by a host file). */
-import { parseRateLimiter, RateLimiterConfig, rateLimiterToJson } from './rate-limiter';
-import { ConfigError, optionalBoolean, parseObject, requiredId, requiredString } from './validate';
+import * as wire from '../api/wire/definitions';
+import { decode } from './decode';
+import { RateLimiterConfig, rateLimiterFromWire, rateLimiterToJson } from './rate-limiter';
+import { checkResourceId, ConfigError } from './validate';
 
 export interface PmemConfig {
   id: string;
@@ -11,22 +13,23 @@ export interface PmemConfig {
 }
 
 export function parsePmem(value: unknown, where = 'pmem'): PmemConfig {
-  const obj = parseObject(value, ['id', 'path_on_host', 'root_device', 'read_only', 'rate_limiter'], where);
+  const w = decode(wire.Pmem, value, where);
   const c: PmemConfig = {
-    id: requiredId(obj, 'id', where),
-    pathOnHost: requiredString(obj, 'path_on_host', where),
-    rootDevice: optionalBoolean(obj, 'root_device', where) ?? false,
-    readOnly: optionalBoolean(obj, 'read_only', where) ?? false,
+    id: checkResourceId(w.id, 'id', where),
+    pathOnHost: w.path_on_host,
+    rootDevice: w.root_device ?? false,
+    readOnly: w.read_only ?? false,
   };
-  const rl = parseRateLimiter(obj.rate_limiter, `${where}.rate_limiter`);
+  const rl = rateLimiterFromWire(w.rate_limiter);
   if (rl) c.rateLimiter = rl;
   return c;
 }
 
 export function parsePmemUpdate(value: unknown, where = 'pmem'): { id: string; rateLimiter?: RateLimiterConfig } {
-  const obj = parseObject(value, ['id', 'rate_limiter'], where);
-  const rl = parseRateLimiter(obj.rate_limiter, `${where}.rate_limiter`);
-  return rl ? { id: requiredId(obj, 'id', where), rateLimiter: rl } : { id: requiredId(obj, 'id', where) };
+  const w = decode(wire.PartialPmem, value, where);
+  const id = checkResourceId(w.id, 'id', where);
+  const rl = rateLimiterFromWire(w.rate_limiter);
+  return rl ? { id, rateLimiter: rl } : { id };
 }
 
 /** Adds or replaces (same id) a pmem device; only one root device among pmem devices and drives. */
@@ -39,7 +42,7 @@ export function insertPmem(list: readonly PmemConfig[], pmem: PmemConfig, driveR
   return index === -1 ? [...list, pmem] : list.map((p, n) => (n === index ? pmem : p));
 }
 
-export function pmemToJson(c: PmemConfig): Record<string, unknown> {
+export function pmemToJson(c: PmemConfig): wire.Pmem {
   return {
     id: c.id,
     path_on_host: c.pathOnHost,

@@ -45,7 +45,7 @@ test('validation errors name the place and the field', () => {
     [{ bandwidth: { size: 1.5, refill_time: 1 } }, /field `size` must be an integer\./],
     [{ bandwidth: { size: '1', refill_time: 1 } }, /field `size` must be an integer\./],
     [{ bandwidth: { size: 1, refill_time: 1, one_time_burst: -3 } }, /field `one_time_burst` is -3/],
-    [{ ops: { size: 1, refill_time: 2 ** 53 } }, /field `refill_time` is 9007199254740992, but must be between 0 and 9007199254740991/],
+    [{ ops: { size: 1, refill_time: 2 ** 53 } }, /field `refill_time` must be an integer\./],
   ];
   for (const [value, message] of bad) {
     assert.throws(() => parseRateLimiter(value, W), (e: unknown) => e instanceof ConfigError && message.test(e.message), JSON.stringify(value));
@@ -55,7 +55,9 @@ test('validation errors name the place and the field', () => {
 test('rateLimiterToJson writes the API form and parses back to the same config', () => {
   const c = { bandwidth: { size: 10, oneTimeBurst: 0, refillTimeMs: 100 } };
   const json = rateLimiterToJson(c);
-  assert.deepEqual(json, { bandwidth: { size: 10, one_time_burst: 0, refill_time: 100 } });
+  assert.deepEqual(json, { bandwidth: { size: 10, one_time_burst: null, refill_time: 100 }, ops: null }, 'Firecracker echoes absent parts as null');
   assert.deepEqual(parseRateLimiter(json, W), c);
-  assert.deepEqual(rateLimiterToJson({}), {});
+  assert.deepEqual(rateLimiterToJson({}), { bandwidth: null, ops: null });
+  const burst = { ops: { size: 1, oneTimeBurst: 5, refillTimeMs: 2 } };
+  assert.deepEqual(parseRateLimiter(rateLimiterToJson(burst), W), burst);
 });

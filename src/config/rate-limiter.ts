@@ -4,7 +4,8 @@
  * `size` 0 or `refill_time` 0 means "no limit" at creation and "remove this limit" in a PATCH,
  * and that reading belongs to src/ratelimit, which needs to tell it apart from an absent bucket.
  */
-import { expectObject, optionalInteger, rejectUnknownFields, requiredInteger } from './validate';
+import * as wire from '../api/wire/definitions';
+import { decode } from './decode';
 
 export interface TokenBucketConfig {
   /** Capacity in tokens (bytes or operations). */
@@ -22,36 +23,26 @@ export interface RateLimiterConfig {
   ops?: TokenBucketConfig;
 }
 
-const LIMITER_FIELDS = ['bandwidth', 'ops'] as const;
-const BUCKET_FIELDS = ['size', 'one_time_burst', 'refill_time'] as const;
-/** The schema says int64; JavaScript numbers are exact only up to 2^53 - 1. */
-const MAX = Number.MAX_SAFE_INTEGER;
-
 /**
  * Parses `value` (where names it in errors, e.g. `drives[0].rate_limiter`). Absent or null gives
  * undefined; serde reads a null `Option` field as absent, and so do we, in both places.
  */
 export function parseRateLimiter(value: unknown, where: string): RateLimiterConfig | undefined {
   if (value === undefined || value === null) return undefined;
-  const obj = expectObject(value, where);
-  rejectUnknownFields(obj, LIMITER_FIELDS, where);
+  return rateLimiterFromWire(decode(wire.RateLimiter, value, where));
+}
+
+/** The config form of an already decoded limiter (null or absent: none). */
+export function rateLimiterFromWire(w: wire.RateLimiter | null | undefined): RateLimiterConfig | undefined {
+  if (w == null) return undefined;
   const config: RateLimiterConfig = {};
-  const bandwidth = parseBucket(obj.bandwidth, `${where}.bandwidth`);
-  const ops = parseBucket(obj.ops, `${where}.ops`);
-  if (bandwidth) config.bandwidth = bandwidth;
-  if (ops) config.ops = ops;
+  if (w.bandwidth != null) config.bandwidth = bucketFromWire(w.bandwidth);
+  if (w.ops != null) config.ops = bucketFromWire(w.ops);
   return config;
 }
 
-function parseBucket(value: unknown, where: string): TokenBucketConfig | undefined {
-  if (value === undefined || value === null) return undefined;
-  const obj = expectObject(value, where);
-  rejectUnknownFields(obj, BUCKET_FIELDS, where);
-  return {
-    size: requiredInteger(obj, 'size', where, 0, MAX),
-    oneTimeBurst: optionalInteger(obj, 'one_time_burst', where, 0, MAX) ?? 0,
-    refillTimeMs: requiredInteger(obj, 'refill_time', where, 0, MAX),
-  };
+export function bucketFromWire(w: wire.TokenBucket): TokenBucketConfig {
+  return { size: w.size, oneTimeBurst: w.one_time_burst ?? 0, refillTimeMs: w.refill_time };
 }
 
 /** True when the bucket limits nothing (Firecracker: size or refill_time of 0). */
@@ -59,14 +50,14 @@ export function isUnlimitedBucket(b: TokenBucketConfig): boolean {
   return b.size === 0 || b.refillTimeMs === 0;
 }
 
-/** The API's JSON form; absent buckets stay absent so the output parses back to the same config. */
-export function rateLimiterToJson(c: RateLimiterConfig): Record<string, unknown> {
-  const json: Record<string, unknown> = {};
-  if (c.bandwidth) json.bandwidth = bucketToJson(c.bandwidth);
-  if (c.ops) json.ops = bucketToJson(c.ops);
-  return json;
+/**
+ * The API's JSON form, as Firecracker echoes it: an absent bucket is null and a burst of 0 (none
+ * given) is null, so the output parses back to the same config.
+ */
+export function rateLimiterToJson(c: RateLimiterConfig): wire.RateLimiter {
+  return { bandwidth: c.bandwidth ? bucketToJson(c.bandwidth) : null, ops: c.ops ? bucketToJson(c.ops) : null };
 }
 
-function bucketToJson(b: TokenBucketConfig): Record<string, unknown> {
-  return { size: b.size, one_time_burst: b.oneTimeBurst, refill_time: b.refillTimeMs };
+export function bucketToJson(b: TokenBucketConfig): wire.TokenBucket {
+  return { size: b.size, one_time_burst: b.oneTimeBurst === 0 ? null : b.oneTimeBurst, refill_time: b.refillTimeMs };
 }

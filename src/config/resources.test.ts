@@ -39,7 +39,7 @@ const CASES: Case[] = [
   ['actions: unknown', parseInstanceAction, { action_type: 'Reboot' }, /`action_type` must be one of "FlushMetrics", "InstanceStart", "SendCtrlAltDel"/],
   ['vm: state', parseVmState, { state: 'Stopped' }, /`state` must be one of "Paused", "Resumed"/],
   ['vm: missing', parseVmState, {}, /vm: missing field `state`/],
-  ['logger: level', parseLoggerConfig, { level: 'Loud' }, /`level` is "Loud", but must be one of Error, Warning, Info, Debug, Trace, Off/],
+  ['logger: level', parseLoggerConfig, { level: 'Loud' }, /logger: field `level` must be one of "Error", "Warning", "Info", "Debug", "Trace", "Off"\./],
   ['logger: show_level type', parseLoggerConfig, { show_level: 'yes' }, /`show_level` must be true or false/],
   ['logger: unknown', parseLoggerConfig, { path: '/x' }, /unknown field `path`/],
   ['metrics: missing', parseMetricsConfig, {}, /missing field `metrics_path`/],
@@ -77,8 +77,8 @@ const CASES: Case[] = [
   ['pmem patch: field', parsePmemUpdate, { id: 'p', read_only: true }, /unknown field `read_only`/],
   ['snapshot create: paths', parseSnapshotCreate, { snapshot_path: '/s' }, /missing field `mem_file_path`/],
   ['snapshot create: type', parseSnapshotCreate, { snapshot_path: '/s', mem_file_path: '/m', snapshot_type: 'Half' }, /`snapshot_type` must be one of "Full", "Diff"/],
-  ['snapshot load: both mem', parseSnapshotLoad, { snapshot_path: '/s', mem_file_path: '/m', mem_backend: { backend_type: 'File', backend_path: '/m' } }, /exactly one of `mem_backend` and `mem_file_path`/],
-  ['snapshot load: no mem', parseSnapshotLoad, { snapshot_path: '/s' }, /exactly one of/],
+  ['snapshot load: both mem', parseSnapshotLoad, { snapshot_path: '/s', mem_file_path: '/m', mem_backend: { backend_type: 'File', backend_path: '/m' } }, /too many fields: either `mem_backend` or `mem_file_path` exclusively is required\./],
+  ['snapshot load: no mem', parseSnapshotLoad, { snapshot_path: '/s' }, /missing field: either `mem_backend` or `mem_file_path` is required/],
   ['snapshot load: backend', parseSnapshotLoad, { snapshot_path: '/s', mem_backend: { backend_type: 'Disk', backend_path: '/m' } }, /`backend_type` must be one of "File", "Uffd"/],
   ['snapshot load: override', parseSnapshotLoad, { snapshot_path: '/s', mem_file_path: '/m', network_overrides: [{ iface_id: 'e' }] }, /network_overrides\[0\]: missing field `host_dev_name`/],
 ];
@@ -141,4 +141,9 @@ test('a config file naming an unavailable device fails naming the section', () =
     () => r.applyVmConfig({ bootSource: { kernelImagePath: '/k' }, machineConfig: { vcpuCount: 1, memSizeMib: 128, smt: false, trackDirtyPages: false, hugePages: 'None' }, drives: [], networkInterfaces: [{ ifaceId: 'eth0', hostDevName: 'tap0' }], pmem: [] }),
     /config file section `network-interfaces`: Network interfaces \(virtio-net\): this feature is not available/,
   );
+});
+
+test('"warn" is accepted as a log level, as Firecracker accepts it', () => {
+  assert.deepEqual(parseLoggerConfig({ level: 'WARN' }), { level: 'Warning' });
+  assert.deepEqual(parseLoggerConfig({ level: 'debug' }), { level: 'Debug' });
 });

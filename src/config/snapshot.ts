@@ -1,5 +1,7 @@
 /** PUT /snapshot/create and PUT /snapshot/load bodies, and PATCH /vm. */
-import { ConfigError, optionalArray, optionalBoolean, optionalEnum, optionalString, parseObject, requiredEnum, requiredId, requiredString } from './validate';
+import * as wire from '../api/wire/definitions';
+import { decode, DecodeError } from './decode';
+import { checkResourceId } from './validate';
 
 export interface SnapshotCreateParams {
   memFilePath: string;
@@ -24,57 +26,44 @@ export interface SnapshotLoadParams {
 }
 
 export function parseSnapshotCreate(value: unknown, where = 'snapshot/create'): SnapshotCreateParams {
-  const obj = parseObject(value, ['mem_file_path', 'snapshot_path', 'snapshot_type'], where);
-  return {
-    memFilePath: requiredString(obj, 'mem_file_path', where),
-    snapshotPath: requiredString(obj, 'snapshot_path', where),
-    snapshotType: optionalEnum(obj, 'snapshot_type', where, ['Full', 'Diff'] as const) ?? 'Full',
-  };
+  const w = decode(wire.SnapshotCreateParams, value, where);
+  return { memFilePath: w.mem_file_path, snapshotPath: w.snapshot_path, snapshotType: w.snapshot_type ?? 'Full' };
 }
 
-const LOAD_FIELDS = [
-  'snapshot_path', 'mem_file_path', 'mem_backend', 'enable_diff_snapshots', 'track_dirty_pages', 'resume_vm',
-  'network_overrides', 'vsock_override', 'clock_realtime',
-];
+/** Whether the body uses the deprecated fields (Firecracker answers with `Deprecation: true`). */
+export function hasDeprecatedLoadFields(value: unknown): boolean {
+  const obj = typeof value === 'object' && value !== null ? (value as Record<string, unknown>) : {};
+  return obj.mem_file_path != null || obj.enable_diff_snapshots != null;
+}
 
 export function parseSnapshotLoad(value: unknown, where = 'snapshot/load'): SnapshotLoadParams {
-  const obj = parseObject(value, LOAD_FIELDS, where);
-  const snapshotPath = requiredString(obj, 'snapshot_path', where);
-  const memFilePath = optionalString(obj, 'mem_file_path', where);
-  const hasBackend = obj.mem_backend !== undefined && obj.mem_backend !== null;
-  if ((memFilePath !== undefined) === hasBackend) {
-    throw new ConfigError(`${where}: give exactly one of \`mem_backend\` and \`mem_file_path\` (the deprecated form).`);
+  const w = decode(wire.SnapshotLoadParams, value, where);
+  if (w.mem_file_path != null && w.mem_backend != null) {
+    const serde = 'too many fields: either `mem_backend` or `mem_file_path` exclusively is required.';
+    throw new DecodeError(`${where}: ${serde}`, serde.slice(0, -1), []);
   }
-  let memBackend: MemoryBackend;
-  if (hasBackend) {
-    const w = `${where}.mem_backend`;
-    const b = parseObject(obj.mem_backend, ['backend_type', 'backend_path'], w);
-    memBackend = { backendType: requiredEnum(b, 'backend_type', w, ['File', 'Uffd'] as const), backendPath: requiredString(b, 'backend_path', w) };
-  } else {
-    memBackend = { backendType: 'File', backendPath: memFilePath! };
+  if (w.mem_file_path == null && w.mem_backend == null) {
+    const serde = 'missing field: either `mem_backend` or `mem_file_path` is required';
+    throw new DecodeError(`${where}: ${serde}.`, serde, []);
   }
-  const diff = optionalBoolean(obj, 'enable_diff_snapshots', where);
-  const track = optionalBoolean(obj, 'track_dirty_pages', where);
+  const memBackend: MemoryBackend = w.mem_backend != null
+    ? { backendType: w.mem_backend.backend_type, backendPath: w.mem_backend.backend_path }
+    : { backendType: 'File', backendPath: w.mem_file_path! };
   const params: SnapshotLoadParams = {
-    snapshotPath,
+    snapshotPath: w.snapshot_path,
     memBackend,
-    trackDirtyPages: (track ?? false) || (diff ?? false),
-    resumeVm: optionalBoolean(obj, 'resume_vm', where) ?? false,
-    networkOverrides: optionalArray(obj, 'network_overrides', where, (v, w) => {
-      const o = parseObject(v, ['iface_id', 'host_dev_name'], w);
-      return { ifaceId: requiredId(o, 'iface_id', w), hostDevName: requiredString(o, 'host_dev_name', w) };
-    }) ?? [],
-    clockRealtime: optionalBoolean(obj, 'clock_realtime', where) ?? false,
+    trackDirtyPages: (w.track_dirty_pages ?? false) || (w.enable_diff_snapshots ?? false),
+    resumeVm: w.resume_vm ?? false,
+    networkOverrides: (w.network_overrides ?? []).map((o, i) => ({
+      ifaceId: checkResourceId(o.iface_id, 'iface_id', `${where}.network_overrides[${i}]`), hostDevName: o.host_dev_name,
+    })),
+    clockRealtime: w.clock_realtime ?? false,
   };
-  if (obj.vsock_override !== undefined && obj.vsock_override !== null) {
-    const o = parseObject(obj.vsock_override, ['uds_path'], `${where}.vsock_override`);
-    params.vsockOverride = { udsPath: requiredString(o, 'uds_path', `${where}.vsock_override`) };
-  }
+  if (w.vsock_override != null) params.vsockOverride = { udsPath: w.vsock_override.uds_path };
   return params;
 }
 
 /** PATCH /vm. */
 export function parseVmState(value: unknown, where = 'vm'): 'Paused' | 'Resumed' {
-  const obj = parseObject(value, ['state'], where);
-  return requiredEnum(obj, 'state', where, ['Paused', 'Resumed'] as const);
+  return decode(wire.Vm, value, where).state;
 }

@@ -5,8 +5,8 @@
 import { SparklerError } from '../errors';
 
 export class ConfigError extends SparklerError {
-  constructor(message: string) {
-    super('ECONFIG', message);
+  constructor(message: string, code = 'ECONFIG', cause?: unknown) {
+    super(code, message, cause === undefined ? undefined : { cause });
     this.name = 'ConfigError';
   }
 }
@@ -99,6 +99,13 @@ export function resourceIdProblem(id: string): string | undefined {
   if (!resourceIdPattern.test(id)) return 'API Resource IDs can only contain alphanumeric characters and underscores.';
   if (id.length > MAX_RESOURCE_ID_LENGTH) return `API Resource IDs can be at most ${MAX_RESOURCE_ID_LENGTH} characters long.`;
   return undefined;
+}
+
+/** An ID field already decoded, checked as the API checks IDs in paths. */
+export function checkResourceId(id: string, key: string, where: string): string {
+  const problem = resourceIdProblem(id);
+  if (problem) throw new ConfigError(`${where}: field \`${key}\` is invalid: ${problem}`);
+  return id;
 }
 
 /** A required ID field, checked as the API checks IDs in paths. */

@@ -62,3 +62,12 @@ test('Firecracker reference examples: every valid one parses, and GET /vm/config
     assert.deepEqual(parseVmConfig(vmConfigToJson(config)), config, name);
   }
 });
+
+test('GET /vm/config has exactly Firecracker\'s keys, serial configured or not (clients compare the whole object)', () => {
+  const c = parseVmConfig({ 'boot-source': { kernel_image_path: '/k' }, serial: { serial_out_path: '/dev/null' } });
+  assert.equal(c.serial?.serialOutPath, '/dev/null', 'the config file may configure the serial console');
+  assert.deepEqual(Object.keys(vmConfigToJson(c)).sort(), [
+    'balloon', 'boot-source', 'cpu-config', 'drives', 'entropy', 'logger', 'machine-config', 'memory-hotplug', 'metrics',
+    'mmds-config', 'network-interfaces', 'pmem', 'vsock',
+  ]);
+});

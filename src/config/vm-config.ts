@@ -17,7 +17,8 @@ import { MetricsConfig, metricsConfigToJson, parseMetricsConfig } from './metric
 import { MmdsConfig, mmdsConfigToJson, parseMmdsConfig } from './mmds-config';
 import { NetworkInterfaceConfig, networkInterfaceToJson, parseNetworkInterface } from './network-interface';
 import { parsePmem, PmemConfig, pmemToJson } from './pmem';
-import { parseSerialConfig, SerialConfig, serialConfigToJson } from './serial';
+import { parseSerialConfig, SerialConfig } from './serial';
+import type * as wire from '../api/wire/definitions';
 import { ConfigError, expectObject } from './validate';
 import { parseVsock, VsockConfig, vsockToJson } from './vsock';
 
@@ -134,9 +135,13 @@ export function parseVmConfigText(text: string, source: string): VmConfig {
   return parseVmConfig(json, path.dirname(path.resolve(source)));
 }
 
-/** GET /vm/config: every section, null or [] when not configured, as Firecracker writes it. */
-export function vmConfigToJson(c: VmConfig): Record<string, unknown> {
-  const opt = <T>(v: T | undefined, f: (v: T) => Record<string, unknown>) => (v === undefined ? null : f(v));
+/**
+ * GET /vm/config: every section, null or [] when not configured, as Firecracker writes it. The
+ * `serial` section of a config file is not echoed: Firecracker's answer has no such key, and
+ * clients compare the whole object.
+ */
+export function vmConfigToJson(c: VmConfig): wire.FullVmConfiguration {
+  const opt = <T, W>(v: T | undefined, f: (v: T) => W): W | null => (v === undefined ? null : f(v));
   return {
     'boot-source': opt(c.bootSource, bootSourceToJson),
     'machine-config': machineConfigToJson(c.machineConfig),
@@ -151,6 +156,5 @@ export function vmConfigToJson(c: VmConfig): Record<string, unknown> {
     'memory-hotplug': opt(c.memoryHotplug, memoryHotplugToJson),
     logger: opt(c.logger, loggerConfigToJson),
     metrics: opt(c.metrics, metricsConfigToJson),
-    serial: opt(c.serial, serialConfigToJson),
   };
 }

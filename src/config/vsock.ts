@@ -1,5 +1,7 @@
 /** PUT /vsock, `vsock` in the config file: virtio-vsock proxied to Unix sockets on the host. */
-import { ConfigError, optionalString, parseObject, requiredInteger, requiredString } from './validate';
+import * as wire from '../api/wire/definitions';
+import { decode } from './decode';
+import { ConfigError } from './validate';
 
 export interface VsockConfig {
   /** The guest's context ID; 0-2 are reserved (hypervisor, local, host). */
@@ -10,16 +12,20 @@ export interface VsockConfig {
 }
 
 export function parseVsock(value: unknown, where = 'vsock'): VsockConfig {
-  const obj = parseObject(value, ['guest_cid', 'uds_path', 'vsock_id'], where);
-  const c: VsockConfig = { guestCid: requiredInteger(obj, 'guest_cid', where, 3, 0xffff_ffff), udsPath: requiredString(obj, 'uds_path', where) };
+  const w = decode(wire.Vsock, value, where);
+  const c: VsockConfig = { guestCid: w.guest_cid, udsPath: w.uds_path };
   if (c.udsPath.length === 0) throw new ConfigError(`${where}: field \`uds_path\` cannot be empty.`);
-  const id = optionalString(obj, 'vsock_id', where);
-  if (id !== undefined) c.vsockId = id;
+  if (w.vsock_id != null) c.vsockId = w.vsock_id;
   return c;
 }
 
-export function vsockToJson(c: VsockConfig): Record<string, unknown> {
-  const json: Record<string, unknown> = { guest_cid: c.guestCid, uds_path: c.udsPath };
+/** Whether the body uses the deprecated `vsock_id` (Firecracker answers with `Deprecation: true`). */
+export function hasVsockId(value: unknown): boolean {
+  return typeof value === 'object' && value !== null && (value as Record<string, unknown>).vsock_id != null;
+}
+
+export function vsockToJson(c: VsockConfig): wire.Vsock {
+  const json: wire.Vsock = { guest_cid: c.guestCid, uds_path: c.udsPath };
   if (c.vsockId !== undefined) json.vsock_id = c.vsockId;
   return json;
 }

@@ -28,7 +28,8 @@ export interface LoggerOptions {
 }
 
 export function parseLogLevel(text: string): LogLevel | undefined {
-  return LOG_LEVELS.find((l) => l.toLowerCase() === text.toLowerCase());
+  const lower = text.toLowerCase();
+  return lower === 'warn' ? 'Warning' : LOG_LEVELS.find((l) => l.toLowerCase() === lower);
 }
 
 function pad(n: number, width: number): string {

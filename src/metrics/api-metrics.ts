@@ -18,6 +18,11 @@ export class ApiMetrics {
   private latencies = new Map<string, Latency>();
   /** Requests that were not valid HTTP, or had no route. */
   private badRequests = 0;
+  /** Requests that used a deprecated route or field (Firecracker's deprecated_api group). */
+  private deprecatedCalls = 0;
+  /** From the jailer's start times (Firecracker's api_server group); values, not deltas. */
+  private startupUs = 0;
+  private startupCpuUs = 0;
 
   /** Records one request on `route` (a metric name such as `machine_cfg`). */
   record(method: HttpMethod, route: string, ok: boolean, latencyUs: number): void {
@@ -37,6 +42,15 @@ export class ApiMetrics {
     this.badRequests++;
   }
 
+  setProcessStartup(wallUs: number, cpuUs: number): void {
+    this.startupUs = Math.round(wallUs);
+    this.startupCpuUs = Math.round(cpuUs);
+  }
+
+  recordDeprecated(): void {
+    this.deprecatedCalls++;
+  }
+
   private bump(key: string): void {
     this.counts.set(key, (this.counts.get(key) ?? 0) + 1);
   }
@@ -44,11 +58,12 @@ export class ApiMetrics {
   /** Groups for the next metrics line, then starts counting from zero. */
   takeDeltas(): Record<string, Record<string, unknown>> {
     const out: Record<string, Record<string, unknown>> = {
-      api_server: { bad_requests: this.badRequests },
+      api_server: { process_startup_time_us: this.startupUs, process_startup_time_cpu_us: this.startupCpuUs, bad_requests: this.badRequests },
       get_api_requests: {},
       put_api_requests: {},
       patch_api_requests: {},
       api_latencies_us: {},
+      deprecated_api: { deprecated_http_api_calls: this.deprecatedCalls },
     };
     for (const [key, n] of this.counts) {
       const dot = key.indexOf('.');
@@ -60,6 +75,7 @@ export class ApiMetrics {
     this.counts = new Map();
     this.latencies = new Map();
     this.badRequests = 0;
+    this.deprecatedCalls = 0;
     return out;
   }
 }

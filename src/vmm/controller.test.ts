@@ -23,7 +23,7 @@ function setup() {
   const logger = new Logger({ fd: devNull });
   const controller = new VmmController({
     instanceId: 'test-vm', vmmVersion: '9.9.9', logger, metrics,
-    build: (opts) => { built.push(opts); return fake.vmm; },
+    build: (opts) => { built.push(opts); return fake.vmm; }, checkBootSource: () => {},
   });
   return { controller, fake, built, metrics, logger };
 }
@@ -106,7 +106,7 @@ test('a drive whose file is missing is refused at PUT; InstanceStart needs a boo
   const { controller } = setup();
   await rejects(controller.handle(actionOf('PUT', '/drives/d', { drive_id: 'd', path_on_host: '/nonexistent/d.img', is_root_device: false })), /drive `d`: .*\/nonexistent\/d\.img/);
   await rejects(controller.handle({ kind: 'StartMicroVm' }), /without a boot source/);
-  const failing = new VmmController({ instanceId: 'x', vmmVersion: '1', logger: new Logger({ fd: devNull }), metrics: new Metrics(), build: () => { throw new Error('Cannot read the kernel image at /k: it does not exist.'); } });
+  const failing = new VmmController({ instanceId: 'x', vmmVersion: '1', logger: new Logger({ fd: devNull }), metrics: new Metrics(), checkBootSource: () => {}, build: () => { throw new Error('Cannot read the kernel image at /k: it does not exist.'); } });
   await failing.handle(bootSource);
   await rejects(failing.handle({ kind: 'StartMicroVm' }), /^Start microvm error: Cannot read the kernel image at \/k/);
   assert.equal(failing.state, 'Not started');

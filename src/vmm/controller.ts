@@ -5,8 +5,10 @@
  * actions are accepted. Lifecycle rules use Firecracker's sentences.
  */
 import * as fs from 'node:fs';
-import type { VmmAction, VmmResponse } from '../api/actions';
+import type { ResponseBody, VmmAction, VmmResponse } from '../api/actions';
 import { ApiError, NOT_SUPPORTED_AFTER_START, NOT_SUPPORTED_BEFORE_START } from '../api/errors';
+import { BootSourceConfig, checkBootSourceFiles } from '../config/boot-source';
+import { osErrorText } from '../config/os-error';
 import { FeatureUnavailableError, requireFeature } from '../config/features';
 import { machineConfigToJson } from '../config/machine-config';
 import { VmResources } from '../config/resources';
@@ -37,6 +39,8 @@ export interface ControllerOptions {
   defaultSerialOutput?: (bytes: Buffer) => void;
   /** Called once the VM runs: the CLI waits for it to stop and exits. */
   onStarted?: (vmm: Vmm) => void;
+  /** Checks that the kernel and initrd open when the boot source is set; injected by tests. */
+  checkBootSource?: (c: BootSourceConfig) => void;
 }
 
 /** Actions allowed only before InstanceStart, and only after it. */
@@ -52,7 +56,7 @@ const POST_BOOT = new Set<VmmAction['kind']>([
 ]);
 
 const EMPTY: VmmResponse = { status: 204 };
-const ok = (body: unknown): VmmResponse => ({ status: 200, body });
+const ok = (body: ResponseBody): VmmResponse => ({ status: 200, body });
 
 export class VmmController {
   readonly resources = new VmResources();
@@ -82,6 +86,7 @@ export class VmmController {
 
   /** --config-file: the same checks as the API, section by section. */
   configure(config: VmConfig): void {
+    if (config.bootSource) (this.opts.checkBootSource ?? checkBootSourceFiles)(config.bootSource);
     try {
       config.drives.forEach((d) => this.checkDrive(d));
     } catch (err) {
@@ -105,7 +110,10 @@ export class VmmController {
         return ok(vmConfigToJson(r.config));
       case 'GetMachineConfig':
         return ok(machineConfigToJson(r.config.machineConfig));
-      case 'ConfigureBootSource': r.setBootSource(action.config); return EMPTY;
+      case 'ConfigureBootSource':
+        (this.opts.checkBootSource ?? checkBootSourceFiles)(action.config);
+        r.setBootSource(action.config);
+        return EMPTY;
       case 'UpdateMachineConfig': r.updateMachineConfig(action.update, action.replace); return EMPTY;
       case 'PutCpuConfig': r.setCpuConfig(action.config); return EMPTY;
       case 'ConfigureSerial': r.setSerial(action.config); return EMPTY;
@@ -153,7 +161,10 @@ export class VmmController {
     try {
       blockSpec().checkDriveFile(d);
     } catch (err) {
-      throw new ConfigError(`drive \`${d.driveId}\`: ${(err as Error).message}`);
+      // Firecracker's clients match the OS's words for the failure (`No such file or directory (os error 2)`).
+      const cause = (err as Error).cause;
+      const os = cause instanceof Error && (cause as NodeJS.ErrnoException).code ? ` (${osErrorText(cause)})` : '';
+      throw new ConfigError(`drive \`${d.driveId}\`: ${(err as Error).message.replace(/\.$/, '')}${os}.`);
     }
   }
 
