@@ -147,3 +147,14 @@ test('"warn" is accepted as a log level, as Firecracker accepts it', () => {
   assert.deepEqual(parseLoggerConfig({ level: 'WARN' }), { level: 'Warning' });
   assert.deepEqual(parseLoggerConfig({ level: 'debug' }), { level: 'Debug' });
 });
+
+test('a drive PATCH after boot shows in the stored config: new file, buckets replaced, size 0 removes one', () => {
+  const r = new VmResources();
+  r.insertDrive({ driveId: 'd', pathOnHost: '/a', isRootDevice: false, isReadOnly: false, cacheType: 'Unsafe', ioEngine: 'Sync',
+    rateLimiter: { bandwidth: { size: 1000, refillTimeMs: 100, oneTimeBurst: 0 }, ops: { size: 10, refillTimeMs: 100, oneTimeBurst: 0 } } });
+  r.recordDriveUpdate({ driveId: 'd', pathOnHost: '/b', rateLimiter: { bandwidth: { size: 5000, refillTimeMs: 100, oneTimeBurst: 0 } } });
+  assert.equal(r.config.drives[0].pathOnHost, '/b');
+  assert.deepEqual(r.config.drives[0].rateLimiter, { bandwidth: { size: 5000, refillTimeMs: 100, oneTimeBurst: 0 }, ops: { size: 10, refillTimeMs: 100, oneTimeBurst: 0 } });
+  r.recordDriveUpdate({ driveId: 'd', rateLimiter: { bandwidth: { size: 0, refillTimeMs: 0, oneTimeBurst: 0 }, ops: { size: 0, refillTimeMs: 0, oneTimeBurst: 0 } } });
+  assert.equal(r.config.drives[0].rateLimiter, undefined);
+});

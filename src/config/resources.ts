@@ -7,7 +7,7 @@
 import { BalloonConfig } from './balloon';
 import { BootSourceConfig } from './boot-source';
 import { CpuConfig } from './cpu-config';
-import { DriveConfig, insertDrive } from './drive';
+import { DriveConfig, DriveUpdate, insertDrive } from './drive';
 import { EntropyConfig } from './entropy';
 import { requireFeature } from './features';
 import { LoggerConfig } from './logger';
@@ -55,6 +55,21 @@ export class VmResources {
       throw new ConfigError('A root device already exists: only one drive or pmem device can be the root device.');
     }
     this.current.drives = insertDrive(this.current.drives, d);
+  }
+
+  /**
+   * After boot: a drive's PATCH went through; GET /vm/config shows the new file and limiter, as
+   * Firecracker's does. A bucket in the update replaces the old one; `{size: 0}` removes it.
+   */
+  recordDriveUpdate(u: DriveUpdate): void {
+    const drive = this.current.drives.find((d) => d.driveId === u.driveId);
+    if (drive === undefined) return;
+    if (u.pathOnHost !== undefined) drive.pathOnHost = u.pathOnHost;
+    if (u.rateLimiter !== undefined) {
+      const next = { ...drive.rateLimiter, ...u.rateLimiter };
+      for (const key of ['bandwidth', 'ops'] as const) if (next[key]?.size === 0) delete next[key];
+      drive.rateLimiter = next.bandwidth || next.ops ? next : undefined;
+    }
   }
 
   insertPmem(p: PmemConfig): void {

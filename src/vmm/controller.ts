@@ -141,7 +141,10 @@ export class VmmController {
       case 'FlushMetrics': this.metrics.flush(); return EMPTY;
       case 'Pause': await this.vmm!.pause(); return EMPTY;
       case 'Resume': this.vmm!.resume(); return EMPTY;
-      case 'UpdateBlockDevice': this.vmm!.devices.update('block', action.update.driveId, action.update); return EMPTY;
+      case 'UpdateBlockDevice':
+        this.vmm!.devices.update('block', action.update.driveId, action.update);
+        r.recordDriveUpdate(action.update);
+        return EMPTY;
       case 'UpdateNetworkInterface': requireFeature('network-interfaces'); return EMPTY;
       case 'UpdatePmemDevice': requireFeature('pmem'); return EMPTY;
       case 'GetBalloonConfig': case 'GetBalloonStats': case 'UpdateBalloon': case 'UpdateBalloonStatistics':

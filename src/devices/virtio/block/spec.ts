@@ -6,6 +6,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { DriveConfig, DriveUpdate } from '../../../config/drive';
+import { osErrorText } from '../../../config/os-error';
 import { SparklerError } from '../../../errors';
 import type { VirtioDeviceSpec } from '../device-spec';
 
@@ -62,7 +63,16 @@ export const blockSpec: VirtioDeviceSpec<DriveConfig> = {
       firstSlot: drive.isRootDevice,
       update: (u) => {
         const { pathOnHost, rateLimiter } = u as DriveUpdate;
-        block.update({ path: pathOnHost, rateLimiter });
+        if (pathOnHost === undefined && rateLimiter === undefined) {
+          // Firecracker's words for a PATCH with nothing to change (its tests match them).
+          throw new DriveConfigError('ENOUPDATE', `Running method expected different backend: PATCH /drives/${drive.driveId} after boot changes path_on_host and/or rate_limiter, and this one has neither.`);
+        }
+        try {
+          block.update({ path: pathOnHost, rateLimiter });
+        } catch (err) {
+          if (!(err instanceof disk().DriveFileError)) throw err;
+          throw new DriveConfigError('EDRIVEFILE', `Error manipulating the backing file: ${osErrorText(err.cause ?? err)} ${pathOnHost}. ${err.message}`);
+        }
       },
       dispose: () => block.dispose(),
     };
