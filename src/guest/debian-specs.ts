@@ -39,7 +39,7 @@ export const DEBIAN_SPECS: Record<DebianKind, ArtifactSpec> = {
   'tools-rootfs': {
     kind: 'tools-rootfs',
     files: ['debian/lib.sh', 'debian/build-tools-rootfs.sh', 'init/init', 'rootfs/stage.sh'],
-    packages: ['busybox-static', 'e2fsprogs', 'dpkg', 'binutils'],
+    packages: ['busybox-static', 'e2fsprogs', 'dpkg', 'binutils', 'gcc'],
     aptPackages: TOOLS_PACKAGES,
     script: 'debian/build-tools-rootfs.sh',
     args: (out, work) => [path.join(out, 'rootfs.ext4'), work],
