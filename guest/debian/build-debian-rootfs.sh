@@ -45,9 +45,9 @@ ExecStart=
 ExecStart=-/sbin/agetty --autologin root --keep-baud 115200,57600,38400,9600 %I $TERM
 UNIT
 chroot "$root" systemctl enable -q sparkler-cmd.service sparkler-net.service serial-getty@ttyS0.service
-# Services that only cost boot time in a microVM.
+# Services that only cost boot time in a microVM (no VGA consoles: the console is ttyS0).
 chroot "$root" systemctl mask -q systemd-timesyncd.service apt-daily.timer apt-daily-upgrade.timer \
-  e2scrub_all.timer e2scrub_reap.service fstrim.timer 2>/dev/null || true
+  e2scrub_all.timer e2scrub_reap.service fstrim.timer getty@tty1.service getty-static.service 2>/dev/null || true
 
 echo "[$STEP] trimming caches and documentation" >&2
 rm -rf "$root"/var/cache/apt/archives/*.deb "$root"/var/lib/apt/lists/* "$root"/usr/share/doc/* \

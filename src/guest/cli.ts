@@ -23,6 +23,9 @@ commands:
   rootfs --debian [--size MIB]
                       Debian 12 with systemd (debootstrap minbase); --size grows the image
   paths               where every artifact is or would be, as JSON (builds nothing)
+  check --debian [--qemu]
+                      boot the Debian rootfs and check systemd, root and sparkler.cmd
+                      (minutes under emulation); --qemu also boots it in QEMU microvm
 
 Stock kernels (--debian) need hardware KVM; on a PVM host run them inside the emulated
 KVM host (sparkler emuhost -- ...). See docs/guests.md.
@@ -35,14 +38,17 @@ options:
   --debian            the Debian variant of kernel, initrd or rootfs
   --tools             the tools rootfs
   --size MIB          with rootfs --debian: image size in MiB
+  --qemu              with check --debian: compare the boot time with QEMU's microvm
   -h, --help          show this help
 `;
 
 /** Why these options do not go with this command, or undefined. */
-export function optionMisuse(command: string | undefined, v: { bzimage?: boolean; debian?: boolean; tools?: boolean; size?: string }): string | undefined {
+export function optionMisuse(command: string | undefined, v: { bzimage?: boolean; debian?: boolean; tools?: boolean; size?: string; qemu?: boolean }): string | undefined {
+  if (command === 'check' && !v.debian) return 'check needs --debian (the Debian rootfs is the one it checks).';
+  if (v.qemu && command !== 'check') return '--qemu goes with check --debian only.';
   if (v.bzimage && command !== 'kernel') return '--bzimage goes with kernel only.';
   if (v.bzimage && v.debian) return "--bzimage and --debian do not go together: Debian's kernel is a bzImage already.";
-  if (v.debian && !['kernel', 'initrd', 'rootfs'].includes(command ?? '')) return '--debian goes with kernel, initrd or rootfs.';
+  if (v.debian && !['kernel', 'initrd', 'rootfs', 'check'].includes(command ?? '')) return '--debian goes with kernel, initrd, rootfs or check.';
   if (v.tools && command !== 'rootfs') return '--tools goes with rootfs only.';
   if (v.tools && v.debian) return '--tools and --debian are two different root filesystems: pick one.';
   if (v.size !== undefined && !(command === 'rootfs' && v.debian)) return '--size goes with rootfs --debian only.';
@@ -51,7 +57,7 @@ export function optionMisuse(command: string | undefined, v: { bzimage?: boolean
 }
 
 export async function run(argv: string[]): Promise<number> {
-  let values: { bzimage?: boolean; debian?: boolean; tools?: boolean; size?: string; help?: boolean };
+  let values: { bzimage?: boolean; debian?: boolean; tools?: boolean; size?: string; qemu?: boolean; help?: boolean };
   let positionals: string[];
   try {
     ({ values, positionals } = parseArgs({
@@ -61,6 +67,7 @@ export async function run(argv: string[]): Promise<number> {
         debian: { type: 'boolean' },
         tools: { type: 'boolean' },
         size: { type: 'string' },
+        qemu: { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
       },
       allowPositionals: true,
@@ -92,6 +99,10 @@ export async function run(argv: string[]): Promise<number> {
         else if (values.debian) result = await ensureDebianRootfs({ sizeMib: values.size === undefined ? undefined : Number(values.size) });
         else result = await ensureRootfs();
         break;
+      case 'check': {
+        const { checkDebian } = await import('./check');
+        return await checkDebian({ qemu: values.qemu ?? false, log: (line) => process.stderr.write(`[guest check] ${line}\n`) });
+      }
       case 'paths': result = JSON.stringify(guestCachePaths(), null, 2); break;
       default:
         process.stderr.write(`sparkler guest: unknown command '${command}'\n\n${USAGE}`);
