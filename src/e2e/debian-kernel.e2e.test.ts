@@ -2,7 +2,8 @@
  * End to end: Debian's cloud kernel (linux-image-cloud-amd64, virtio drivers as modules) with
  * Sparkler's initramfs for it boots the busybox rootfs and the tools rootfs from the root
  * drive: the initramfs loads the modules, virtio_mmio finds the devices in the ACPI DSDT, the
- * root drive mounts ext4 read-write, and the command from the kernel command line runs.
+ * root drive mounts ext4 read-write, and the command from the kernel command line runs; and,
+ * with no root drive and 32 vCPUs, the initramfs runs the busybox init contract from RAM.
  * The Debian rootfs with systemd is slower: `sparkler guest check --debian` (docs/guests.md).
  */
 import { before, describe, test } from 'node:test';
@@ -44,7 +45,12 @@ describe(`Debian's cloud kernel with its initramfs (in ${where()})`, { skip }, (
       drives: [{ drive_id: 'root', path_on_host: rootfs, is_root_device: true, is_read_only: false }],
       entropy: {},
     });
+    const noRoot = writeVmConfig({
+      'boot-source': { kernel_image_path: vmlinuz, initrd_path: initrd, boot_args: `${BOOT_ARGS} sparkler.cmd=${b64('echo root: $(grep " / " /proc/mounts | cut -d" " -f3)')}` },
+      'machine-config': { vcpu_count: 32, mem_size_mib: 512 },
+    });
     results = await runBoots([
+      { name: 'no-root-32-vcpus', args: ['--no-api', '--config-file', noRoot] },
       { name: 'busybox', args: ['--no-api', '--config-file', config(copy(await ensureRootfs(), 'busybox.ext4'), BUSYBOX_CMD, 2)] },
       { name: 'tools', args: ['--no-api', '--config-file', config(copy(await ensureToolsRootfs(), 'tools.ext4'), TOOLS_CMD, 1)] },
     ]);
@@ -63,6 +69,14 @@ describe(`Debian's cloud kernel with its initramfs (in ${where()})`, { skip }, (
     assert.match(r.stdout, /root: ext4 rw/, context(r));
     assert.match(r.stdout, /probe: written/, context(r));
     assert.match(r.stdout, /SPARKLER-CMD-EXIT=3\b/, context(r));
+  });
+
+  test('without a root drive the initramfs runs the busybox init contract, with all 32 vCPUs', () => {
+    const r = results.get('no-root-32-vcpus')!;
+    assert.equal(r.code, 0, context(r));
+    assert.match(r.stdout, /SPARKLER-INIT-OK cpus=32\b/, context(r));
+    assert.match(r.stdout, /root: rootfs/, context(r));
+    assert.match(r.stdout, /SPARKLER-CMD-EXIT=0\b/, context(r));
   });
 
   test('the tools rootfs runs iperf3, socat and fio from Debian', () => {
