@@ -31,7 +31,7 @@ export async function growImage(base: string, sizeMib: number, log: (line: strin
     log,
     build: async (out) => {
       const image = path.join(out, 'rootfs.ext4');
-      log(`growing ${path.basename(path.dirname(base))} to ${sizeMib} MiB`);
+      log(`growing a copy of ${base} to ${sizeMib} MiB`);
       await run('cp', ['--sparse=always', base, image]);
       await fsp.truncate(image, sizeMib * MiB);
       try {
