@@ -10,11 +10,12 @@ cd "$(dirname "$0")/.."
 #   linux-source-6.1 flex bison bc libelf-dev libssl-dev dwarves cpio xz-utils kmod
 #                                 the microVM guest kernel, built from Debian's source
 #   busybox-static e2fsprogs      the guest initramfs and ext4 root filesystem
+#   debootstrap                   the Debian 12 guest rootfs (guest rootfs --debian)
 #   acpica-tools curl             tests: ACPI tables disassembled by iasl; the API driven by curl
 #   qemu-system-x86               the emulated KVM host (hosts without hardware KVM) and the
 #                                 QEMU side of the benchmarks
 PACKAGES=(build-essential python3 linux-source-6.1 flex bison bc libelf-dev libssl-dev dwarves
-  cpio xz-utils kmod busybox-static e2fsprogs qemu-system-x86 acpica-tools curl)
+  cpio xz-utils kmod busybox-static e2fsprogs qemu-system-x86 acpica-tools curl debootstrap)
 
 missing=()
 for p in "${PACKAGES[@]}"; do

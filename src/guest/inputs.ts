@@ -8,8 +8,9 @@ import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { SparklerError } from '../errors';
+import { DEBIAN_SPECS } from './debian-specs';
 
-export type ArtifactKind = 'kernel' | 'initrd' | 'rootfs';
+export type ArtifactKind = 'kernel' | 'initrd' | 'rootfs' | 'debian-kernel' | 'debian-initrd' | 'tools-rootfs' | 'debian-rootfs';
 
 export interface ArtifactSpec {
   kind: ArtifactKind;
@@ -17,9 +18,15 @@ export interface ArtifactSpec {
   files: string[];
   /** Debian packages whose version determines the artifact. */
   packages: string[];
+  /** Debian packages the build downloads; their apt candidate versions are inputs. */
+  aptPackages?: string[];
+  /** Artifacts it is made from: their hashes are inputs and their folders are passed to args. */
+  after?: ArtifactKind[];
   /** The script under guest/ that builds it, and its arguments. */
   script: string;
-  args: (outDir: string, workDir: string) => string[];
+  args: (outDir: string, workDir: string, after: string[]) => string[];
+  /** Environment for the script, from the apt versions of aptPackages. */
+  env?: (aptVersions: Record<string, string>) => Record<string, string>;
   /** Files the build leaves in outDir. */
   outputs: string[];
 }
@@ -55,6 +62,7 @@ export const SPECS: Record<ArtifactKind, ArtifactSpec> = {
     args: (out, work) => [path.join(out, 'rootfs.ext4'), work],
     outputs: ['rootfs.ext4'],
   },
+  ...DEBIAN_SPECS,
 };
 
 /** guest/ at the repository root; the same from src/guest and dist/guest. */
@@ -116,10 +124,15 @@ export const dpkgVersions: PackageVersions = (packages) => {
 };
 
 /** Every input of one artifact, in a fixed order. */
-export function artifactInputs(spec: ArtifactSpec, versions: PackageVersions = dpkgVersions, root = guestDir()): HashInput[] {
+export function artifactInputs(spec: ArtifactSpec, versions: PackageVersions = dpkgVersions, root = guestDir(), aptVersions?: PackageVersions): HashInput[] {
   const inputs: HashInput[] = [{ name: 'recipe', content: `${RECIPE_VERSION} ${spec.kind}` }];
   for (const file of spec.files) inputs.push({ name: `file:${file}`, content: readFileSync(path.join(root, file)) });
   const v = versions(spec.packages);
   for (const pkg of spec.packages) inputs.push({ name: `package:${pkg}`, content: v[pkg]! });
+  const apt = spec.aptPackages ?? [];
+  if (apt.length > 0) {
+    const a = (aptVersions ?? versions)(apt);
+    for (const pkg of apt) inputs.push({ name: `apt:${pkg}`, content: a[pkg]! });
+  }
   return inputs;
 }
