@@ -87,16 +87,20 @@ test('close() stops a running VM, joins its threads, releases its fds and RAM, a
   const fdsBefore = openFds();
   // A guest that spins forever: close() must stop it.
   const vmm = buildMicroVm(options(dir, { bootSource: { kernelImagePath: path.join(dir, 'spin.elf') } }));
-  vmm.start();
-  assert.equal(vcpuThreads(), 2);
-  assert.equal(vmm.state, 'Running');
-  const memory = vmm.parts.memory.regions[0].bytes;
-  await Promise.all([vmm.close(), vmm.close()]);
-  assert.equal(vmm.state, 'Stopped');
-  assert.equal(memory.length, 0, 'guest RAM is unmapped: views read as empty');
-  assert.equal(vcpuThreads(), 0, 'the vCPU threads were joined');
-  assert.equal(openFds(), fdsBefore);
-  await vmm.close();
+  try {
+    vmm.start();
+    assert.equal(vcpuThreads(), 2);
+    assert.equal(vmm.state, 'Running');
+    const memory = vmm.parts.memory.regions[0].bytes;
+    await Promise.all([vmm.close(), vmm.close()]);
+    assert.equal(vmm.state, 'Stopped');
+    assert.equal(memory.length, 0, 'guest RAM is unmapped: views read as empty');
+    assert.equal(vcpuThreads(), 0, 'the vCPU threads were joined');
+    assert.equal(openFds(), fdsBefore);
+  } finally {
+    // A spinning guest left running would keep this test process alive.
+    await vmm.close();
+  }
 });
 
 test('200 VMs built, booted and closed in a row: fds, threads and RSS stay flat', { skip, timeout: 120_000 }, async () => {
