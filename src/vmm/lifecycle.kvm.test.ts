@@ -15,6 +15,7 @@ import { native, NativeShim } from '../native';
 import { kvmUnavailableReason } from '../testing/kvm-available';
 import { tinyKernel } from '../testing/tiny-guests';
 import { tempDir } from '../testing/temp-dir';
+import { waitFor } from '../testing/wait';
 
 const skip = kvmUnavailableReason();
 
@@ -89,7 +90,8 @@ test('close() stops a running VM, joins its threads, releases its fds and RAM, a
   const vmm = buildMicroVm(options(dir, { bootSource: { kernelImagePath: path.join(dir, 'spin.elf') } }));
   try {
     vmm.start();
-    assert.equal(vcpuThreads(), 2);
+    // Each vCPU thread names itself as it starts.
+    await waitFor(() => vcpuThreads() === 2, 'two threads named fc_vcpu');
     assert.equal(vmm.state, 'Running');
     const memory = vmm.parts.memory.regions[0].bytes;
     await Promise.all([vmm.close(), vmm.close()]);
