@@ -1,5 +1,5 @@
 /**
- * `sparkler` entry point. Subcommands (doctor, guest, emuhost, demo) are loaded lazily so that
+ * `sparkler` entry point. Subcommands (doctor, guest, emuhost, demo, bench, openapi, pool) are loaded lazily so that
  * the VMM path loads only what a boot needs. Without a subcommand, the arguments are
  * Firecracker's flags (--api-sock, --config-file, --no-api, ...).
  */
@@ -12,6 +12,7 @@ const SUBCOMMANDS: Record<string, () => SubcommandRunner> = {
   demo: () => require('./demo').run,
   bench: () => require('../bench/cli').run,
   openapi: () => require('../api/openapi').run,
+  pool: () => require('../pool/cli').run,
 };
 
 export function main(argv: string[]): void {

@@ -1,0 +1,164 @@
+/**
+ * A warm pool of idle VMM processes (what serverless platforms do with Firecracker: start the
+ * process before the request comes). It keeps `size` VMMs whose API answers in idle/, starts a
+ * replacement as soon as one is claimed (claim.ts) or dies, and on stop ends the idle and
+ * starting ones; claimed VMMs belong to their clients and run on. Each VMM is started with its
+ * own process group (detached), so a signal to the pool's group does not reach claimed VMs.
+ */
+import { ChildProcess, spawn as spawnProcess, SpawnOptions } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { SparklerError } from '../errors';
+import { listSlots, preparePoolDir, slotPath, SlotState } from './layout';
+import { apiAnswers } from './probe';
+
+export const SPARKLER_BIN = path.resolve(__dirname, '..', '..', 'bin', 'sparkler');
+
+export interface PoolOptions {
+  dir: string;
+  size: number;
+  /** Flags for every VMM beyond --api-sock and --id (e.g. --level Info, --boot-timer). */
+  vmmArgs?: readonly string[];
+  /** The VMM executable; bin/sparkler by default. */
+  bin?: string;
+  /** How long a VMM may take to answer its API before it is killed and replaced. */
+  startTimeoutMs?: number;
+  /** Injected by tests. */
+  spawn?: (command: string, args: readonly string[], options: SpawnOptions) => ChildProcess;
+  probe?: (socketPath: string) => Promise<boolean>;
+  log?: (line: string) => void;
+}
+
+interface Slot {
+  id: string;
+  child: ChildProcess;
+  state: SlotState;
+  startedAt: number;
+}
+
+export class PoolError extends SparklerError {
+  constructor(message: string) {
+    super('EPOOL', message);
+    this.name = 'PoolError';
+  }
+}
+
+export class WarmPool {
+  private readonly slots = new Map<string, Slot>();
+  private sequence = 0;
+  private stopped = false;
+  private timer?: NodeJS.Timeout;
+  private watcher?: fs.FSWatcher;
+  /** VMMs started, and those that died or timed out before they were claimed. */
+  readonly counts = { started: 0, claimed: 0, failed: 0 };
+
+  constructor(private readonly opts: PoolOptions) {
+    if (!Number.isInteger(opts.size) || opts.size < 1) throw new PoolError(`The pool size must be a whole number of at least 1, not ${opts.size}.`);
+  }
+
+  /** Creates the folder, starts `size` VMMs and keeps the count; resolves once all answer. */
+  async start(): Promise<void> {
+    preparePoolDir(this.opts.dir);
+    // A claim is a rename out of idle/: notice it at once (and poll, in case a watch event is lost).
+    this.watcher = fs.watch(path.join(this.opts.dir, 'idle'), () => this.reconcile());
+    this.timer = setInterval(() => this.reconcile(), 100);
+    this.reconcile();
+    await this.waitIdle(this.opts.size, (this.opts.startTimeoutMs ?? 10_000) * 2);
+  }
+
+  /** VMMs in each state, as the pool sees them now. */
+  get census(): Record<SlotState, number> {
+    const c = { starting: 0, idle: 0, claimed: 0 };
+    for (const s of this.slots.values()) c[s.state]++;
+    return c;
+  }
+
+  /** Resolves when at least `n` VMMs are idle. */
+  async waitIdle(n: number, timeoutMs = 20_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (listSlots(this.opts.dir, 'idle').length < n) {
+      if (Date.now() > deadline) throw new PoolError(`The pool did not reach ${n} idle VMMs within ${timeoutMs} ms (${JSON.stringify(this.census)}).`);
+      await new Promise((r) => setTimeout(r, 10));
+    }
+  }
+
+  /** Ends the idle and starting VMMs and stops refilling; claimed ones run on. */
+  stop(): void {
+    this.stopped = true;
+    if (this.timer) clearInterval(this.timer);
+    this.watcher?.close();
+    for (const slot of this.slots.values()) {
+      if (slot.state === 'claimed') continue;
+      slot.child.kill('SIGTERM');
+      this.removeSocket(slot);
+    }
+  }
+
+  /** Marks claimed slots, starts replacements, promotes answering VMMs to idle. */
+  private reconcile(): void {
+    if (this.stopped) return;
+    this.noticeClaims();
+    const c = this.census;
+    for (let missing = this.opts.size - c.idle - c.starting; missing > 0; missing--) this.startOne();
+  }
+
+  /** An idle slot whose socket left idle/ was claimed. */
+  private noticeClaims(): void {
+    for (const slot of this.slots.values()) {
+      if (slot.state === 'idle' && !fs.existsSync(slotPath(this.opts.dir, 'idle', slot.id))) {
+        slot.state = 'claimed';
+        this.counts.claimed++;
+        slot.child.unref();
+        this.opts.log?.(`pool: ${slot.id} claimed`);
+      }
+    }
+  }
+
+  private startOne(): void {
+    const id = `vmm-${process.pid}-${Date.now().toString(36)}-${(this.sequence++).toString(36)}`;
+    const socket = slotPath(this.opts.dir, 'starting', id);
+    const spawn = this.opts.spawn ?? spawnProcess;
+    const child = spawn(this.opts.bin ?? SPARKLER_BIN, ['--api-sock', socket, '--id', id, ...(this.opts.vmmArgs ?? [])],
+      { detached: true, stdio: ['ignore', 'ignore', 'inherit'] });
+    const slot: Slot = { id, child, state: 'starting', startedAt: Date.now() };
+    this.slots.set(id, slot);
+    this.counts.started++;
+    child.on('exit', (code, signal) => {
+      this.noticeClaims(); // a VMM claimed and ended between two looks was still claimed
+      this.slots.delete(id);
+      if (slot.state !== 'claimed' && !this.stopped) {
+        this.counts.failed++;
+        this.opts.log?.(`pool: ${id} ended before it was claimed (${signal ?? `exit ${code}`}); starting another`);
+      }
+      this.removeSocket(slot);
+      this.reconcile();
+    });
+    void this.promote(slot, socket);
+  }
+
+  /** Polls the new VMM's API; once it answers, publishes it in idle/ (a rename, so never half-ready). */
+  private async promote(slot: Slot, socket: string): Promise<void> {
+    const probe = this.opts.probe ?? apiAnswers;
+    const timeout = this.opts.startTimeoutMs ?? 10_000;
+    while (!this.stopped && slot.state === 'starting' && this.slots.has(slot.id)) {
+      if (await probe(socket)) {
+        if (this.stopped || !this.slots.has(slot.id)) return;
+        fs.renameSync(socket, slotPath(this.opts.dir, 'idle', slot.id));
+        slot.state = 'idle';
+        return;
+      }
+      if (Date.now() - slot.startedAt > timeout) {
+        this.opts.log?.(`pool: ${slot.id} did not answer within ${timeout} ms; killing it`);
+        slot.child.kill('SIGKILL');
+        return;
+      }
+      await new Promise((r) => setTimeout(r, 5));
+    }
+  }
+
+  private removeSocket(slot: Slot): void {
+    for (const state of ['starting', 'idle', 'claimed'] as const) {
+      try { fs.unlinkSync(slotPath(this.opts.dir, state, slot.id)); } catch { /* not there */ }
+    }
+  }
+}
