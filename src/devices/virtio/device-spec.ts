@@ -6,6 +6,8 @@
  */
 import type { DriveConfig } from '../../config/drive';
 import type { EntropyConfig } from '../../config/entropy';
+import type { NetworkInterfaceConfig } from '../../config/network-interface';
+import type { NetMmdsConfig } from './net/spec';
 import type { DeviceContext } from './device-context';
 import type { VirtioDevice } from './device';
 
@@ -13,6 +15,9 @@ import type { VirtioDevice } from './device';
 export interface DeviceConfigs {
   drives?: readonly DriveConfig[];
   entropy?: EntropyConfig;
+  networkInterfaces?: readonly NetworkInterfaceConfig[];
+  /** The VM's metadata service and which interfaces carry it. */
+  mmds?: NetMmdsConfig;
 }
 
 /** Cumulative counters of one device, in Firecracker's metrics names. */
