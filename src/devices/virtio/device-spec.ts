@@ -40,6 +40,8 @@ export interface CreatedDevice {
   readonly firstSlot?: boolean;
   /** A PATCH after boot; throws, changing nothing, when the update cannot be applied. */
   update?(update: unknown): void;
+  /** The VM paused or resumed: a device with a host backend (a TAP) stops reading it while paused. */
+  setPaused?(paused: boolean): void;
   /** Stops timers and backends and closes host files; the manager calls it once. */
   dispose(): void;
 }

@@ -270,6 +270,7 @@ export class VirtioNet implements VirtioDevice {
       }
     }
     a.interrupt.signalUsed(a.rx);
+    if (this.mmds !== undefined) this.armMmdsTimer();
     // MMDS frames do not make the TAP readable: come back for them on the next turn.
     if (more && this.mmds?.hasPending()) this.schedule('rx', 0);
   }
@@ -278,7 +279,6 @@ export class VirtioNet implements VirtioDevice {
   private nextRxFrame(): boolean {
     if (this.mmds !== undefined && this.mmds.hasPending()) {
       const n = this.mmds.writeNextFrame(this.rxFrame.subarray(VNET_HDR_SIZE, VNET_HDR_SIZE + MMDS_FRAME_MAX));
-      this.armMmdsTimer();
       if (n > 0) {
         this.rxFrame.fill(0, 0, VNET_HDR_SIZE); // complete checksums, no GSO
         this.rxLength = VNET_HDR_SIZE + n;
@@ -422,17 +422,22 @@ export class VirtioNet implements VirtioDevice {
 
   // ---- timers ----
 
+  /**
+   * Arms a timer for MMDS's next retransmission. Not while a frame waits for an RX buffer: the
+   * guest adding buffers runs RX again, which re-arms it. At least 1 ms ahead, so a deadline
+   * that is already due can never make a timer loop.
+   */
   private armMmdsTimer(): void {
-    const due = this.mmds?.nextDeadlineMs();
     if (this.mmdsTimer !== undefined) this.timers.clearTimeout(this.mmdsTimer);
     this.mmdsTimer = undefined;
-    if (due === undefined) return;
+    const due = this.mmds?.nextDeadlineMs();
+    if (due === undefined || this.rxLength > 0 || this.active === undefined) return;
     const nowMs = Number(this.clock.nowNs() / 1_000_000n);
     this.mmdsTimer = this.timers.setTimeout(() => this.guarded('an MMDS retransmission', () => {
       this.mmdsTimer = undefined;
       this.processRx();
-      this.armMmdsTimer();
-    }), Math.max(0, due - nowMs));
+      if (this.mmdsTimer === undefined) this.armMmdsTimer();
+    }), Math.max(1, due - nowMs));
   }
 
   private schedule(_what: 'rx', delayMs: number): void {

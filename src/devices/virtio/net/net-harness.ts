@@ -91,6 +91,8 @@ export interface NetSetupOptions {
   rx?: RateLimiterConfig;
   tx?: RateLimiterConfig;
   mmds?: MmdsNetworkStack;
+  /** The clock and timers (share one with an MMDS stack). */
+  clock?: FakeClock;
   /** Which offered features the driver accepts (default: all). */
   accept?: (offered: bigint) => bigint;
 }
@@ -98,7 +100,7 @@ export interface NetSetupOptions {
 export function setupNet(opts: NetSetupOptions = {}) {
   const memory = testMemory();
   const log = new RecordingLog();
-  const clock = new FakeClock();
+  const clock = opts.clock ?? new FakeClock();
   const backend = new FakeBackend();
   const fds = new FakeWatcher();
   const device = new VirtioNet({

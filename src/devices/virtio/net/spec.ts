@@ -65,6 +65,7 @@ export const netSpec: VirtioDeviceSpec<NetInstance> = {
         const { rxRateLimiter, txRateLimiter } = u as NetworkInterfaceUpdate;
         net.update({ rxRateLimiter, txRateLimiter });
       },
+      setPaused: (paused) => net.setPaused(paused),
       dispose: () => net.dispose(),
     };
   },
