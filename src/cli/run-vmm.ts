@@ -245,11 +245,23 @@ export async function runVmm(argv: string[]): Promise<number> {
 
   let onStarted!: (vmm: Vmm) => void;
   const started = new Promise<Vmm>((resolve) => { onStarted = resolve; });
+  // Kept for the metadata service, which fills its data store from it.
+  let metadata: MmdsMetadata | undefined;
+  if (args.mmds.metadataPath !== undefined) {
+    try {
+      metadata = loadMetadata(args.mmds.metadataPath, args.mmds.sizeLimit);
+    } catch (err) {
+      return fail((err as Error).message, EXIT.GENERIC);
+    }
+  }
+
   const { VmmController } = await import('../vmm/controller');
   const controller = new VmmController({
     instanceId: args.id,
     vmmVersion: VERSION,
     bootTimer: args.bootTimer,
+    mmdsSizeLimit: args.mmds.sizeLimit,
+    metadata: metadata?.data,
     onStarted: (vmm) => {
       logger.beforeStdoutWrite = () => vmm.parts.devices.serial.flush();
       connectTerminal(vmm);
@@ -269,17 +281,6 @@ export async function runVmm(argv: string[]): Promise<number> {
       if (vmm) vmm.stop({ kind: 'requested' });
       else terminate(EXIT.OK);
     });
-  }
-
-  // Kept for the metadata service, which fills its data store from it.
-  let metadata: MmdsMetadata | undefined;
-  if (args.mmds.metadataPath !== undefined) {
-    try {
-      metadata = loadMetadata(args.mmds.metadataPath, args.mmds.sizeLimit);
-    } catch (err) {
-      return fail((err as Error).message, EXIT.GENERIC);
-    }
-    logger.warn(`The MMDS metadata in ${metadata.path} is valid (${metadata.sizeBytes} bytes), but this version of Sparkler has no MMDS yet; nothing serves it.`);
   }
 
   let config: VmConfig | undefined;

@@ -29,7 +29,8 @@ export function parseMmdsConfig(value: unknown, where = 'mmds-config'): MmdsConf
     if (problem) throw new ConfigError(`${where}.network_interfaces[${i}]: ${problem}`);
   });
   if (w.network_interfaces.length === 0) {
-    throw new ConfigError(`${where}: field \`network_interfaces\` is empty; name at least one network interface that may reach MMDS.`);
+    // Firecracker's words (its clients match them).
+    throw new ConfigError('The list of network interface IDs that allow forwarding MMDS requests is empty.', 'EMMDSCONFIG');
   }
   const ipv4Address = w.ipv4_address ?? DEFAULT_MMDS_ADDRESS;
   if (!isLinkLocalAddress(ipv4Address)) {
@@ -42,7 +43,7 @@ export function parseMmdsConfig(value: unknown, where = 'mmds-config'): MmdsConf
 export function checkMmdsInterfaces(c: MmdsConfig, existing: readonly string[]): void {
   const missing = c.networkInterfaces.filter((id) => !existing.includes(id));
   if (missing.length > 0) {
-    throw new ConfigError(`mmds-config: the network interface(s) ${missing.map((m) => `\`${m}\``).join(', ')} do not exist; configure them before MMDS.`);
+    throw new ConfigError(`The list of network interface IDs provided contains at least one ID that does not correspond to any existing network interface: ${missing.map((m) => `\`${m}\``).join(', ')} do not exist; configure them before MMDS.`, 'EMMDSCONFIG');
   }
 }
 

@@ -62,7 +62,7 @@ const CASES: Case[] = [
   ['balloon stats: missing', parseBalloonStatsUpdate, {}, /missing field `stats_polling_interval_s`/],
   ['balloon hinting: type', parseBalloonStartCmd, { acknowledge_on_stop: 1 }, /`acknowledge_on_stop` must be true or false/],
   ['mmds: interfaces', parseMmdsConfig, {}, /missing field `network_interfaces`/],
-  ['mmds: empty interfaces', parseMmdsConfig, { network_interfaces: [] }, /`network_interfaces` is empty/],
+  ['mmds: empty interfaces', parseMmdsConfig, { network_interfaces: [] }, /^The list of network interface IDs that allow forwarding MMDS requests is empty\.$/],
   ['mmds: interface id', parseMmdsConfig, { network_interfaces: ['a b'] }, /network_interfaces\[0\]: API Resource IDs/],
   ['mmds: address', parseMmdsConfig, { network_interfaces: ['eth0'], ipv4_address: '10.0.0.1' }, /must be a link-local IPv4 address/],
   ['mmds: address edge', parseMmdsConfig, { network_interfaces: ['eth0'], ipv4_address: '169.254.0.1' }, /link-local/],
@@ -121,7 +121,7 @@ test('resource store: balloon no larger than RAM, MMDS only on existing interfac
     assert.throws(() => r.setBalloon(parseBalloon({ amount_mib: 65, deflate_on_oom: true })), /larger than the guest memory \(64 MiB\)/);
     r.setBalloon(parseBalloon({ amount_mib: 32, deflate_on_oom: true }));
     assert.throws(() => r.updateMachineConfig({ memSizeMib: 16 }, false), /smaller than the configured balloon target/);
-    assert.throws(() => r.setMmdsConfig(parseMmdsConfig({ network_interfaces: ['eth0'] })), /`eth0` do not exist/);
+    assert.throws(() => r.setMmdsConfig(parseMmdsConfig({ network_interfaces: ['eth0'] })), /The list of network interface IDs provided contains at least one ID that does not correspond to any existing network interface: `eth0` do not exist/);
     r.insertNetworkInterface(parseNetworkInterface({ iface_id: 'eth0', host_dev_name: 'tap0' }));
     r.setMmdsConfig(parseMmdsConfig({ network_interfaces: ['eth0'] }));
     r.insertPmem(parsePmem({ id: 'p', path_on_host: '/p', root_device: true }));

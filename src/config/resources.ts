@@ -15,7 +15,8 @@ import { applyMachineConfigUpdate, DEFAULT_MACHINE_CONFIG, MachineConfig, Machin
 import { MemoryHotplugConfig } from './memory-hotplug';
 import { MetricsConfig } from './metrics';
 import { checkMmdsInterfaces, MmdsConfig } from './mmds-config';
-import { insertNetworkInterface, NetworkInterfaceConfig } from './network-interface';
+import { insertNetworkInterface, NetworkInterfaceConfig, NetworkInterfaceUpdate } from './network-interface';
+import type { RateLimiterConfig } from './rate-limiter';
 import { insertPmem, PmemConfig } from './pmem';
 import { SerialConfig } from './serial';
 import { ConfigError } from './validate';
@@ -70,6 +71,14 @@ export class VmResources {
       for (const key of ['bandwidth', 'ops'] as const) if (next[key]?.size === 0) delete next[key];
       drive.rateLimiter = next.bandwidth || next.ops ? next : undefined;
     }
+  }
+
+  /** After boot: a network interface's PATCH went through; GET /vm/config shows the new limiters. */
+  recordNetworkInterfaceUpdate(u: NetworkInterfaceUpdate): void {
+    const iface = this.current.networkInterfaces.find((n) => n.ifaceId === u.ifaceId);
+    if (iface === undefined) return;
+    iface.rxRateLimiter = mergeLimiter(iface.rxRateLimiter, u.rxRateLimiter);
+    iface.txRateLimiter = mergeLimiter(iface.txRateLimiter, u.txRateLimiter);
   }
 
   insertPmem(p: PmemConfig): void {
@@ -152,4 +161,12 @@ export class VmResources {
     section('memory-hotplug', () => c.memoryHotplug && this.setMemoryHotplug(c.memoryHotplug));
     section('serial', () => c.serial && this.setSerial(c.serial));
   }
+}
+
+/** A PATCHed limiter as GET /vm/config shows it: buckets in the update replace old ones, `{size: 0}` removes one. */
+function mergeLimiter(current: RateLimiterConfig | undefined, update: RateLimiterConfig | undefined): RateLimiterConfig | undefined {
+  if (update === undefined) return current;
+  const next = { ...current, ...update };
+  for (const key of ['bandwidth', 'ops'] as const) if (next[key]?.size === 0 || next[key]?.refillTimeMs === 0) delete next[key];
+  return next.bandwidth || next.ops ? next : undefined;
 }

@@ -51,6 +51,9 @@ export interface BuildOptions extends LegacyDeviceOptions {
   /** virtio-block drives (the root drive becomes /dev/vda) and the virtio-rng device. */
   drives?: readonly DriveConfig[];
   entropy?: EntropyConfig;
+  /** virtio-net interfaces on host TAPs, and the metadata service those named in mmds-config carry. */
+  networkInterfaces?: DeviceConfigs['networkInterfaces'];
+  mmds?: DeviceConfigs['mmds'];
   /** PUT /cpu-config: CPUID and MSR modifiers applied on top of the normalised values. */
   cpuConfig?: CpuConfig;
   /** Injected for tests; defaults to opening /dev/kvm (closed with the VM; an injected one is not). */
@@ -216,7 +219,7 @@ function buildFromFiles(opts: BuildOptions, kernelImage: ImageSource, initrdImag
     const cmdline = KernelCmdline.from(bootSource.bootArgs ?? DEFAULT_BOOT_ARGS);
     const pio = new Bus();
     const mmio = new Bus();
-    const devices = attachDevices(core, mmio, { drives: opts.drives, entropy: opts.entropy }, teardown, opts.deviceContext);
+    const devices = attachDevices(core, mmio, { drives: opts.drives, entropy: opts.entropy, networkInterfaces: opts.networkInterfaces, mmds: opts.mmds }, teardown, opts.deviceContext);
     for (const fragment of devices.cmdlineFragments()) cmdline.append(fragment);
     const vcpuCount = machineConfig.vcpuCount;
     // ACPI tables describe the CPUs (MADT) and the virtio-mmio devices (DSDT) for kernels that do

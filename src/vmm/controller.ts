@@ -19,10 +19,14 @@ import { Logger, logger as defaultLogger } from '../logger/logger';
 import { Metrics, metrics as defaultMetrics } from '../metrics/metrics';
 import type { BuildOptions } from './builder';
 import type { DriveConfig } from '../config/drive';
+import type { NetworkInterfaceConfig } from '../config/network-interface';
+import { MmdsService } from './mmds-service';
+import { registerNetMetrics } from './net-metrics';
 import type { InstanceState, Vmm } from './vmm';
 
 // The device and builder modules load on first use: the API should be up before they are needed.
 const blockSpec = () => require('../devices/virtio/block/spec') as typeof import('../devices/virtio/block/spec');
+const netSpec = () => require('../devices/virtio/net/spec') as typeof import('../devices/virtio/net/spec');
 const ratelimit = () => require('../ratelimit') as typeof import('../ratelimit');
 
 export const APP_NAME = 'Sparkler';
@@ -41,6 +45,11 @@ export interface ControllerOptions {
   onStarted?: (vmm: Vmm) => void;
   /** Checks that the kernel and initrd open when the boot source is set; injected by tests. */
   checkBootSource?: (c: BootSourceConfig) => void;
+  /** --mmds-size-limit and --metadata's document. */
+  mmdsSizeLimit?: number;
+  metadata?: unknown;
+  /** Opens and closes a TAP when an interface is PUT; injected by tests. */
+  checkTap?: (hostDevName: string) => void;
 }
 
 /** Actions allowed only before InstanceStart, and only after it. */
@@ -61,12 +70,19 @@ const ok = (body: ResponseBody): VmmResponse => ({ status: 200, body });
 export class VmmController {
   readonly resources = new VmResources();
   private vmm?: Vmm;
+  private mmdsService?: MmdsService;
   private readonly logger: Logger;
   private readonly metrics: Metrics;
 
   constructor(private readonly opts: ControllerOptions) {
     this.logger = opts.logger ?? defaultLogger;
     this.metrics = opts.metrics ?? defaultMetrics;
+  }
+
+  /** The metadata service, made on first use (with --metadata's document, if any). */
+  private get mmds(): MmdsService {
+    this.mmdsService ??= new MmdsService({ instanceId: this.opts.instanceId, sizeLimit: this.opts.mmdsSizeLimit, initial: this.opts.metadata as never });
+    return this.mmdsService;
   }
 
   get state(): InstanceState {
@@ -129,7 +145,11 @@ export class VmmController {
         this.checkDrive(action.config);
         r.insertDrive(action.config);
         return EMPTY;
-      case 'InsertNetworkDevice': r.insertNetworkInterface(action.config); return EMPTY;
+      case 'InsertNetworkDevice':
+        requireFeature('network-interfaces');
+        this.checkTap(action.config);
+        r.insertNetworkInterface(action.config);
+        return EMPTY;
       case 'InsertPmemDevice': r.insertPmem(action.config); return EMPTY;
       case 'SetVsockDevice': r.setVsock(action.config); return EMPTY;
       case 'SetEntropyDevice': r.setEntropy(action.config); return EMPTY;
@@ -145,17 +165,34 @@ export class VmmController {
         this.vmm!.devices.update('block', action.update.driveId, action.update);
         r.recordDriveUpdate(action.update);
         return EMPTY;
-      case 'UpdateNetworkInterface': requireFeature('network-interfaces'); return EMPTY;
+      case 'UpdateNetworkInterface':
+        this.vmm!.devices.update('net', action.update.ifaceId, action.update);
+        r.recordNetworkInterfaceUpdate(action.update);
+        return EMPTY;
       case 'UpdatePmemDevice': requireFeature('pmem'); return EMPTY;
       case 'GetBalloonConfig': case 'GetBalloonStats': case 'UpdateBalloon': case 'UpdateBalloonStatistics':
       case 'StartFreePageHinting': case 'StopFreePageHinting': case 'GetFreePageHintingStatus':
         throw new FeatureUnavailableError('balloon');
       case 'GetMemoryHotplugStatus': case 'UpdateMemoryHotplugSize':
         throw new FeatureUnavailableError('memory-hotplug');
-      case 'PutMmds': case 'PatchMmds': case 'GetMmds':
-        throw new FeatureUnavailableError('mmds');
+      case 'GetMmds': return ok(this.mmds.get() as { [key: string]: unknown }); // PUT takes objects only
+      case 'PutMmds': this.mmds.put(action.data); return EMPTY;
+      case 'PatchMmds': this.mmds.patch(action.data); return EMPTY;
       case 'CreateSnapshot': case 'LoadSnapshot':
         throw new FeatureUnavailableError('snapshots');
+    }
+  }
+
+  /** The interface's TAP must open now, as Firecracker creates the device at PUT (Firecracker's words). */
+  private checkTap(n: NetworkInterfaceConfig): void {
+    const others = this.resources.config.networkInterfaces.filter((i) => i.ifaceId !== n.ifaceId);
+    if (others.some((i) => i.hostDevName === n.hostDevName)) {
+      throw new ConfigError(`Could not create the network device: Open tap device failed: the TAP ${n.hostDevName} is already used by another network interface.`, 'ETAPBUSY');
+    }
+    try {
+      (this.opts.checkTap ?? ((name: string) => netSpec().checkTap(name)))(n.hostDevName);
+    } catch (err) {
+      throw new ConfigError(`Could not create the network device: ${(err as Error).message}`, (err as { code?: string }).code ?? 'ETAP');
     }
   }
 
@@ -183,6 +220,8 @@ export class VmmController {
         cpuConfig: c.cpuConfig,
         drives: c.drives,
         entropy: c.entropy,
+        networkInterfaces: c.networkInterfaces,
+        mmds: this.mmds.forBuild(c.mmdsConfig),
         serialOutput: serialSink(c.serial?.serialOutPath, c.serial?.rateLimiter, this.opts.defaultSerialOutput, this.metrics),
         onReset: () => vmm?.stop({ kind: 'reset' }),
         bootTimer: this.opts.bootTimer ? { log: (line) => this.logger.info(line) } : undefined,
@@ -192,6 +231,7 @@ export class VmmController {
     }
     this.vmm = vmm;
     registerVmMetrics(this.metrics, vmm);
+    registerNetMetrics(this.metrics, vmm, this.mmds);
     vmm.start();
     this.opts.onStarted?.(vmm);
     this.metrics.flush();

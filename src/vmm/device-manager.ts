@@ -144,6 +144,11 @@ export class DeviceManager {
     device.created.update(update);
   }
 
+  /** Tells every device the VM paused (no host I/O such as TAP reads) or resumed. */
+  setPaused(paused: boolean): void {
+    for (const d of this.attached) d.created.setPaused?.(paused);
+  }
+
   /** The kernel command-line parameters of every device, in slot order. */
   cmdlineFragments(): string[] {
     return this.attached.flatMap((d) => [virtioMmioCmdlineFragment(d.slot), ...(d.created.cmdline ? [d.created.cmdline] : [])]);

@@ -121,11 +121,13 @@ export class Vmm {
     markStartup('vcpus_started');
   }
 
-  pause(): Promise<void> {
-    return this.runner.pause();
+  async pause(): Promise<void> {
+    await this.runner.pause();
+    this.devices.setPaused(true);
   }
 
   resume(): void {
+    this.devices.setPaused(false);
     this.runner.resume();
   }
 

@@ -6,6 +6,8 @@
  */
 import type { DriveConfig } from '../../config/drive';
 import type { EntropyConfig } from '../../config/entropy';
+import type { NetworkInterfaceConfig } from '../../config/network-interface';
+import type { NetMmdsConfig } from './net/spec';
 import type { DeviceContext } from './device-context';
 import type { VirtioDevice } from './device';
 
@@ -13,6 +15,9 @@ import type { VirtioDevice } from './device';
 export interface DeviceConfigs {
   drives?: readonly DriveConfig[];
   entropy?: EntropyConfig;
+  networkInterfaces?: readonly NetworkInterfaceConfig[];
+  /** The VM's metadata service and which interfaces carry it. */
+  mmds?: NetMmdsConfig;
 }
 
 /** Cumulative counters of one device, in Firecracker's metrics names. */
@@ -35,6 +40,8 @@ export interface CreatedDevice {
   readonly firstSlot?: boolean;
   /** A PATCH after boot; throws, changing nothing, when the update cannot be applied. */
   update?(update: unknown): void;
+  /** The VM paused or resumed: a device with a host backend (a TAP) stops reading it while paused. */
+  setPaused?(paused: boolean): void;
   /** Stops timers and backends and closes host files; the manager calls it once. */
   dispose(): void;
 }

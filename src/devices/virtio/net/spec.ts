@@ -1,0 +1,72 @@
+/**
+ * virtio-net in the device manager: one device per `network-interfaces` entry, each on its own
+ * TAP. Interfaces named in mmds-config get their own MMDS network stack over the VM's one store.
+ * The device code loads only when a VM has an interface.
+ */
+import type { NetworkInterfaceConfig, NetworkInterfaceUpdate } from '../../../config/network-interface';
+import type { Mmds } from '../../../mmds/mmds';
+import type { NativeShim } from '../../../native';
+import type { VirtioDeviceSpec } from '../device-spec';
+
+const device = () => require('./device') as typeof import('./device');
+const tap = () => require('./tap') as typeof import('./tap');
+const nativeShim = (): NativeShim => (require('../../../native') as typeof import('../../../native')).native();
+
+/** The VM's metadata service and the interfaces that reach it (mmds-config network_interfaces). */
+export interface NetMmdsConfig {
+  mmds: Mmds;
+  interfaces: readonly string[];
+}
+
+/** One interface, with the VM's MMDS when this interface carries it. */
+export interface NetInstance {
+  iface: NetworkInterfaceConfig;
+  mmds?: Mmds;
+}
+
+/** `06:00:AC:10:00:02` as six bytes (the config parser has checked the form). */
+export function macBytes(mac: string): Uint8Array {
+  return Uint8Array.from(mac.split(':').map((b) => parseInt(b, 16)));
+}
+
+/**
+ * PUT /network-interfaces before boot: opens the TAP as the device will and closes it, so a
+ * TAP that is busy or has the wrong flags is reported to the API caller, not at InstanceStart.
+ */
+export function checkTap(hostDevName: string, shim: NativeShim = nativeShim()): void {
+  tap().Tap.open(hostDevName, shim).close();
+}
+
+export const netSpec: VirtioDeviceSpec<NetInstance> = {
+  type: 'net',
+  instances: (config) => (config.networkInterfaces ?? []).map((iface) => ({
+    iface,
+    mmds: config.mmds !== undefined && config.mmds.interfaces.includes(iface.ifaceId) ? config.mmds.mmds : undefined,
+  })),
+  create({ iface, mmds }, ctx) {
+    const backend = tap().Tap.open(iface.hostDevName, nativeShim());
+    let net: import('./device').VirtioNet;
+    try {
+      net = new (device().VirtioNet)({
+        ifaceId: iface.ifaceId, backend, guestMac: iface.guestMac !== undefined ? macBytes(iface.guestMac) : undefined, mtu: iface.mtu,
+        rxRateLimiter: iface.rxRateLimiter, txRateLimiter: iface.txRateLimiter, mmds: mmds?.createNetworkStack(),
+        fds: ctx.fds, clock: ctx.clock, timers: ctx.timers, log: ctx.log, host: ctx.host,
+      });
+    } catch (err) {
+      backend.close();
+      throw err;
+    }
+    return {
+      id: iface.ifaceId,
+      device: net,
+      metricsGroup: `net_${iface.ifaceId}`,
+      metrics: () => net.metrics.toJson(),
+      update: (u) => {
+        const { rxRateLimiter, txRateLimiter } = u as NetworkInterfaceUpdate;
+        net.update({ rxRateLimiter, txRateLimiter });
+      },
+      setPaused: (paused) => net.setPaused(paused),
+      dispose: () => net.dispose(),
+    };
+  },
+};
