@@ -183,6 +183,7 @@ export class VmmController {
         cpuConfig: c.cpuConfig,
         drives: c.drives,
         entropy: c.entropy,
+        vsock: c.vsock,
         serialOutput: serialSink(c.serial?.serialOutPath, c.serial?.rateLimiter, this.opts.defaultSerialOutput, this.metrics),
         onReset: () => vmm?.stop({ kind: 'reset' }),
         bootTimer: this.opts.bootTimer ? { log: (line) => this.logger.info(line) } : undefined,

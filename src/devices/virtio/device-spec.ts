@@ -6,6 +6,7 @@
  */
 import type { DriveConfig } from '../../config/drive';
 import type { EntropyConfig } from '../../config/entropy';
+import type { VsockConfig } from '../../config/vsock';
 import type { DeviceContext } from './device-context';
 import type { VirtioDevice } from './device';
 
@@ -13,6 +14,7 @@ import type { VirtioDevice } from './device';
 export interface DeviceConfigs {
   drives?: readonly DriveConfig[];
   entropy?: EntropyConfig;
+  vsock?: VsockConfig;
 }
 
 /** Cumulative counters of one device, in Firecracker's metrics names. */
