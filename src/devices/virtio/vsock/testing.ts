@@ -3,6 +3,7 @@
  * a guest driver that talks to the device through the real virtio-mmio transport and queues.
  */
 import { EventEmitter } from 'node:events';
+import type { Timers } from '../../../ratelimit/clock';
 import { FakeClock } from '../../../ratelimit/fake-clock';
 import { MmioTransport } from '../mmio-transport';
 import { MockMmioDriver } from '../testing/mock-mmio-driver';
@@ -81,7 +82,7 @@ export class VsockGuest {
   readonly memory = testMemory();
   readonly log = new RecordingLog();
   readonly host = new RecordingLog();
-  readonly net = new FakeNet();
+  readonly net: FakeNet;
   readonly clock = new FakeClock();
   readonly line = new SpyLine();
   readonly device: VirtioVsock;
@@ -92,9 +93,15 @@ export class VsockGuest {
   private rxSeen = 0;
   private txSlot = 0;
   private rxAddr = new Map<number, number>();
+  private rxPosted = 0;
 
-  constructor(opts: { maxConnections?: number; rxBuffers?: number } = {}) {
-    this.device = new VirtioVsock({ guestCid: GUEST_CID, udsPath: '/run/v.sock', net: this.net, log: this.log, host: this.host, timers: this.clock, maxConnections: opts.maxConnections });
+  /** `realNet`/`udsPath`: real Unix sockets instead of the fake (then `net` is unused). */
+  constructor(opts: { maxConnections?: number; rxBuffers?: number; realNet?: HostNet; udsPath?: string; timers?: Timers } = {}) {
+    this.net = new FakeNet();
+    this.device = new VirtioVsock({
+      guestCid: GUEST_CID, udsPath: opts.udsPath ?? '/run/v.sock', net: opts.realNet ?? this.net, log: this.log, host: this.host,
+      timers: opts.timers ?? this.clock, maxConnections: opts.maxConnections,
+    });
     this.device.listen();
     const transport = new MmioTransport(this.device, this.memory, this.line, { name: 'virtio-vsock', log: this.log });
     this.driver = new MockMmioDriver(transport);
@@ -105,7 +112,7 @@ export class VsockGuest {
   /** Makes `n` rx buffers available (16 at most are outstanding: REGION_B holds 16 x 4 KiB). */
   postRx(n: number): void {
     for (let i = 0; i < n; i++) {
-      const addr = REGION_B + ((this.rxAddr.size + i) % 16) * RX_BUF;
+      const addr = REGION_B + (this.rxPosted++ % 16) * RX_BUF;
       const head = this.rx.addChain([{ addr, len: RX_BUF, write: true }]);
       this.rxAddr.set(head, addr);
     }
