@@ -124,7 +124,7 @@ export class Connection {
     if ((this.state as ConnState) === 'closed') return;
     // New credit may let waiting host bytes go, and let us read the host socket again.
     if (this.peerCredit() > 0) this.creditRequested = false;
-    if (this.toGuestBytes > 0 && this.peerCredit() > 0) this.wake();
+    if (this.hasOutput()) this.wake();
     this.updateHostReading();
   }
 

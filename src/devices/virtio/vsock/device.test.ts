@@ -43,6 +43,18 @@ test('host-initiated: CONNECT -> REQUEST from port 2^30; RESPONSE -> "OK <host p
   assert.equal(g.hostConnect(53).request.header.srcPort, FIRST_LOCAL_PORT + 1);
 });
 
+test('a host that half-closes right after CONNECT: SHUTDOWN SEND follows the RESPONSE', () => {
+  const g = new VsockGuest();
+  const stream = g.net.accept();
+  stream.send('CONNECT 7\nbye');
+  stream.emit('end');
+  const [req] = g.received();
+  g.send(Op.RESPONSE, 7, req.header.srcPort);
+  const r = g.received();
+  assert.deepEqual(ops(r), [Op.RW, Op.SHUTDOWN]);
+  assert.equal(r[1].header.flags, Shutdown.SEND);
+});
+
 test('bytes sent right after the CONNECT line reach the guest once it accepted', () => {
   const g = new VsockGuest();
   const stream = g.net.accept();
