@@ -282,3 +282,24 @@ test('dispose stops listening and closes host sockets', () => {
   g.device.dispose();
   assert.ok(g.net.closed && a.stream.destroyed && pending.destroyed);
 });
+
+test('random guest packets (ops, ports, flags, credit, lengths) never throw and leave the device serving', () => {
+  const g = new VsockGuest({ maxConnections: 8 });
+  let seed = 12345;
+  const rnd = (n: number) => { seed = (seed * 1103515245 + 12345) & 0x7fffffff; return seed % n; };
+  const hosts = Array.from({ length: 4 }, (_, i) => g.hostConnect(100 + i));
+  for (let i = 0; i < 3000; i++) {
+    const op = rnd(9);
+    const src = 100 + rnd(6);
+    const dst = rnd(2) === 0 ? hosts[rnd(4)].request.header.srcPort : 5000 + rnd(3);
+    const payload = Buffer.alloc(rnd(3) === 0 ? rnd(3000) : 0, i & 0xff);
+    g.send(op, src, dst, { payload, flags: rnd(8), bufAlloc: rnd(2) ? 256 * 1024 : rnd(100), fwdCnt: rnd(1 << 20) });
+    if (rnd(10) === 0) hosts[rnd(4)].stream.send(Buffer.alloc(rnd(9000)));
+    if (rnd(50) === 0) g.net.connects[rnd(Math.max(1, g.net.connects.length))]?.stream.emit('connect');
+    g.received();
+  }
+  assert.ok(g.device.muxer.connectionCount <= 8);
+  assert.equal(g.log.errors.filter((e) => /failed/.test(e)).length, 0, g.log.errors.join('\n'));
+  const fresh = g.hostConnect(999);
+  assert.equal(fresh.request?.header.op, Op.REQUEST);
+});
