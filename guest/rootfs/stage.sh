@@ -31,6 +31,8 @@ done
 rm -f init sbin/init
 install -m 755 "$here/../init/init" init
 install -m 755 "$here/../init/init" sbin/init
+# The SDK's guest agent (vsock port 52), static: the guest has no libc.
+"$here/../agent/build.sh" sbin/sparkler-agent
 
 printf 'root:x:0:0:root:/root:/bin/sh\n' >etc/passwd
 printf 'root:x:0:\n' >etc/group

@@ -13,6 +13,7 @@ const SUBCOMMANDS: Record<string, () => SubcommandRunner> = {
   bench: () => require('../bench/cli').run,
   openapi: () => require('../api/openapi').run,
   pool: () => require('../pool/cli').run,
+  exec: () => require('./exec').run,
 };
 
 export function main(argv: string[]): void {

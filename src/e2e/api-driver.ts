@@ -18,7 +18,7 @@ import { BIN } from './harness';
 export const READY_MARKER = 'READY-FOR-CTRL-ALT-DEL';
 
 /** A directory where a Unix socket can be bound (9p shares cannot always hold one). */
-async function socketDir(): Promise<string> {
+export async function socketDir(): Promise<string> {
   for (const dir of ['/run', '/dev/shm', os.tmpdir()]) {
     const probe = path.join(dir, `sparkler-probe-${process.pid}.sock`);
     const ok = await new Promise<boolean>((resolve) => {

@@ -17,6 +17,7 @@ import { applyLongMode } from '../arch/x86_64/sregs';
 import { BootSourceConfig, DEFAULT_BOOT_ARGS } from '../config/boot-source';
 import type { DriveConfig } from '../config/drive';
 import type { EntropyConfig } from '../config/entropy';
+import type { VsockConfig } from '../config/vsock';
 import { applyCpuidModifiers, applyMsrModifiers, checkKvmCapabilities, CpuConfig } from '../config/cpu-config';
 import { MachineConfig } from '../config/machine-config';
 import { Bus } from '../devices/bus';
@@ -45,15 +46,10 @@ import { adviseKernelHugePages } from '../memory/huge-pages';
 /** Where KVM puts the TSS it needs for real-mode emulation on Intel: just below the gap's top. */
 const KVM_TSS_ADDRESS = 0xfffb_d000;
 
-export interface BuildOptions extends LegacyDeviceOptions {
+/** The VM to build: boot source, machine, and every device section (DeviceConfigs: drives, entropy, ...). */
+export interface BuildOptions extends LegacyDeviceOptions, DeviceConfigs {
   bootSource: BootSourceConfig;
   machineConfig: MachineConfig;
-  /** virtio-block drives (the root drive becomes /dev/vda) and the virtio-rng device. */
-  drives?: readonly DriveConfig[];
-  entropy?: EntropyConfig;
-  /** virtio-net interfaces on host TAPs, and the metadata service those named in mmds-config carry. */
-  networkInterfaces?: DeviceConfigs['networkInterfaces'];
-  mmds?: DeviceConfigs['mmds'];
   /** PUT /cpu-config: CPUID and MSR modifiers applied on top of the normalised values. */
   cpuConfig?: CpuConfig;
   /** Injected for tests; defaults to opening /dev/kvm (closed with the VM; an injected one is not). */
@@ -219,7 +215,7 @@ function buildFromFiles(opts: BuildOptions, kernelImage: ImageSource, initrdImag
     const cmdline = KernelCmdline.from(bootSource.bootArgs ?? DEFAULT_BOOT_ARGS);
     const pio = new Bus();
     const mmio = new Bus();
-    const devices = attachDevices(core, mmio, { drives: opts.drives, entropy: opts.entropy, networkInterfaces: opts.networkInterfaces, mmds: opts.mmds }, teardown, opts.deviceContext);
+    const devices = attachDevices(core, mmio, opts, teardown, opts.deviceContext);
     for (const fragment of devices.cmdlineFragments()) cmdline.append(fragment);
     const vcpuCount = machineConfig.vcpuCount;
     // ACPI tables describe the CPUs (MADT) and the virtio-mmio devices (DSDT) for kernels that do

@@ -222,6 +222,7 @@ export class VmmController {
         entropy: c.entropy,
         networkInterfaces: c.networkInterfaces,
         mmds: this.mmds.forBuild(c.mmdsConfig),
+        vsock: c.vsock,
         serialOutput: serialSink(c.serial?.serialOutPath, c.serial?.rateLimiter, this.opts.defaultSerialOutput, this.metrics),
         onReset: () => vmm?.stop({ kind: 'reset' }),
         bootTimer: this.opts.bootTimer ? { log: (line) => this.logger.info(line) } : undefined,

@@ -7,9 +7,11 @@ import { blockSpec } from '../devices/virtio/block/spec';
 import type { VirtioDeviceSpec } from '../devices/virtio/device-spec';
 import { netSpec } from '../devices/virtio/net/spec';
 import { rngSpec } from '../devices/virtio/rng/spec';
+import { vsockSpec } from '../devices/virtio/vsock/spec';
 
 export const VIRTIO_DEVICE_SPECS: readonly VirtioDeviceSpec<any>[] = [
   blockSpec,
   rngSpec,
   netSpec,
+  vsockSpec,
 ];

@@ -8,6 +8,7 @@ import type { DriveConfig } from '../../config/drive';
 import type { EntropyConfig } from '../../config/entropy';
 import type { NetworkInterfaceConfig } from '../../config/network-interface';
 import type { NetMmdsConfig } from './net/spec';
+import type { VsockConfig } from '../../config/vsock';
 import type { DeviceContext } from './device-context';
 import type { VirtioDevice } from './device';
 
@@ -18,6 +19,7 @@ export interface DeviceConfigs {
   networkInterfaces?: readonly NetworkInterfaceConfig[];
   /** The VM's metadata service and which interfaces carry it. */
   mmds?: NetMmdsConfig;
+  vsock?: VsockConfig;
 }
 
 /** Cumulative counters of one device, in Firecracker's metrics names. */

@@ -1,0 +1,155 @@
+/**
+ * A microVM you can run commands in, in a few lines:
+ *
+ *   const vm = await MicroVM.start({ vcpus: 2, memMiB: 256 });
+ *   const r = await vm.exec(['sh', '-c', 'uname -r; exit 3']); // { exitCode: 3, stdout, stderr }
+ *   await vm.stop();
+ *
+ * One Sparkler process per VM, driven over its API socket like any Firecracker client; the
+ * commands go through the guest agent (docs/agent.md) over vsock.
+ */
+import { ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { EventEmitter } from 'node:events';
+import * as fs from 'node:fs';
+import * as net from 'node:net';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import type * as wire from '../api/wire/definitions';
+import { AGENT_PORT, AgentClient, dialVsock, ExecOptions, ExecResult } from './agent-client';
+import { SparklerSdkError } from './errors';
+import { FirecrackerClient } from './firecracker-client';
+
+/** Console on ttyS0, reboot through the i8042 (the VMM exits), and init keeps serving the agent. */
+export const SDK_BOOT_ARGS = 'console=ttyS0 reboot=k panic=1 pci=off i8042.noaux i8042.nomux i8042.dumbkbd sparkler.agent=1';
+
+export interface MicroVMOptions {
+  /** vmlinux or bzImage; default: the project's guest kernel (`sparkler guest kernel`). */
+  kernel?: string;
+  /** A root filesystem image, attached read-write as /dev/vda (use a copy per VM). */
+  rootfs?: string;
+  /** An initramfs; default, when no rootfs is given: the project's busybox initrd with the agent. */
+  initrd?: string;
+  vcpus?: number;
+  memMiB?: number;
+  /** More drives (Firecracker's Drive bodies). */
+  drives?: wire.Drive[];
+  /** Replaces SDK_BOOT_ARGS; keep `sparkler.agent=1` for the agent to stay up. */
+  bootArgs?: string;
+  guestCid?: number;
+  /** How long start() waits for the agent's first answer (default 60 s). */
+  timeoutMs?: number;
+  signal?: AbortSignal;
+  /** The `sparkler` launcher; default: this package's bin/sparkler. */
+  sparklerPath?: string;
+  /** Where the API and vsock sockets go (default: a new folder under the OS temp dir, removed by stop()). */
+  workDir?: string;
+}
+
+export interface MicroVMEvents {
+  /** Serial console output. */
+  console: [chunk: Buffer];
+  /** The Sparkler process ended. */
+  exit: [code: number | null, signal: NodeJS.Signals | null];
+}
+
+function defaultSparkler(): string {
+  return path.resolve(__dirname, '..', '..', 'bin', 'sparkler');
+}
+
+/** The project's guest artifacts, built on first use and cached (`sparkler guest paths`). */
+function guestArtifact(sparkler: string, kind: 'kernel' | 'initrd'): string {
+  return execFileSync(sparkler, ['guest', kind], { encoding: 'utf8' }).trim();
+}
+
+export class MicroVM extends EventEmitter<MicroVMEvents> {
+  readonly api: FirecrackerClient;
+  readonly agent: AgentClient;
+  /** Time from spawning the process to the agent's first answer. */
+  startToAgentMs = 0;
+  private exited: Promise<void>;
+  private stopped = false;
+
+  private constructor(readonly process: ChildProcess, readonly apiSocket: string, readonly vsockPath: string, private readonly workDir: string, private readonly ownsWorkDir: boolean) {
+    super();
+    this.api = new FirecrackerClient(apiSocket);
+    this.agent = new AgentClient(() => dialVsock(vsockPath, AGENT_PORT));
+    this.exited = new Promise((resolve) => process.once('exit', (code, sig) => { this.emit('exit', code, sig); resolve(); }));
+    process.stdout?.on('data', (d: Buffer) => this.emit('console', d));
+    process.stderr?.on('data', (d: Buffer) => this.emit('console', d));
+  }
+
+  static async start(opts: MicroVMOptions = {}): Promise<MicroVM> {
+    opts.signal?.throwIfAborted();
+    const sparkler = opts.sparklerPath ?? defaultSparkler();
+    const kernel = opts.kernel ?? guestArtifact(sparkler, 'kernel');
+    const initrd = opts.initrd ?? (opts.rootfs === undefined ? guestArtifact(sparkler, 'initrd') : undefined);
+    const ownsWorkDir = opts.workDir === undefined;
+    const workDir = opts.workDir ?? fs.mkdtempSync(path.join(os.tmpdir(), 'sparkler-vm-'));
+    const apiSocket = path.join(workDir, 'api.sock');
+    const vsockPath = path.join(workDir, 'v.sock');
+    const t0 = performance.now();
+    const child = spawn(sparkler, ['--api-sock', apiSocket], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const vm = new MicroVM(child, apiSocket, vsockPath, workDir, ownsWorkDir);
+    const timeoutMs = opts.timeoutMs ?? 60_000;
+    const deadline = Date.now() + timeoutMs;
+    try {
+      await until(() => canConnect(apiSocket), deadline, opts.signal, vm, 'the API socket');
+      await vm.api.putBootSource({ kernel_image_path: kernel, boot_args: opts.bootArgs ?? SDK_BOOT_ARGS, ...(initrd ? { initrd_path: initrd } : {}) });
+      await vm.api.putMachineConfig({ vcpu_count: opts.vcpus ?? 1, mem_size_mib: opts.memMiB ?? 256 });
+      if (opts.rootfs !== undefined) await vm.api.putDrive({ drive_id: 'rootfs', path_on_host: opts.rootfs, is_root_device: true, is_read_only: false });
+      for (const d of opts.drives ?? []) await vm.api.putDrive(d);
+      await vm.api.putVsock({ guest_cid: opts.guestCid ?? 3, uds_path: vsockPath });
+      await vm.api.startInstance();
+      await until(async () => { try { await vm.agent.ping(); return true; } catch { return false; } }, deadline, opts.signal, vm, 'the guest agent');
+      vm.startToAgentMs = performance.now() - t0;
+      return vm;
+    } catch (err) {
+      await vm.stop();
+      throw err;
+    }
+  }
+
+  exec(argv: readonly string[], opts?: ExecOptions): Promise<ExecResult> { return this.agent.exec(argv, opts); }
+  writeFile(guestPath: string, data: Uint8Array | string, mode?: number): Promise<void> { return this.agent.writeFile(guestPath, data, mode); }
+  readFile(guestPath: string): Promise<Buffer> { return this.agent.readFile(guestPath); }
+  pause(): Promise<void> { return this.api.pause(); }
+  resume(): Promise<void> { return this.api.resume(); }
+
+  /** Ends the Sparkler process (SIGTERM, then SIGKILL after 5 s) and removes its sockets. */
+  async stop(): Promise<void> {
+    if (!this.stopped) {
+      this.stopped = true;
+      if (this.process.exitCode === null && this.process.signalCode === null) {
+        this.process.kill('SIGTERM');
+        const killer = setTimeout(() => this.process.kill('SIGKILL'), 5000);
+        await this.exited;
+        clearTimeout(killer);
+      }
+      for (const f of [this.apiSocket, this.vsockPath]) fs.rmSync(f, { force: true });
+      if (this.ownsWorkDir) fs.rmSync(this.workDir, { recursive: true, force: true });
+    }
+    await this.exited;
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> { await this.stop(); }
+
+  /** Whether the process has ended. */
+  get ended(): boolean { return this.process.exitCode !== null || this.process.signalCode !== null; }
+}
+
+function canConnect(p: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = net.createConnection(p, () => { s.destroy(); resolve(true); });
+    s.on('error', () => resolve(false));
+  });
+}
+
+async function until(cond: () => Promise<boolean>, deadline: number, signal: AbortSignal | undefined, vm: MicroVM, what: string): Promise<void> {
+  for (;;) {
+    signal?.throwIfAborted();
+    if (vm.ended) throw new SparklerSdkError('EVMEXITED', `The Sparkler process ended (exit code ${vm.process.exitCode}) while waiting for ${what}.`);
+    if (await cond()) return;
+    if (Date.now() > deadline) throw new SparklerSdkError('ETIMEDOUT', `Gave up waiting for ${what}.`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
