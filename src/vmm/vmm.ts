@@ -99,7 +99,7 @@ export class Vmm {
    * Applies the queued guest writes, in order; then, after an exit while KVM queues, or after a
    * timer's look that found writes, looks again TRAILING_DRAIN_MS later.
    */
-  private drainQueuedWrites(fromTimer = false): void {
+  drainQueuedWrites(fromTimer = false): void {
     const queued = this.parts.queuedWrites;
     if (!queued) return;
     const applied = queued.ring.drain(this.applyQueuedWrite);
@@ -116,8 +116,9 @@ export class Vmm {
     return this.runner.paused ? 'Paused' : 'Running';
   }
 
-  start(): void {
-    this.runner.start();
+  /** Starts the vCPUs; `paused` parks them before their first guest instruction (a snapshot loaded without resume_vm). */
+  start(paused = false): void {
+    this.runner.start(paused);
     markStartup('vcpus_started');
   }
 

@@ -1,0 +1,103 @@
+/**
+ * Snapshots on real KVM with a tiny guest that counts in memory: the state ioctls round-trip, and
+ * a VM restored from a snapshot continues counting from where it was paused.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { buildMicroVm } from '../vmm/builder';
+import type { Vmm } from '../vmm/vmm';
+import { DEFAULT_MACHINE_CONFIG } from '../config/machine-config';
+import { emptyVmConfig, vmConfigToJson } from '../config/vm-config';
+import { kvmUnavailableReason } from '../testing/kvm-available';
+import { tinyKernel } from '../testing/tiny-guests';
+import { tempDir } from '../testing/temp-dir';
+import { guestAddress } from '../memory/guest-address';
+import { createSnapshot, vcpuStateCaps } from './create';
+import { restoreMicroVm } from './restore';
+import { saveVcpuState, restoreVcpuState } from './vcpu-state';
+import { saveVmState, restoreVmState } from './vm-state';
+
+const skip = kvmUnavailableReason();
+
+/** Counts in the u64 at guest 0x200000: mov $0x200000,%ebx; 1: incq (%rbx); jmp 1b */
+export const COUNTER_GUEST = Buffer.from('bb00002000' + '48ff03' + 'ebfb', 'hex');
+export const COUNTER_ADDRESS = 0x200000;
+
+const counter = (vmm: Vmm): bigint => vmm.parts.memory.view(guestAddress(COUNTER_ADDRESS), 8).readBigUInt64LE(0);
+
+function bootCounter(dir: string, vcpuCount = 1, trackDirtyPages = false): { vmm: Vmm; vmConfig: unknown } {
+  const kernel = path.join(dir, 'counter.elf');
+  fs.writeFileSync(kernel, tinyKernel(COUNTER_GUEST));
+  const config = emptyVmConfig();
+  config.bootSource = { kernelImagePath: kernel, bootArgs: 'console=ttyS0' };
+  config.machineConfig = { ...DEFAULT_MACHINE_CONFIG, vcpuCount, memSizeMib: 64, trackDirtyPages };
+  const vmm = buildMicroVm({ bootSource: config.bootSource, machineConfig: config.machineConfig, serialOutput: () => {}, onReset: () => {} });
+  vmm.start();
+  return { vmm, vmConfig: vmConfigToJson(config) };
+}
+
+async function countsOn(vmm: Vmm, from: bigint): Promise<bigint> {
+  const deadline = Date.now() + 5000;
+  while (counter(vmm) <= from + 1000n) {
+    if (Date.now() > deadline) throw new Error(`the counter stayed at ${counter(vmm)} (from ${from})`);
+    await new Promise((r) => setTimeout(r, 5));
+  }
+  return counter(vmm);
+}
+
+test('every vCPU and VM state ioctl round-trips on a paused guest', { skip }, async () => {
+  const dir = tempDir('sparkler-snap-');
+  const { vmm } = bootCounter(dir);
+  try {
+    await countsOn(vmm, 0n);
+    await vmm.pause();
+    const { vm, vcpus, kvm } = vmm.parts;
+    const msrs = kvm.msrIndexList();
+    assert.ok(msrs.length > 10, `KVM lists ${msrs.length} MSRs`);
+    const caps = vcpuStateCaps(vmm);
+    const before = saveVcpuState(vcpus[0], msrs, caps);
+    const vmBefore = saveVmState(vm);
+    restoreVcpuState(vcpus[0], before, { setTscKhz: false });
+    restoreVmState(vm, vmBefore, { clockRealtime: false });
+    const after = saveVcpuState(vcpus[0], msrs, caps);
+    assert.deepEqual(after.regs, before.regs);
+    assert.deepEqual(after.sregs, before.sregs);
+    assert.deepEqual(after.lapic, before.lapic);
+    assert.equal(after.mpState, before.mpState);
+    assert.deepEqual(after.cpuid, before.cpuid);
+    assert.equal(after.msrs.length, before.msrs.length);
+    assert.deepEqual(saveVmState(vm).ioapic, vmBefore.ioapic);
+    assert.ok(before.regs.readBigUInt64LE(16 * 8) >= 0x100_0000n, 'rip is in the guest code at 16 MiB');
+  } finally {
+    await vmm.close();
+  }
+});
+
+test('a restored VM continues counting from where the snapshot stopped it', { skip }, async () => {
+  const dir = tempDir('sparkler-snap-');
+  const snapshotPath = path.join(dir, 'vm.snap');
+  const memFilePath = path.join(dir, 'vm.mem');
+  const { vmm, vmConfig } = bootCounter(dir, 2);
+  let saved: bigint;
+  try {
+    await countsOn(vmm, 0n);
+    await vmm.pause();
+    saved = counter(vmm);
+    createSnapshot(vmm, { snapshotPath, memFilePath, snapshotType: 'Full', vmConfig, vmmVersion: 'test', trackDirtyPages: false });
+  } finally {
+    await vmm.close();
+  }
+  assert.equal(fs.statSync(memFilePath).size, 64 * 1024 * 1024);
+  const restored = restoreMicroVm({ snapshotPath, memFilePath, trackDirtyPages: false, clockRealtime: false, serialOutput: () => {}, onReset: () => {} });
+  try {
+    assert.equal(counter(restored.vmm), saved, 'memory holds the count at the snapshot');
+    assert.equal(restored.config.machineConfig.vcpuCount, 2);
+    restored.vmm.start();
+    const now = await countsOn(restored.vmm, saved);
+    assert.ok(now > saved);
+  } finally {
+    await restored.vmm.close();
+  }
+});
