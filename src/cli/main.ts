@@ -12,6 +12,7 @@ const SUBCOMMANDS: Record<string, () => SubcommandRunner> = {
   demo: () => require('./demo').run,
   bench: () => require('../bench/cli').run,
   openapi: () => require('../api/openapi').run,
+  snapshot: () => require('../snapshot/cli').run,
 };
 
 export function main(argv: string[]): void {

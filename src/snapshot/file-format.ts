@@ -13,6 +13,7 @@
  */
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
+import { osErrorText } from '../config/os-error';
 import { SparklerError } from '../errors';
 import { fromJsonValue, toJsonValue } from './plain-data';
 
@@ -99,7 +100,7 @@ export function readSnapshotFile(path: string): { header: SnapshotHeader; state:
   try {
     file = fs.readFileSync(path);
   } catch (err) {
-    throw new SnapshotFileError('ESNAPSHOTREAD', `Cannot read the snapshot file ${path}: ${(err as Error).message}.`, { cause: err });
+    throw new SnapshotFileError('ESNAPSHOTREAD', `Failed to get snapshot state from file: Failed to open snapshot file ${path}: ${osErrorText(err)}.`, { cause: err });
   }
   return decodeSnapshotFile(file, `The snapshot file ${path}`);
 }

@@ -4,6 +4,7 @@
  * restored from one file share its unwritten pages.
  */
 import * as fs from 'node:fs';
+import { osErrorText } from '../config/os-error';
 import { SparklerError } from '../errors';
 import { guestAddress } from '../memory/guest-address';
 import { GuestMemory } from '../memory/guest-memory';
@@ -26,7 +27,7 @@ export function mapMemoryFile(path: string, layout: readonly MemoryRegionLayout[
   try {
     fd = fs.openSync(path, 'r');
   } catch (err) {
-    throw new MemoryFileError(`Failed to load guest memory: cannot open ${path}: ${(err as Error).message}.`, { cause: err });
+    throw new MemoryFileError(`Failed to load guest memory: Error creating guest memory from file ${path}: ${osErrorText(err)}.`, { cause: err });
   }
   const mapped: ArrayBuffer[] = [];
   try {

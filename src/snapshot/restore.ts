@@ -60,6 +60,7 @@ export function readSnapshot(path: string): { state: SnapshotState; config: VmCo
 }
 
 export function restoreMicroVm(opts: RestoreOptions): RestoredVm {
+  markStartup('snapshot_read');
   const { state, config } = readSnapshot(opts.snapshotPath);
   markStartup('build');
   const teardown = new Teardown();
@@ -70,8 +71,10 @@ export function restoreMicroVm(opts: RestoreOptions): RestoredVm {
     teardown.add('guest memory', () => unmapGuestMemory(memory));
     const machineConfig = { ...config.machineConfig, trackDirtyPages: opts.trackDirtyPages };
     config.machineConfig = machineConfig;
+    markStartup('memory_mapped');
     const core = createVmCore(kvm, machineConfig, teardown, memory);
     restoreVmState(core.vm, state.vm, { clockRealtime: opts.clockRealtime });
+    markStartup('vm_state');
     const pio = new Bus();
     const mmio = new Bus();
     const devices = attachDevices(core, mmio, {}, teardown, opts.deviceContext);
