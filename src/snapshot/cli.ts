@@ -40,8 +40,8 @@ export async function run(argv: string[]): Promise<number> {
     const { values } = parseArgs({ args: rest, options: { 'memory-path': { type: 'string' }, 'diff-path': { type: 'string' } }, strict: true });
     if (!values['memory-path'] || !values['diff-path']) return fail('snapshot merge needs --memory-path BASE and --diff-path DIFF.');
     try {
-      const pages = mergeDiffOnto(values['memory-path'], values['diff-path']);
-      process.stdout.write(`merged ${pages} pages of ${values['diff-path']} onto ${values['memory-path']}\n`);
+      const bytes = mergeDiffOnto(values['memory-path'], values['diff-path']);
+      process.stdout.write(`merged ${bytes} bytes of ${values['diff-path']} onto ${values['memory-path']}\n`);
       return 0;
     } catch (err) {
       return fail((err as Error).message);

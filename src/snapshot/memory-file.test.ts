@@ -24,7 +24,7 @@ test('a Diff holds only the dirty pages, and merged onto the base equals a Full 
   writeFullMemoryFile(memory, base);
   // Dirty: pages 3-4 of region 0 and page 7 of region 1.
   memory.regions[0].bytes.fill(9, 3 * PAGE_SIZE, 5 * PAGE_SIZE);
-  memory.regions[1].bytes.fill(8, 7 * PAGE_SIZE, 8 * PAGE_SIZE);
+  memory.regions[1].bytes.fill(0, 7 * PAGE_SIZE, 8 * PAGE_SIZE); // a page the guest zeroed is still dirty
   const bitmaps = [dirtyBitmapFor(16 * PAGE_SIZE), dirtyBitmapFor(8 * PAGE_SIZE)];
   bitmaps[0][0] = 0b11000;
   bitmaps[1][0] = 0b10000000;
@@ -34,6 +34,6 @@ test('a Diff holds only the dirty pages, and merged onto the base equals a Full 
   assert.ok(fs.statSync(diff).blocks * 512 < 24 * PAGE_SIZE, 'and is sparse');
   const full = path.join(dir, 'full.mem');
   writeFullMemoryFile(memory, full);
-  assert.equal(mergeDiffOnto(base, diff), 3);
+  assert.equal(mergeDiffOnto(base, diff), 3 * PAGE_SIZE);
   assert.ok(fs.readFileSync(base).equals(fs.readFileSync(full)), 'base + diff is byte-identical to a Full');
 });

@@ -7,6 +7,7 @@
  */
 import * as fs from 'node:fs';
 import type { GuestMemory } from '../memory/guest-memory';
+import { native, NativeShim } from '../native';
 
 export const PAGE_SIZE = 4096;
 
@@ -87,24 +88,50 @@ export function dirtyBitmapFor(bytes: number): Uint8Array {
   return new Uint8Array(Math.ceil(pages / 64) * 8);
 }
 
+const SEEK_DATA = 3;
+const SEEK_HOLE = 4;
+const ENXIO = 6;
+
 /**
- * `sparkler snapshot merge`: copies the data ranges of `diffPath` (SEEK_DATA/SEEK_HOLE are not
- * reachable from Node, so: every page that is not all zero) onto `basePath`. Returns pages copied.
+ * The data ranges of a sparse file ([start, end) byte pairs) from SEEK_DATA/SEEK_HOLE, or
+ * undefined where the file system cannot say (then every page that is not all zero is data).
  */
-export function mergeDiffOnto(basePath: string, diffPath: string): number {
+function dataRanges(fd: number, size: number, shim: NativeShim): Array<[number, number]> | undefined {
+  const ranges: Array<[number, number]> = [];
+  for (let at = 0; at < size;) {
+    const start = shim.lseek(fd, at, SEEK_DATA);
+    if (start === -ENXIO) break;
+    if (start < 0) return undefined;
+    const end = shim.lseek(fd, start, SEEK_HOLE);
+    if (end < 0) return undefined;
+    ranges.push([start, Math.min(end, size)]);
+    at = end;
+  }
+  return ranges;
+}
+
+/**
+ * `sparkler snapshot merge`: copies the data ranges of the Diff file `diffPath` onto the base
+ * memory file `basePath` (a page the Diff wrote is data even where it is all zero). Returns the
+ * bytes copied.
+ */
+export function mergeDiffOnto(basePath: string, diffPath: string, shim: NativeShim = native()): number {
   const diff = fs.openSync(diffPath, 'r');
   const base = fs.openSync(basePath, 'r+');
-  let pages = 0;
+  let copied = 0;
   try {
     const size = fs.fstatSync(diff).size;
+    const ranges = dataRanges(diff, size, shim);
     const chunk = Buffer.alloc(2 * 1024 * 1024);
-    for (let at = 0; at < size; at += chunk.length) {
-      const n = fs.readSync(diff, chunk, 0, Math.min(chunk.length, size - at), at);
-      for (let p = 0; p < n; p += PAGE_SIZE) {
-        const page = chunk.subarray(p, Math.min(p + PAGE_SIZE, n));
-        if (page.some((b) => b !== 0)) {
-          writeAllAt(base, page, at + p);
-          pages++;
+    for (const [start, end] of ranges ?? [[0, size]]) {
+      for (let at = start; at < end; at += chunk.length) {
+        const n = fs.readSync(diff, chunk, 0, Math.min(chunk.length, end - at), at);
+        for (let p = 0; p < n; p += PAGE_SIZE) {
+          const page = chunk.subarray(p, Math.min(p + PAGE_SIZE, n));
+          if (ranges || page.some((b) => b !== 0)) {
+            writeAllAt(base, page, at + p);
+            copied += page.length;
+          }
         }
       }
     }
@@ -113,5 +140,5 @@ export function mergeDiffOnto(basePath: string, diffPath: string): number {
     fs.closeSync(diff);
     fs.closeSync(base);
   }
-  return pages;
+  return copied;
 }

@@ -101,3 +101,36 @@ test('a restored VM continues counting from where the snapshot stopped it', { sk
     await restored.vmm.close();
   }
 });
+
+test('with track_dirty_pages a Diff holds only the pages written since the Full, and base + Diff equals a Full', { skip }, async () => {
+  const dir = tempDir('sparkler-snap-');
+  const file = (name: string) => path.join(dir, name);
+  const { vmm, vmConfig } = bootCounter(dir, 1, true);
+  const opts = { vmConfig, vmmVersion: 'test', trackDirtyPages: true };
+  try {
+    await countsOn(vmm, 0n);
+    await vmm.pause();
+    createSnapshot(vmm, { ...opts, snapshotPath: file('full.snap'), memFilePath: file('base.mem'), snapshotType: 'Full' });
+    vmm.resume();
+    await countsOn(vmm, counter(vmm));
+    await vmm.pause();
+    const diff = createSnapshot(vmm, { ...opts, snapshotPath: file('diff.snap'), memFilePath: file('diff.mem'), snapshotType: 'Diff' });
+    assert.ok(diff.pages >= 1 && diff.pages < 64, `the Diff wrote ${diff.pages} pages`);
+    createSnapshot(vmm, { ...opts, snapshotPath: file('full2.snap'), memFilePath: file('full2.mem'), snapshotType: 'Full' });
+    assert.throws(() => createSnapshot(vmm, { ...opts, trackDirtyPages: false, snapshotPath: file('x'), memFilePath: file('y'), snapshotType: 'Diff' }), /track_dirty_pages/);
+  } finally {
+    await vmm.close();
+  }
+  assert.ok(fs.statSync(file('diff.mem')).blocks * 512 < 1024 * 1024, 'the Diff file is sparse');
+  const { mergeDiffOnto } = await import('./memory-file');
+  mergeDiffOnto(file('base.mem'), file('diff.mem'));
+  assert.ok(fs.readFileSync(file('base.mem')).equals(fs.readFileSync(file('full2.mem'))), 'base + Diff is byte-identical to a Full of that moment');
+  const restored = restoreMicroVm({ snapshotPath: file('diff.snap'), memFilePath: file('base.mem'), trackDirtyPages: false, clockRealtime: false, serialOutput: () => {}, onReset: () => {} });
+  try {
+    const at = counter(restored.vmm);
+    restored.vmm.start();
+    await countsOn(restored.vmm, at);
+  } finally {
+    await restored.vmm.close();
+  }
+});

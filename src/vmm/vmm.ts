@@ -122,8 +122,20 @@ export class Vmm {
     markStartup('vcpus_started');
   }
 
-  pause(): Promise<void> {
-    return this.runner.pause();
+  /**
+   * Parks every vCPU, then tells a kvmclock guest it was paused (KVM_KVMCLOCK_CTRL), so that its
+   * soft-lockup watchdog does not count the pause; a guest without kvmclock refuses (EINVAL): harmless.
+   */
+  async pause(): Promise<void> {
+    await this.runner.pause();
+    if (this.state !== 'Paused') return;
+    for (const vcpu of this.parts.vcpus) {
+      try {
+        vcpu.kvmclockCtrl();
+      } catch {
+        // Not a kvmclock guest, or a host without the capability.
+      }
+    }
   }
 
   resume(): void {
