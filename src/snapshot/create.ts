@@ -48,10 +48,6 @@ export function vcpuStateCaps(vmm: Vmm): VcpuStateCaps {
 
 /** Reads every state the snapshot holds; the VM must be paused. */
 export function captureState(vmm: Vmm, opts: Pick<CreateSnapshotOptions, 'snapshotType' | 'vmConfig' | 'vmmVersion'>): SnapshotState {
-  if (vmm.devices.devices.length > 0) {
-    const names = vmm.devices.devices.map((d) => `${d.type} \`${d.id}\``).join(', ');
-    throw new SnapshotCreateError('ESNAPSHOTDEVICE', `Cannot create a snapshot of this microVM: its virtio devices (${names}) cannot be saved yet.`);
-  }
   const { kvm, vm, vcpus, memory, devices } = vmm.parts;
   vmm.drainQueuedWrites();
   const caps = vcpuStateCaps(vmm);
@@ -64,8 +60,20 @@ export function captureState(vmm: Vmm, opts: Pick<CreateSnapshotOptions, 'snapsh
     memory: { regions: memoryFileLayout(memory), pageSize: PAGE_SIZE },
     vm: saveVmState(vm),
     vcpus: vcpus.map((v) => saveVcpuState(v, msrIndices, caps)),
-    devices: { serial: devices.serial.saveState(), i8042: devices.i8042.saveState() },
+    devices: { serial: devices.serial.saveState(), i8042: devices.i8042.saveState(), virtio: vmm.devices.saveStates() },
   };
+}
+
+/**
+ * Waits (up to `timeoutMs`) until no device has a request running on the host (async block I/O
+ * completes on the thread pool after the vCPUs are parked), so the saved queues are exact.
+ */
+export async function quiesceDevices(vmm: Vmm, timeoutMs = 5000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (vmm.devices.inFlight() > 0) {
+    if (Date.now() > deadline) throw new SnapshotCreateError('EDEVICEBUSY', `The devices still have ${vmm.devices.inFlight()} requests in flight after ${timeoutMs} ms.`);
+    await new Promise((resolve) => setTimeout(resolve, 1));
+  }
 }
 
 export function createSnapshot(vmm: Vmm, opts: CreateSnapshotOptions): SnapshotTimings {

@@ -77,7 +77,8 @@ export function restoreMicroVm(opts: RestoreOptions): RestoredVm {
     markStartup('vm_state');
     const pio = new Bus();
     const mmio = new Bus();
-    const devices = attachDevices(core, mmio, {}, teardown, opts.deviceContext);
+    const devices = attachDevices(core, mmio, { drives: config.drives, entropy: config.entropy }, teardown, opts.deviceContext);
+    devices.restoreStates(state.devices.virtio ?? []);
     const legacy = attachLegacyDevices(core.vm, pio, mmio, opts);
     teardown.add('the legacy devices', () => legacy.close());
     legacy.serial.restoreState(state.devices.serial);

@@ -27,13 +27,19 @@ export const COUNTER_ADDRESS = 0x200000;
 
 const counter = (vmm: Vmm): bigint => vmm.parts.memory.view(guestAddress(COUNTER_ADDRESS), 8).readBigUInt64LE(0);
 
-function bootCounter(dir: string, vcpuCount = 1, trackDirtyPages = false): { vmm: Vmm; vmConfig: unknown } {
+function bootCounter(dir: string, vcpuCount = 1, trackDirtyPages = false, withDevices = false): { vmm: Vmm; vmConfig: unknown } {
   const kernel = path.join(dir, 'counter.elf');
   fs.writeFileSync(kernel, tinyKernel(COUNTER_GUEST));
   const config = emptyVmConfig();
   config.bootSource = { kernelImagePath: kernel, bootArgs: 'console=ttyS0' };
   config.machineConfig = { ...DEFAULT_MACHINE_CONFIG, vcpuCount, memSizeMib: 64, trackDirtyPages };
-  const vmm = buildMicroVm({ bootSource: config.bootSource, machineConfig: config.machineConfig, serialOutput: () => {}, onReset: () => {} });
+  if (withDevices) {
+    const disk = path.join(dir, 'disk.img');
+    fs.writeFileSync(disk, Buffer.alloc(64 * 1024));
+    config.drives = [{ driveId: 'root', pathOnHost: disk, isRootDevice: true, isReadOnly: false, cacheType: 'Unsafe', ioEngine: 'Sync' }];
+    config.entropy = {};
+  }
+  const vmm = buildMicroVm({ bootSource: config.bootSource, machineConfig: config.machineConfig, drives: config.drives, entropy: config.entropy, serialOutput: () => {}, onReset: () => {} });
   vmm.start();
   return { vmm, vmConfig: vmConfigToJson(config) };
 }
@@ -79,7 +85,7 @@ test('a restored VM continues counting from where the snapshot stopped it', { sk
   const dir = tempDir('sparkler-snap-');
   const snapshotPath = path.join(dir, 'vm.snap');
   const memFilePath = path.join(dir, 'vm.mem');
-  const { vmm, vmConfig } = bootCounter(dir, 2);
+  const { vmm, vmConfig } = bootCounter(dir, 2, false, true);
   let saved: bigint;
   try {
     await countsOn(vmm, 0n);
@@ -94,6 +100,7 @@ test('a restored VM continues counting from where the snapshot stopped it', { sk
   try {
     assert.equal(counter(restored.vmm), saved, 'memory holds the count at the snapshot');
     assert.equal(restored.config.machineConfig.vcpuCount, 2);
+    assert.deepEqual(restored.vmm.devices.devices.map((d) => `${d.type}:${d.id}@${d.slot}`), ['block:root@0', 'rng:rng@1'], 'the devices are back in their slots');
     restored.vmm.start();
     const now = await countsOn(restored.vmm, saved);
     assert.ok(now > saved);

@@ -5,6 +5,7 @@
 import type { I8042State } from '../devices/legacy/i8042';
 import type { SerialState } from '../devices/legacy/serial';
 import type { MemoryRegionLayout } from './memory-file';
+import type { SavedVirtioDevice } from '../vmm/device-manager';
 import { SnapshotFileError } from './file-format';
 import type { VcpuState } from './vcpu-state';
 import type { VmState } from './vm-state';
@@ -23,6 +24,8 @@ export interface SnapshotState {
   devices: {
     serial: SerialState;
     i8042: I8042State;
+    /** The virtio devices in slot order: transport, queues, and the device's own state. */
+    virtio: SavedVirtioDevice[];
   };
 }
 

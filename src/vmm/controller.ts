@@ -160,7 +160,7 @@ export class VmmController {
       case 'PutMmds': case 'PatchMmds': case 'GetMmds':
         throw new FeatureUnavailableError('mmds');
       case 'CreateSnapshot':
-        createSnapshotAction(this.vmm!, action.params, r.config, this.opts.vmmVersion, this.logger);
+        await createSnapshotAction(this.vmm!, action.params, r.config, this.opts.vmmVersion, this.logger);
         return EMPTY;
       case 'LoadSnapshot': this.loadSnapshot(action.params); return EMPTY;
     }

@@ -21,9 +21,10 @@ export const BOOT_SPECIFIC_ACTIONS: ReadonlySet<string> = new Set([
 ]);
 export const LOAD_AFTER_BOOT_CONFIG = 'Loading a microVM snapshot not allowed after configuring boot-specific resources.';
 
-export function createSnapshotAction(vmm: Vmm, params: SnapshotCreateParams, config: Readonly<VmConfig>, vmmVersion: string, logger: Logger): void {
+export async function createSnapshotAction(vmm: Vmm, params: SnapshotCreateParams, config: Readonly<VmConfig>, vmmVersion: string, logger: Logger): Promise<void> {
   if (vmm.state !== 'Paused') throw new ApiError(400, 'Create snapshot error: save/restore unavailable while running', undefined, 'ESNAPSHOTRUNNING');
   try {
+    await snapshotCreate().quiesceDevices(vmm);
     const t = snapshotCreate().createSnapshot(vmm, {
       snapshotPath: params.snapshotPath, memFilePath: params.memFilePath, snapshotType: params.snapshotType,
       vmConfig: savedVmConfig(config), vmmVersion, trackDirtyPages: config.machineConfig.trackDirtyPages,
