@@ -77,6 +77,17 @@ napi_value js_read(napi_env env, napi_callback_info info) {
   return make_int64(env, n < 0 ? -errno : n);
 }
 
+// lseek(fd, offset, whence) -> the new offset | -errno (SEEK_DATA/SEEK_HOLE: -ENXIO past the last).
+napi_value js_lseek(napi_env env, napi_callback_info info) {
+  napi_value argv[3];
+  if (!get_args(env, info, 3, argv)) return NULL;
+  INT_ARG(env, argv[0], fd);
+  INT_ARG(env, argv[1], offset);
+  INT_ARG(env, argv[2], whence);
+  off_t r = lseek((int)fd, (off_t)offset, (int)whence);
+  return make_int64(env, r < 0 ? -errno : r);
+}
+
 // write(fd, buf) -> bytes written | -errno (-EAGAIN: no room now).
 napi_value js_write(napi_env env, napi_callback_info info) {
   napi_value argv[2];

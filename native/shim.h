@@ -91,6 +91,7 @@ static inline bool view_bytes(napi_env env, napi_value v, const char* what, void
 // native/fd-io.c
 napi_value js_read(napi_env env, napi_callback_info info);
 napi_value js_write(napi_env env, napi_callback_info info);
+napi_value js_lseek(napi_env env, napi_callback_info info);
 napi_value js_readv(napi_env env, napi_callback_info info);
 napi_value js_writev(napi_env env, napi_callback_info info);
 napi_value js_sendmsg(napi_env env, napi_callback_info info);

@@ -263,6 +263,7 @@ static napi_value init(napi_env env, napi_value exports) {
       {"unwatchFd", NULL, js_unwatch_fd, NULL, NULL, NULL, napi_enumerable, NULL},
       {"read", NULL, js_read, NULL, NULL, NULL, napi_enumerable, NULL},
       {"write", NULL, js_write, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"lseek", NULL, js_lseek, NULL, NULL, NULL, napi_enumerable, NULL},
       {"readv", NULL, js_readv, NULL, NULL, NULL, napi_enumerable, NULL},
       {"writev", NULL, js_writev, NULL, NULL, NULL, napi_enumerable, NULL},
       {"sendmsg", NULL, js_sendmsg, NULL, NULL, NULL, napi_enumerable, NULL},

@@ -99,6 +99,8 @@ export interface NativeShim {
   read(fd: number, buf: ArrayBufferView): number;
   /** write(2) from buf: the bytes written, or -errno (-EAGAIN: no room yet). */
   write(fd: number, buf: ArrayBufferView): number;
+  /** lseek(2): the new offset, or -errno (SEEK_DATA/SEEK_HOLE past the last data: -ENXIO). */
+  lseek(fd: number, offset: number, whence: number): number;
   /** readv(2) into bufs in order (at most 1024): the bytes read, or -errno. */
   readv(fd: number, bufs: readonly ArrayBufferView[]): number;
   /** writev(2) from bufs in order (at most 1024): the bytes written, or -errno. */

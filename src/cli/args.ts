@@ -58,6 +58,10 @@ export interface VmmArgs {
   mmds: MmdsArgs;
   version: boolean;
   help: boolean;
+  /** --describe-snapshot FILE: print the snapshot's format version and exit. */
+  describeSnapshot?: string;
+  /** --snapshot-version: print the snapshot format version this build writes and exit. */
+  snapshotVersion: boolean;
 }
 
 export const DEFAULT_API_SOCK = '/run/firecracker.socket';
@@ -91,6 +95,8 @@ export function parseVmmArgs(argv: string[]): VmmArgs {
         'mmds-size-limit': { type: 'string' },
         version: { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
+        'describe-snapshot': { type: 'string' },
+        'snapshot-version': { type: 'boolean' },
       },
     });
   } catch (err) {
@@ -117,7 +123,7 @@ export function parseVmmArgs(argv: string[]): VmmArgs {
   if (v.metadata === '') throw new ArgumentError('Invalid --metadata "": name a JSON file.');
   const mmds: MmdsArgs = { sizeLimit: positiveInteger(v['mmds-size-limit'], '--mmds-size-limit') ?? maxPayload };
   if (v.metadata !== undefined) mmds.metadataPath = v.metadata;
-  if (v['no-api'] && v['config-file'] === undefined && !v.version && !v.help) {
+  if (v['no-api'] && v['config-file'] === undefined && !v.version && !v.help && !v['snapshot-version'] && v['describe-snapshot'] === undefined) {
     throw new ArgumentError('--no-api needs --config-file: without the API the configuration must come from a file.');
   }
   return {
@@ -137,6 +143,8 @@ export function parseVmmArgs(argv: string[]): VmmArgs {
     mmds,
     version: v.version ?? false,
     help: v.help ?? false,
+    describeSnapshot: v['describe-snapshot'],
+    snapshotVersion: v['snapshot-version'] ?? false,
   };
 }
 
@@ -157,6 +165,7 @@ function positiveInteger(text: string | undefined, flag: string): number | undef
 
 export const USAGE = `usage: sparkler [--api-sock PATH | --no-api] [--config-file FILE] [options]
        sparkler doctor | guest kernel|initrd|rootfs | emuhost -- CMD... | demo | openapi
+       sparkler snapshot merge --memory-path BASE --diff-path DIFF | snapshot describe FILE
 
 VMM options (as Firecracker):
   --api-sock PATH                   API socket path (default ${DEFAULT_API_SOCK})
@@ -175,4 +184,6 @@ VMM options (as Firecracker):
   --start-time-us N, --start-time-cpu-us N, --parent-cpu-time-us N
                                     start times from the jailer (us), for the start-up metrics
   --version                         print the version and exit
+  --snapshot-version                print the snapshot format version this build writes and exit
+  --describe-snapshot FILE          print the format version of the snapshot in FILE and exit
 `;

@@ -14,6 +14,7 @@ const SUBCOMMANDS: Record<string, () => SubcommandRunner> = {
   openapi: () => require('../api/openapi').run,
   pool: () => require('../pool/cli').run,
   exec: () => require('./exec').run,
+  snapshot: () => require('../snapshot/cli').run,
 };
 
 export function main(argv: string[]): void {

@@ -232,6 +232,9 @@ export async function runVmm(argv: string[]): Promise<number> {
     process.stdout.write(`Sparkler v${VERSION}\n`);
     return EXIT.OK;
   }
+  if (args.snapshotVersion || args.describeSnapshot !== undefined) {
+    return (require('../snapshot/cli') as typeof import('../snapshot/cli')).printSnapshotVersion(args.describeSnapshot);
+  }
   try {
     configureLogging(args);
   } catch (err) {

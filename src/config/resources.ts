@@ -31,6 +31,12 @@ export class VmResources {
     return this.current;
   }
 
+  /** After PUT /snapshot/load: the configuration the snapshot was made from (logger, metrics and serial stay). */
+  replaceWithSnapshotConfig(c: VmConfig): void {
+    const { logger, metrics, serial } = this.current;
+    this.current = { ...c, logger, metrics, serial };
+  }
+
   setBootSource(c: BootSourceConfig): void {
     this.current.bootSource = c;
   }

@@ -31,6 +31,17 @@ export const SIZE = {
   fpu: 416,
   lapic: 1024,
   u64: 8,
+  // vCPU and VM state (the snapshot's), sizes from arch/x86/include/uapi/asm/kvm.h
+  cpuid2: 8,
+  mpState: 4,
+  vcpuEvents: 64,
+  debugregs: 128,
+  xsave: 4096,
+  xcrs: 392,
+  irqchip: 520,
+  pitState2: 112,
+  clockData: 48,
+  dirtyLog: 16,
 } as const;
 
 export const KVM = {
@@ -63,6 +74,28 @@ export const KVM = {
   GET_LAPIC: ior(0x8e, SIZE.lapic),
   SET_LAPIC: iow(0x8f, SIZE.lapic),
   SET_CPUID2: iow(0x90, SIZE.cpuid2Header),
+  GET_CPUID2: iowr(0x91, SIZE.cpuid2Header),
+  GET_DIRTY_LOG: iow(0x42, SIZE.dirtyLog),
+  GET_IRQCHIP: iowr(0x62, SIZE.irqchip),
+  // Not a typo: kvm.h declares KVM_SET_IRQCHIP with _IOR.
+  SET_IRQCHIP: ior(0x63, SIZE.irqchip),
+  SET_CLOCK: iow(0x7b, SIZE.clockData),
+  GET_CLOCK: ior(0x7c, SIZE.clockData),
+  GET_MP_STATE: ior(0x98, SIZE.mpState),
+  SET_MP_STATE: iow(0x99, SIZE.mpState),
+  GET_PIT2: ior(0x9f, SIZE.pitState2),
+  SET_PIT2: iow(0xa0, SIZE.pitState2),
+  GET_VCPU_EVENTS: ior(0x9f, SIZE.vcpuEvents),
+  SET_VCPU_EVENTS: iow(0xa0, SIZE.vcpuEvents),
+  GET_DEBUGREGS: ior(0xa1, SIZE.debugregs),
+  SET_DEBUGREGS: iow(0xa2, SIZE.debugregs),
+  SET_TSC_KHZ: io(0xa2),
+  GET_TSC_KHZ: io(0xa3),
+  GET_XSAVE: ior(0xa4, SIZE.xsave),
+  SET_XSAVE: iow(0xa5, SIZE.xsave),
+  GET_XCRS: ior(0xa6, SIZE.xcrs),
+  SET_XCRS: iow(0xa7, SIZE.xcrs),
+  KVMCLOCK_CTRL: io(0xad),
 } as const;
 
 /** KVM_CAP_* numbers used by the VMM (include/uapi/linux/kvm.h). */
@@ -79,6 +112,14 @@ export const KVM_CAP = {
   MAX_VCPUS: 66,
   IMMEDIATE_EXIT: 136,
   COALESCED_PIO: 162,
+  ADJUST_CLOCK: 39,
+  VCPU_EVENTS: 41,
+  DEBUGREGS: 50,
+  XSAVE: 55,
+  XCRS: 56,
+  TSC_CONTROL: 60,
+  GET_TSC_KHZ: 61,
+  KVMCLOCK_CTRL: 76,
 } as const;
 
 export const KVM_API_VERSION = 12;

@@ -57,6 +57,19 @@ export class Kvm {
     throw new SparklerError('ECPUID', 'KVM_GET_SUPPORTED_CPUID needs more than 4096 entries.');
   }
 
+  /** KVM_GET_MSR_INDEX_LIST: every MSR KVM saves and restores for a vCPU (asked once for the count). */
+  msrIndexList(): number[] {
+    const probe = Buffer.alloc(4);
+    const r = ioctl(this.shim, this.fd, KVM.GET_MSR_INDEX_LIST, probe);
+    if (r !== -E2BIG) check(r, 'KVM_GET_MSR_INDEX_LIST');
+    const count = probe.readUInt32LE(0);
+    const b = Buffer.alloc(4 + count * 4);
+    b.writeUInt32LE(count, 0);
+    check(ioctl(this.shim, this.fd, KVM.GET_MSR_INDEX_LIST, b), 'KVM_GET_MSR_INDEX_LIST');
+    const n = b.readUInt32LE(0);
+    return Array.from({ length: n }, (_, i) => b.readUInt32LE(4 + i * 4));
+  }
+
   createVm(): VmFd {
     const fd = check(ioctl(this.shim, this.fd, KVM.CREATE_VM, 0), 'KVM_CREATE_VM');
     return new VmFd(fd, this, this.shim);

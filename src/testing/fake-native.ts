@@ -99,6 +99,7 @@ export class FakeNative implements NativeShim {
   madvise(): number { return 0; }
   availableCpus(): number { return 2; }
   addressOf(): bigint { return 0n; }
+  lseek(): number { return -38; }
   eventfd(): number { return this.nextFd++; }
   eventfdWrite(): number { return 0; }
   eventfdRead(_fd: number): number { return 0; }

@@ -25,7 +25,7 @@ import { SparklerError } from '../errors';
 import { detectKvmHost, PVM_STOCK_KERNEL_EXPLANATION } from '../host/kvm-host';
 import { Kvm } from '../kvm/kvm';
 import { VcpuFd } from '../kvm/vcpu';
-import { VmFd } from '../kvm/vm';
+import { KVM_MEM_LOG_DIRTY_PAGES, VmFd } from '../kvm/vm';
 import { KernelCmdline } from '../loader/cmdline';
 import { bufferSource, fileSource, findStrings, ImageSource, readHead } from '../loader/image-source';
 import { loadInitrd } from '../loader/initrd';
@@ -158,15 +158,23 @@ export interface VmCore {
   memory: GuestMemory;
 }
 
-export function createVmCore(kvm: Kvm, machineConfig: MachineConfig, teardown: Teardown): VmCore {
+/**
+ * `memory`: guest RAM made elsewhere (a snapshot's memory file), unmapped by the caller's
+ * teardown; by default fresh anonymous RAM. With track_dirty_pages KVM logs the pages written.
+ */
+export function createVmCore(kvm: Kvm, machineConfig: MachineConfig, teardown: Teardown, memory?: GuestMemory): VmCore {
   const vm = kvm.createVm();
   teardown.add('the VM fd', () => vm.close());
   markStartup('vm_created');
   vm.setTssAddress(KVM_TSS_ADDRESS);
-  const memory = createAnonymousGuestMemory(memoryRegions(machineConfig.memSizeMib * MiB));
-  // Added before the VM fd's close runs (teardown goes in reverse): RAM is unmapped after KVM let go.
-  teardown.add('guest memory', () => unmapGuestMemory(memory));
-  memory.regions.forEach((r, slot) => vm.setUserMemoryRegion(slot, r.start, r.bytes.length, r.hostAddress));
+  if (!memory) {
+    const ram = createAnonymousGuestMemory(memoryRegions(machineConfig.memSizeMib * MiB));
+    // Added before the VM fd's close runs (teardown goes in reverse): RAM is unmapped after KVM let go.
+    teardown.add('guest memory', () => unmapGuestMemory(ram));
+    memory = ram;
+  }
+  const slotFlags = machineConfig.trackDirtyPages ? KVM_MEM_LOG_DIRTY_PAGES : 0;
+  memory.regions.forEach((r, slot) => vm.setUserMemoryRegion(slot, r.start, r.bytes.length, r.hostAddress, slotFlags));
   vm.createIrqchip();
   vm.createPit2();
   markStartup('memory_irqchip');

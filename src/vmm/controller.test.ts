@@ -71,12 +71,23 @@ test('pre-boot-only actions are refused after start, post-boot-only before, with
 test('device features that do not exist yet answer 400 saying so, after validation', async () => {
   const { controller } = setup();
   for (const [m, p, feature] of [['PUT', '/balloon', 'balloon'], ['GET', '/balloon', 'balloon'],
-    ['PUT', '/pmem/pm0', 'pmem'], ['PUT', '/hotplug/memory', 'Memory hotplug'],
-    ['PUT', '/snapshot/load', 'Snapshots']] as const) {
+    ['PUT', '/pmem/pm0', 'pmem'], ['PUT', '/hotplug/memory', 'Memory hotplug']] as const) {
     const sample = SAMPLE_REQUESTS.find((r) => r.method === m && r.path === p)!;
     await rejects(controller.handle(actionOf(m, p, sample.body)), new RegExp(`${feature}.*this feature is not available in this version of Sparkler yet`));
   }
   assert.deepEqual((await controller.handle({ kind: 'GetFullVmConfig' }) as { body: Record<string, unknown> }).body.vsock, null);
+});
+
+test('a snapshot load after boot-specific configuration is refused with Firecracker\'s sentence; logger and serial do not count', async () => {
+  const load = actionOf('PUT', '/snapshot/load', { snapshot_path: path.join(tmp, 'none.snap'), mem_backend: { backend_type: 'File', backend_path: '/m' } });
+  const uffd = actionOf('PUT', '/snapshot/load', { snapshot_path: path.join(tmp, 'none.snap'), mem_backend: { backend_type: 'Uffd', backend_path: '/s' } });
+  const fresh = setup().controller;
+  await fresh.handle(actionOf('PUT', '/serial', { serial_out_path: path.join(tmp, 'serial.out') }));
+  await rejects(fresh.handle(load), /^Load snapshot error: Failed to restore from snapshot: Failed to get snapshot state from file: Failed to open snapshot file .*No such file or directory \(os error 2\)/);
+  await rejects(fresh.handle(uffd), /Uffd memory backend is not available/);
+  const { controller } = setup();
+  await controller.handle(actionOf('PUT', '/machine-config', { vcpu_count: 1, mem_size_mib: 128 }));
+  await rejects(controller.handle(load), /^Loading a microVM snapshot not allowed after configuring boot-specific resources\.$/);
 });
 
 test('configuration lands in GET /machine-config and GET /vm/config; InstanceStart passes it to the builder', async () => {

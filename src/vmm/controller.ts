@@ -23,6 +23,8 @@ import type { NetworkInterfaceConfig } from '../config/network-interface';
 import { MmdsService } from './mmds-service';
 import { registerNetMetrics } from './net-metrics';
 import type { InstanceState, Vmm } from './vmm';
+import type { SnapshotLoadParams } from '../config/snapshot';
+import { BOOT_SPECIFIC_ACTIONS, createSnapshotAction, LOAD_AFTER_BOOT_CONFIG, loadSnapshotAction } from './snapshot-actions';
 
 // The device and builder modules load on first use: the API should be up before they are needed.
 const blockSpec = () => require('../devices/virtio/block/spec') as typeof import('../devices/virtio/block/spec');
@@ -73,6 +75,8 @@ export class VmmController {
   private mmdsService?: MmdsService;
   private readonly logger: Logger;
   private readonly metrics: Metrics;
+  /** A boot-specific resource was configured: a snapshot can no longer be loaded. */
+  private bootConfigured = false;
 
   constructor(private readonly opts: ControllerOptions) {
     this.logger = opts.logger ?? defaultLogger;
@@ -117,6 +121,7 @@ export class VmmController {
     if (this.vmm && PRE_BOOT.has(action.kind)) throw new ApiError(400, NOT_SUPPORTED_AFTER_START);
     if (!this.vmm && POST_BOOT.has(action.kind)) throw new ApiError(400, NOT_SUPPORTED_BEFORE_START);
     const r = this.resources;
+    if (BOOT_SPECIFIC_ACTIONS.has(action.kind)) this.bootConfigured = true;
     switch (action.kind) {
       case 'GetInstanceInfo':
         return ok({ id: this.opts.instanceId, state: this.state, vmm_version: this.opts.vmmVersion, app_name: APP_NAME });
@@ -178,8 +183,10 @@ export class VmmController {
       case 'GetMmds': return ok(this.mmds.get() as { [key: string]: unknown }); // PUT takes objects only
       case 'PutMmds': this.mmds.put(action.data); return EMPTY;
       case 'PatchMmds': this.mmds.patch(action.data); return EMPTY;
-      case 'CreateSnapshot': case 'LoadSnapshot':
-        throw new FeatureUnavailableError('snapshots');
+      case 'CreateSnapshot':
+        await createSnapshotAction(this.vmm!, action.params, r.config, this.opts.vmmVersion, this.logger);
+        return EMPTY;
+      case 'LoadSnapshot': this.loadSnapshot(action.params); return EMPTY;
     }
   }
 
@@ -206,6 +213,21 @@ export class VmmController {
       const os = cause instanceof Error && (cause as NodeJS.ErrnoException).code ? ` (${osErrorText(cause)})` : '';
       throw new ConfigError(`drive \`${d.driveId}\`: ${(err as Error).message.replace(/\.$/, '')}${os}.`);
     }
+  }
+
+  private loadSnapshot(params: SnapshotLoadParams): void {
+    if (this.bootConfigured) throw new ApiError(400, LOAD_AFTER_BOOT_CONFIG);
+    const c = this.resources.config;
+    let vmm: Vmm | undefined;
+    const loaded = loadSnapshotAction(params, {
+      serialOutput: serialSink(c.serial?.serialOutPath, c.serial?.rateLimiter, this.opts.defaultSerialOutput, this.metrics),
+      onReset: () => vmm?.stop({ kind: 'reset' }),
+    }, this.logger);
+    vmm = loaded.vmm;
+    this.vmm = vmm;
+    this.resources.replaceWithSnapshotConfig(loaded.config);
+    registerVmMetrics(this.metrics, vmm);
+    this.opts.onStarted?.(vmm);
   }
 
   private start(): void {

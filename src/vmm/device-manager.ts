@@ -13,7 +13,7 @@ import type { CreatedDevice, DeviceConfigs, DeviceCounters, VirtioDeviceSpec } f
 import {
   mmioSlotAddress, mmioSlotGsi, queueNotifyAddress, VIRTIO_MMIO_MAX_SLOTS, VIRTIO_MMIO_SIZE, virtioMmioCmdlineFragment,
 } from '../devices/virtio/mmio-slots';
-import type { MmioTransport } from '../devices/virtio/mmio-transport';
+import type { MmioTransport, TransportState } from '../devices/virtio/mmio-transport';
 import { Bus } from '../devices/bus';
 import { SparklerError } from '../errors';
 import { check } from '../kvm/check';
@@ -30,6 +30,15 @@ export class DeviceManagerError extends SparklerError {
     super(code, message, { cause });
     this.name = 'DeviceManagerError';
   }
+}
+
+/** One device's part of a snapshot. */
+export interface SavedVirtioDevice {
+  type: string;
+  id: string;
+  slot: number;
+  transport: TransportState;
+  device?: unknown;
 }
 
 /** One attached device. */
@@ -157,6 +166,33 @@ export class DeviceManager {
   /** Per-device counters by metrics group. */
   metrics(): Map<string, { counters: () => DeviceCounters; gauges: readonly string[] }> {
     return new Map(this.attached.map((d) => [d.created.metricsGroup, { counters: () => d.created.metrics(), gauges: d.created.gauges ?? [] }]));
+  }
+
+  /** Requests the devices still run on the host; a snapshot waits for 0. */
+  inFlight(): number {
+    return this.attached.reduce((n, d) => n + (d.created.save?.().inFlight ?? 0), 0);
+  }
+
+  /** Every device's transport and own state for a snapshot (the VM is paused and nothing is in flight). */
+  saveStates(): SavedVirtioDevice[] {
+    return this.attached.map((d) => {
+      const info = d.created.save?.();
+      if (info && info.inFlight > 0) throw new DeviceManagerError('EDEVICEBUSY', `The ${d.type} device \`${d.id}\` still has ${info.inFlight} requests in flight.`);
+      return { type: d.type, id: d.id, slot: d.slot, transport: d.transport.saveState(info?.heldChains), device: info?.state };
+    });
+  }
+
+  /** Restores saved states onto the devices a restore attached from the same configuration. */
+  restoreStates(saved: readonly SavedVirtioDevice[]): void {
+    if (saved.length !== this.attached.length) {
+      throw new DeviceManagerError('ESNAPSHOTDEVICE', `The snapshot has ${saved.length} virtio devices, but its configuration made ${this.attached.length}.`);
+    }
+    for (const d of this.attached) {
+      const s = saved.find((x) => x.type === d.type && x.id === d.id);
+      if (s === undefined || s.slot !== d.slot) throw new DeviceManagerError('ESNAPSHOTDEVICE', `The snapshot has no state for the ${d.type} device \`${d.id}\` in slot ${d.slot}.`);
+      if (s.device !== undefined) d.created.restore?.(s.device);
+      d.transport.restoreState(s.transport);
+    }
   }
 
   /** Disposes every device and closes their fds, last attached first. Idempotent. */

@@ -236,7 +236,7 @@ test('a spun KVM_RUN error stops the VM with the error', () => {
   assert.equal(shim.vcpus[0].state, 'stopped');
 });
 
-test('a pause asked for during the fast path parks the vCPU on its next exit', async () => {
+test('a pause asked for during the fast path completes the access, then parks the vCPU', async () => {
   const { shim, vcpus, pio, runner } = setup();
   let paused: Promise<void> | undefined;
   pio.insert({ read: () => {}, write: () => { paused ??= runner.pause(); } }, 0x80, 1, 'pause-on-write');
@@ -245,6 +245,12 @@ test('a pause asked for during the fast path parks the vCPU on its next exit', a
   ioExit(vcpus[0], 0x3ff, true, 1, 1, Buffer.from([0]));
   shim.deliverExit(0);
   assert.ok(paused);
+  // The pausing write was handled, but KVM finishes the instruction on the next KVM_RUN: the
+  // vCPU re-enters once with immediate_exit, and parks on the EINTR that brings it back.
+  assert.equal(runner.paused, false);
+  assert.equal(shim.vcpus[0].state, 'running');
+  assert.equal(vcpus[0].run.immediateExit, true);
+  shim.deliverExit(0, -4);
   await paused;
   assert.equal(runner.paused, true);
   assert.equal(shim.vcpus[0].state, 'exited', 'parked: the VMM thread holds its exit');

@@ -71,6 +71,12 @@ interface VcpuSlot {
   /** Exits still to take the slow way after a missed spin, and the current back-off length. */
   spinSkip: number;
   spinBackoff: number;
+  /**
+   * The last exit was handled but KVM has not finished the instruction (an IN's result is read,
+   * an MMIO read's value loaded, on the next KVM_RUN): a pause re-enters once with immediate_exit
+   * before parking, so the saved state never holds a half-done access.
+   */
+  accessPending?: boolean;
 }
 
 export interface VcpuRunnerOptions {
@@ -129,7 +135,15 @@ export class VcpuRunner {
     this.mainSpinNs = this.vcpuSpinNs;
   }
 
-  start(): void {
+  /**
+   * Starts the vCPU threads; with `paused` (a snapshot loaded without resume_vm) each one's first
+   * KVM_RUN returns at once (immediate_exit) and it parks before running a guest instruction.
+   */
+  start(paused = false): void {
+    if (paused) {
+      this.goal = 'pause';
+      for (const slot of this.slots) slot.fd.run.immediateExit = true;
+    }
     const onExit = (index: number, result: number, firstRunNs: bigint) => this.onExit(index, result, firstRunNs);
     for (const [index, slot] of this.slots.entries()) {
       slot.state = 'running';
@@ -229,6 +243,7 @@ export class VcpuRunner {
 
   /** Handles one KVM_RUN return (0 or -errno) whose exit this thread holds. */
   private dispatch(slot: VcpuSlot, index: number, result: number): void {
+    slot.accessPending = result === 0;
     if (result < 0 && result !== -EINTR && result !== -EAGAIN) {
       this.stop({ kind: 'error', error: new SparklerError('EVCPU', `KVM_RUN failed on vCPU ${index} (errno ${-result}).`) });
     } else if (result === 0) {
@@ -290,6 +305,12 @@ export class VcpuRunner {
   private afterExit(slot: VcpuSlot): void {
     if (this.goal === 'stop') {
       if (slot.state !== 'stopped') this.endThread(slot);
+      return;
+    }
+    if (this.goal === 'pause' && slot.accessPending) {
+      slot.accessPending = false;
+      slot.fd.run.immediateExit = true;
+      this.shim.vcpuResume(slot.handle!, false);
       return;
     }
     if (this.goal === 'pause') {

@@ -99,7 +99,7 @@ export class Vmm {
    * Applies the queued guest writes, in order; then, after an exit while KVM queues, or after a
    * timer's look that found writes, looks again TRAILING_DRAIN_MS later.
    */
-  private drainQueuedWrites(fromTimer = false): void {
+  drainQueuedWrites(fromTimer = false): void {
     const queued = this.parts.queuedWrites;
     if (!queued) return;
     const applied = queued.ring.drain(this.applyQueuedWrite);
@@ -116,14 +116,28 @@ export class Vmm {
     return this.runner.paused ? 'Paused' : 'Running';
   }
 
-  start(): void {
-    this.runner.start();
+  /** Starts the vCPUs; `paused` parks them before their first guest instruction (a snapshot loaded without resume_vm). */
+  start(paused = false): void {
+    this.runner.start(paused);
     markStartup('vcpus_started');
   }
 
+  /**
+   * Parks every vCPU, stops the devices' host-side input (no TAP reads while paused), then tells a
+   * kvmclock guest it was paused (KVM_KVMCLOCK_CTRL), so that its soft-lockup watchdog does not
+   * count the pause; a guest without kvmclock refuses (EINVAL): harmless.
+   */
   async pause(): Promise<void> {
     await this.runner.pause();
+    if (this.state !== 'Paused') return;
     this.devices.setPaused(true);
+    for (const vcpu of this.parts.vcpus) {
+      try {
+        vcpu.kvmclockCtrl();
+      } catch {
+        // Not a kvmclock guest, or a host without the capability.
+      }
+    }
   }
 
   resume(): void {

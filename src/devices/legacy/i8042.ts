@@ -41,6 +41,13 @@ const BUFFER_SIZE = 16; // Linux's I8042_BUFFER_SIZE
 const CTRL_ALT_DEL_SET2 = [0x14, 0x11, 0xe0, 0x71];
 const CTRL_ALT_DEL_SET1 = [0x1d, 0x38, 0xe0, 0x53]; // what the controller emits when translating
 
+/** I8042.saveState's plain data. */
+export interface I8042State {
+  ctr: number; outPort: number; queue: number[]; lastData: number; lastWasCommand: boolean;
+  pendingCommand: number; pendingKbdCommand: number; lastKbdByte: number; irqLevel: boolean;
+  scancodeSet: number; scanning: boolean; leds: number;
+}
+
 export class I8042 implements BusDevice {
   private ctr = CTR_INITIAL;
   private outPort = OUTPORT_INITIAL;
@@ -62,6 +69,22 @@ export class I8042 implements BusDevice {
     private readonly interrupt: InterruptLine,
     private readonly onReset: () => void,
   ) {}
+
+  /** The controller's registers, output queue and keyboard state, as plain data for a snapshot. */
+  saveState(): I8042State {
+    return {
+      ctr: this.ctr, outPort: this.outPort, queue: [...this.queue], lastData: this.lastData, lastWasCommand: this.lastWasCommand,
+      pendingCommand: this.pendingCommand, pendingKbdCommand: this.pendingKbdCommand, lastKbdByte: this.lastKbdByte,
+      irqLevel: this.irqLevel, scancodeSet: this.scancodeSet, scanning: this.scanning, leds: this.leds,
+    };
+  }
+
+  restoreState(s: I8042State): void {
+    ({ ctr: this.ctr, outPort: this.outPort, lastData: this.lastData, lastWasCommand: this.lastWasCommand } = s);
+    ({ pendingCommand: this.pendingCommand, pendingKbdCommand: this.pendingKbdCommand, lastKbdByte: this.lastKbdByte } = s);
+    ({ irqLevel: this.irqLevel, scancodeSet: this.scancodeSet, scanning: this.scanning, leds: this.leds } = s);
+    this.queue.splice(0, this.queue.length, ...s.queue.slice(0, BUFFER_SIZE));
+  }
 
   /** Queues the make codes of Ctrl, Alt and Del so the guest's keyboard driver sees the salute. */
   triggerCtrlAltDel(): void {

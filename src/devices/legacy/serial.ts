@@ -87,6 +87,15 @@ export interface SerialOptions {
  */
 export type PolledTransmitHook = (polled: boolean) => void;
 
+/** Serial.saveState's plain data. */
+export interface SerialState {
+  ier: number; lcr: number; mcr: number; scr: number; dll: number; dlm: number;
+  fifoEnabled: boolean; rxTrigger: number; overrun: boolean; msrDeltas: number;
+  threPending: boolean; lastRbr: number; pending: number; lsrPolled: boolean;
+  /** The receive FIFO, oldest byte first. */
+  rx: number[];
+}
+
 export class Serial implements BusDevice {
   // Metrics, read by the metrics module.
   bytesOut = 0;
@@ -138,6 +147,30 @@ export class Serial implements BusDevice {
   ) {
     this.rx = new Uint8Array(options.fifoCapacity ?? 64);
     if (options.scheduleFlush) this.out = Buffer.allocUnsafe(OUTPUT_BATCH);
+  }
+
+  /**
+   * The registers and the receive FIFO, as plain data for a snapshot (output not yet written is
+   * flushed first, so it is never saved twice nor lost).
+   */
+  saveState(): SerialState {
+    this.flush();
+    const rx = Array.from({ length: this.rxCount }, (_, i) => this.rx[(this.rxHead + i) % this.rx.length]);
+    return {
+      ier: this.ier, lcr: this.lcr, mcr: this.mcr, scr: this.scr, dll: this.dll, dlm: this.dlm,
+      fifoEnabled: this.fifoEnabled, rxTrigger: this.rxTrigger, overrun: this.overrun, msrDeltas: this.msrDeltas,
+      threPending: this.threPending, lastRbr: this.lastRbr, pending: this.pending, lsrPolled: this.lsrPolled, rx,
+    };
+  }
+
+  /** Puts a saved state back (on a fresh Serial, before the guest runs); the guest's IRQ line state is the irqchip's. */
+  restoreState(s: SerialState): void {
+    ({ ier: this.ier, lcr: this.lcr, mcr: this.mcr, scr: this.scr, dll: this.dll, dlm: this.dlm } = s);
+    ({ fifoEnabled: this.fifoEnabled, rxTrigger: this.rxTrigger, overrun: this.overrun, msrDeltas: this.msrDeltas } = s);
+    ({ threPending: this.threPending, lastRbr: this.lastRbr, pending: this.pending, lsrPolled: this.lsrPolled } = s);
+    this.rxHead = 0;
+    this.rxCount = 0;
+    for (const byte of s.rx.slice(0, this.rx.length)) this.pushRx(byte);
   }
 
   /** Installs the hook and tells it the current mode; it is told again on every change. */

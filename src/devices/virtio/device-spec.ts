@@ -46,6 +46,20 @@ export interface CreatedDevice {
   setPaused?(paused: boolean): void;
   /** Stops timers and backends and closes host files; the manager calls it once. */
   dispose(): void;
+  /** For a snapshot of the paused VM (absent: nothing in flight, nothing held, no own state). */
+  save?(): DeviceSnapshot;
+  /** Puts back a saved `state` on the fresh device of a restore, before its transport is restored. */
+  restore?(state: unknown): void;
+}
+
+/** What a device tells a snapshot. */
+export interface DeviceSnapshot {
+  /** Requests still running on the host (async I/O): the snapshot waits until there are none. */
+  inFlight: number;
+  /** Per queue, chains popped but held back (rate-limited): they are popped again after a restore. */
+  heldChains?: number[];
+  /** The device's own state, as plain data (JSON with Buffers and bigints). */
+  state?: unknown;
 }
 
 export interface VirtioDeviceSpec<C = unknown> {

@@ -35,6 +35,11 @@ export class LimitedDrain<T> {
     return this.held !== undefined && this.limiter.blocked;
   }
 
+  /** A popped request is held (for a snapshot: popped again after a restore). */
+  get holding(): boolean {
+    return this.held !== undefined;
+  }
+
   /** Runs requests until the queue is empty or the limiter refuses one. */
   drain(): void {
     if (this.blocked) return;

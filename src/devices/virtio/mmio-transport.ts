@@ -13,13 +13,21 @@ import {
 import { VirtioDevice, VirtioInterrupt } from './device';
 import { featureRefusal, featuresWord, offeredFeatures, withFeaturesWord } from './features';
 import { GuestTriggeredLog, LogSink } from './guest-log';
-import { Queue } from './queue';
+import { Queue, QueueState } from './queue';
+import { SparklerError } from '../../errors';
 import { applyStatusWrite } from './status';
 
 export interface MmioTransportOptions {
   /** Used in log lines, e.g. "virtio-rng". */
   name?: string;
   log?: LogSink;
+}
+
+/** MmioTransport.saveState's plain data. */
+export interface TransportState {
+  statusBits: number; isr: number; generation: number; acked: bigint;
+  deviceFeaturesSel: number; driverFeaturesSel: number; queueSel: number; active: boolean;
+  queues: QueueState[];
 }
 
 export class MmioTransport implements BusDevice {
@@ -194,6 +202,41 @@ export class MmioTransport implements BusDevice {
     if (w.reset) return this.reset();
     this.statusBits = w.status;
     if (w.activate) this.activate();
+  }
+
+  /**
+   * The transport's registers and its queues, as plain data for a snapshot. `heldChains[i]`:
+   * chains of queue i the device popped but has not completed and will not complete on its own
+   * (a rate-limited request it holds); they are popped again after a restore.
+   */
+  saveState(heldChains: readonly number[] = []): TransportState {
+    return {
+      statusBits: this.statusBits, isr: this.isr, generation: this.generation, acked: this.acked,
+      deviceFeaturesSel: this.deviceFeaturesSel, driverFeaturesSel: this.driverFeaturesSel, queueSel: this.queueSel, active: this.active,
+      queues: this.queues.map((q, i) => q.saveState(heldChains[i] ?? 0)),
+    };
+  }
+
+  /**
+   * Puts a saved state back on a fresh transport (same device type, same queues), then, when the
+   * driver had activated the device, activates it again over the restored queues and lets it look
+   * at every queue once (a notification may have come in just before the snapshot).
+   */
+  restoreState(s: TransportState): void {
+    if (s.queues.length !== this.queues.length) {
+      throw new SparklerError('ESNAPSHOTDEVICE', `${this.name}: the snapshot has ${s.queues.length} queues for this device, which has ${this.queues.length}.`);
+    }
+    ({ statusBits: this.statusBits, isr: this.isr, generation: this.generation, acked: this.acked } = s);
+    ({ deviceFeaturesSel: this.deviceFeaturesSel, driverFeaturesSel: this.driverFeaturesSel, queueSel: this.queueSel } = s);
+    const host = { error: (m: string) => this.log.error(m), fatal: (m: string) => this.needsReset(m) };
+    s.queues.forEach((q, i) => {
+      const why = this.queues[i].restoreState(q, this.memory, this.acked, host, `${this.name} queue ${i}`);
+      if (why !== undefined) throw new SparklerError('ESNAPSHOTDEVICE', `${this.name}: queue ${i} cannot be restored: ${why}.`);
+    });
+    if (!s.active) return;
+    this.device.activate(this.memory, this.queues, this.interrupt, this.acked);
+    this.active = true;
+    this.queues.forEach((q, i) => { if (q.activated) this.device.processQueue(i); });
   }
 
   /** DRIVER_OK: check every queue, map the rings, hand everything to the device. */

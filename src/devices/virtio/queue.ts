@@ -39,6 +39,13 @@ interface Rings {
   readonly chain: ChainContext;
 }
 
+/** Queue.saveState's plain data. */
+export interface QueueState {
+  size: number; ready: boolean; descTable: bigint; availRing: bigint; usedRing: bigint;
+  activated: boolean; eventIdx: boolean; broken: boolean;
+  nextAvailIdx: number; nextUsedIdx: number; lastCheckedUsed: number;
+}
+
 export class Queue {
   // Driver-written configuration (spec 4.2.2: QueueNum, QueueReady, QueueDesc/Driver/Device).
   size: number;
@@ -64,6 +71,30 @@ export class Queue {
   get activated(): boolean { return this.rings !== undefined; }
   get nextAvail(): number { return this.nextAvailIdx; }
   get nextUsed(): number { return this.nextUsedIdx; }
+
+  /** The driver's configuration and the device's ring positions, as plain data for a snapshot. */
+  saveState(rewindAvail = 0): QueueState {
+    return {
+      size: this.size, ready: this.ready, descTable: this.descTable, availRing: this.availRing, usedRing: this.usedRing,
+      activated: this.activated, eventIdx: this.eventIdx, broken: this.broken,
+      // Chains the device popped but still holds (a rate-limited request) are popped again after a restore.
+      nextAvailIdx: (this.nextAvailIdx - rewindAvail) & 0xffff, nextUsedIdx: this.nextUsedIdx, lastCheckedUsed: this.lastCheckedUsed,
+    };
+  }
+
+  /**
+   * Puts a saved state back. An activated queue maps its rings again, as activate() does, but
+   * leaves them as the guest's memory holds them: a restore never rewrites the guest's rings.
+   */
+  restoreState(s: QueueState, memory: GuestMemory, features: bigint, host: QueueHost, label: string): string | undefined {
+    this.reset();
+    ({ size: this.size, ready: this.ready, descTable: this.descTable, availRing: this.availRing, usedRing: this.usedRing } = s);
+    if (!s.activated) return undefined;
+    const why = this.validate(memory) ?? this.mapRings(memory, features, host, label);
+    if (why !== undefined) return why;
+    ({ eventIdx: this.eventIdx, broken: this.broken, nextAvailIdx: this.nextAvailIdx, nextUsedIdx: this.nextUsedIdx, lastCheckedUsed: this.lastCheckedUsed } = s);
+    return undefined;
+  }
 
   /** Back to the state after a device reset (spec 4.2.2.1: QueueReady reads 0 again). */
   reset(): void {
@@ -104,6 +135,17 @@ export class Queue {
    * cannot be mapped (a host buffer not aligned like guest memory), or undefined.
    */
   activate(memory: GuestMemory, features: bigint, host: QueueHost, label: string): string | undefined {
+    const why = this.mapRings(memory, features, host, label);
+    if (why !== undefined || !this.rings) return why;
+    this.nextAvailIdx = this.nextUsedIdx = this.lastCheckedUsed = 0;
+    // The device area is ours: start it from a known state even if the driver reused old memory.
+    Atomics.store(this.rings.used, 0, 0);
+    Atomics.store(this.rings.used, 1, 0);
+    if (this.eventIdx) Atomics.store(this.rings.used, 2 + 4 * this.size, 0);
+    return undefined;
+  }
+
+  private mapRings(memory: GuestMemory, features: bigint, host: QueueHost, label: string): string | undefined {
     const desc = memory.view(Number(this.descTable), descTableBytes(this.size));
     const avail = memory.view(Number(this.availRing), availRingBytes(this.size));
     const used = memory.view(Number(this.usedRing), usedRingBytes(this.size));
@@ -120,11 +162,6 @@ export class Queue {
     this.label = label;
     this.eventIdx = hasFeature(features, FeatureBit.RING_EVENT_IDX);
     this.broken = false;
-    this.nextAvailIdx = this.nextUsedIdx = this.lastCheckedUsed = 0;
-    // The device area is ours: start it from a known state even if the driver reused old memory.
-    Atomics.store(this.rings.used, 0, 0);
-    Atomics.store(this.rings.used, 1, 0);
-    if (this.eventIdx) Atomics.store(this.rings.used, 2 + 4 * this.size, 0);
     return undefined;
   }
 

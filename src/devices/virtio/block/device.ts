@@ -107,6 +107,8 @@ export class VirtioBlock implements VirtioDevice {
   }
 
   get ioEngine(): IoEngineKind { return this.engine.kind; }
+  /** A popped request held back by the rate limiter (for a snapshot). */
+  get holdsRequest(): boolean { return this.requests.holding; }
   get path(): string { return this.disk.path; }
   /** Capacity in 512-byte sectors, as the guest sees it. */
   get capacity(): bigint { return this.disk.capacity; }

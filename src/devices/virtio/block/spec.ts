@@ -75,6 +75,7 @@ export const blockSpec: VirtioDeviceSpec<DriveConfig> = {
         }
       },
       dispose: () => block.dispose(),
+      save: () => ({ inFlight: block.metrics.inFlight, heldChains: [block.holdsRequest ? 1 : 0] }),
     };
   },
   trainingSection(scratchDir) {

@@ -53,6 +53,8 @@ export class VirtioRng implements VirtioDevice {
   readonly queueMaxSizes = [RNG_QUEUE_SIZE];
   readonly features = 0n;
   readonly metrics = new RngMetrics();
+  /** A popped request held back by the rate limiter (for a snapshot). */
+  get holdsRequest(): boolean { return this.requests.holding; }
   readonly limiter: RateLimiter;
   private readonly fill: (bytes: Buffer) => void;
   private readonly log: LogSink;

@@ -15,6 +15,7 @@ export const rngSpec: VirtioDeviceSpec<EntropyConfig> = {
       metricsGroup: 'entropy',
       metrics: () => rng.metrics.toJson(),
       dispose: () => rng.dispose(),
+      save: () => ({ inFlight: 0, heldChains: [rng.holdsRequest ? 1 : 0] }),
     };
   },
   trainingSection: () => ({ section: 'entropy', value: {} }),

@@ -1,0 +1,48 @@
+/**
+ * End to end: a Linux guest printing a counter is snapshotted (Full) by one VMM process, which is
+ * killed; a fresh process loads the snapshot and the guest counts on without booting again
+ * (snapshot-driver.ts does the steps; here they run where Linux guests can boot).
+ */
+import { before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { ensureInitrd, ensureKernel } from '../guest';
+import { detectKvmHost } from '../host/kvm-host';
+import { e2eUnavailableReason, tripleFaultIn, where } from './harness';
+import { tempDir } from '../testing/temp-dir';
+
+const skip = e2eUnavailableReason();
+const DRIVER = path.join(__dirname, 'snapshot-driver.js');
+
+describe(`snapshots end to end with a Linux guest (in ${where()})`, { skip }, () => {
+  let report: Record<string, unknown>;
+
+  before(async () => {
+    const kernel = await ensureKernel();
+    const initrd = await ensureInitrd();
+    const file = path.join(tempDir('sparkler-e2e-snap-'), 'report.json');
+    const argv = [process.execPath, DRIVER, file, kernel, initrd];
+    if (detectKvmHost().kind === 'hardware') {
+      spawnSync(argv[0], argv.slice(1), { stdio: 'inherit', timeout: 10 * 60_000 });
+    } else {
+      const { runInEmuHost } = await import('../emuhost');
+      const r = await runInEmuHost(argv, { stdio: 'pipe', timeoutMs: 10 * 60_000, retriesIfWedged: 1, attemptTimeoutMs: 5 * 60_000, faultedIf: () => tripleFaultIn(path.dirname(file), (n) => n === 'report.json') });
+      if (r.code !== 0) throw new Error(`The emulated KVM host run failed with code ${r.code}: ${r.stderr ?? ''}${r.stdout ?? ''}`);
+    }
+    report = JSON.parse(fs.readFileSync(file, 'utf8'));
+    console.log(`snapshot e2e: create ${Number(report.createMs).toFixed(0)} ms; load logged ${report.loadLogged} ms, answered ${Number(report.loadAnsweredMs).toFixed(1)} ms, process spawn -> loaded ${Number(report.spawnToLoadedMs).toFixed(0)} ms`);
+  });
+
+  test('a paused Linux guest is saved by one process and counts on in a fresh one, without rebooting', () => {
+    const context = JSON.stringify(report, null, 1);
+    assert.equal(report.error, undefined, context);
+    assert.deepEqual([report.bootSource, report.machineConfig, report.instanceStart, report.pause, report.create, report.load], [204, 204, 204, 204, 204, 204], context);
+    assert.equal(report.stateAfter, 'Running', context);
+    assert.equal(report.bootedAgain, false, context);
+    const first = Number(report.firstTickAfter);
+    const saved = Number(report.tickAtSnapshot);
+    assert.ok(first >= saved && first <= saved + 2, `the first tick after restore (${first}) follows the last before (${saved})\n${context}`);
+  });
+});

@@ -1,0 +1,107 @@
+/**
+ * PUT /snapshot/load: a microVM rebuilt from a snapshot file and its memory file, without loading
+ * a kernel: createVmCore over the mapped memory file, KVM's VM state, the legacy devices and
+ * their state, then the vCPUs with their saved state. The result is a Vmm whose vCPUs have not
+ * started yet; start it (paused or not).
+ */
+import { Bus } from '../devices/bus';
+import type { DeviceContext } from '../devices/virtio/device-context';
+import { KVM_CAP } from '../kvm/ioctl-numbers';
+import { Kvm } from '../kvm/kvm';
+import { VcpuFd } from '../kvm/vcpu';
+import { unmapGuestMemory } from '../memory/anonymous-memory';
+import { parseVmConfig, VmConfig } from '../config/vm-config';
+import { attachDevices, createVmCore } from '../vmm/builder';
+import { attachLegacyDevices, LegacyDeviceOptions } from '../vmm/legacy-devices';
+import { queueSerialTransmit } from '../vmm/queued-writes';
+import { Teardown } from '../vmm/teardown';
+import { Vmm } from '../vmm/vmm';
+import { markStartup } from '../vmm/startup-marks';
+import { SparklerError } from '../errors';
+import { readSnapshotFile, SnapshotFileError } from './file-format';
+import { mapMemoryFile } from './file-memory';
+import { checkSnapshotState, SnapshotState } from './state';
+import { restoreVcpuState } from './vcpu-state';
+import { restoreVmState } from './vm-state';
+
+export interface RestoreOptions extends LegacyDeviceOptions {
+  snapshotPath: string;
+  memFilePath: string;
+  trackDirtyPages: boolean;
+  clockRealtime: boolean;
+  kvm?: Kvm;
+  deviceContext?: DeviceContext;
+}
+
+export interface RestoredVm {
+  vmm: Vmm;
+  /** The configuration the snapshot was made from (GET /vm/config after the load). */
+  config: VmConfig;
+  state: SnapshotState;
+}
+
+export class SnapshotLoadError extends SparklerError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('ESNAPSHOTLOAD', message, options);
+    this.name = 'SnapshotLoadError';
+  }
+}
+
+export function readSnapshot(path: string): { state: SnapshotState; config: VmConfig } {
+  const name = `The snapshot file ${path}`;
+  const state = checkSnapshotState(readSnapshotFile(path).state, name);
+  let config: VmConfig;
+  try {
+    config = parseVmConfig(state.vmConfig);
+  } catch (err) {
+    throw new SnapshotFileError('ESNAPSHOTCORRUPT', `${name} holds a configuration this Sparkler does not accept: ${(err as Error).message}`, { cause: err });
+  }
+  return { state, config };
+}
+
+export function restoreMicroVm(opts: RestoreOptions): RestoredVm {
+  markStartup('snapshot_read');
+  const { state, config } = readSnapshot(opts.snapshotPath);
+  markStartup('build');
+  const teardown = new Teardown();
+  try {
+    const kvm = opts.kvm ?? Kvm.open();
+    if (!opts.kvm) teardown.add('/dev/kvm', () => kvm.close());
+    const memory = mapMemoryFile(opts.memFilePath, state.memory.regions);
+    teardown.add('guest memory', () => unmapGuestMemory(memory));
+    const machineConfig = { ...config.machineConfig, trackDirtyPages: opts.trackDirtyPages };
+    config.machineConfig = machineConfig;
+    markStartup('memory_mapped');
+    const core = createVmCore(kvm, machineConfig, teardown, memory);
+    restoreVmState(core.vm, state.vm, { clockRealtime: opts.clockRealtime });
+    markStartup('vm_state');
+    const pio = new Bus();
+    const mmio = new Bus();
+    const devices = attachDevices(core, mmio, { drives: config.drives, entropy: config.entropy }, teardown, opts.deviceContext);
+    devices.restoreStates(state.devices.virtio ?? []);
+    const legacy = attachLegacyDevices(core.vm, pio, mmio, opts);
+    teardown.add('the legacy devices', () => legacy.close());
+    legacy.serial.restoreState(state.devices.serial);
+    legacy.i8042.restoreState(state.devices.i8042);
+    markStartup('devices');
+    const setTscKhz = kvm.checkExtension(KVM_CAP.TSC_CONTROL) > 0;
+    const mmapSize = kvm.vcpuMmapSize();
+    const vcpus: VcpuFd[] = [];
+    for (const saved of state.vcpus) {
+      const vcpu = core.vm.createVcpu(saved.id, mmapSize);
+      teardown.add(`vCPU ${saved.id}`, () => vcpu.close());
+      restoreVcpuState(vcpu, saved, { setTscKhz });
+      vcpus.push(vcpu);
+    }
+    const queuedWrites = queueSerialTransmit(core.kvm, core.vm, vcpus[0], legacy.serial);
+    markStartup('vcpus_configured');
+    return { vmm: new Vmm({ ...core, vcpus, pio, mmio, devices: legacy, virtio: devices, queuedWrites, teardown }), config, state };
+  } catch (err) {
+    try {
+      teardown.run();
+    } catch (releaseErr) {
+      (err as Error).message += ` (and releasing what was built failed: ${(releaseErr as Error).message})`;
+    }
+    throw err;
+  }
+}

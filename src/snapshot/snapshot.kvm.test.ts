@@ -1,0 +1,143 @@
+/**
+ * Snapshots on real KVM with a tiny guest that counts in memory: the state ioctls round-trip, and
+ * a VM restored from a snapshot continues counting from where it was paused.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { buildMicroVm } from '../vmm/builder';
+import type { Vmm } from '../vmm/vmm';
+import { DEFAULT_MACHINE_CONFIG } from '../config/machine-config';
+import { emptyVmConfig, vmConfigToJson } from '../config/vm-config';
+import { kvmUnavailableReason } from '../testing/kvm-available';
+import { tinyKernel } from '../testing/tiny-guests';
+import { tempDir } from '../testing/temp-dir';
+import { guestAddress } from '../memory/guest-address';
+import { createSnapshot, vcpuStateCaps } from './create';
+import { restoreMicroVm } from './restore';
+import { saveVcpuState, restoreVcpuState } from './vcpu-state';
+import { saveVmState, restoreVmState } from './vm-state';
+
+const skip = kvmUnavailableReason();
+
+/** Counts in the u64 at guest 0x200000: mov $0x200000,%ebx; 1: incq (%rbx); jmp 1b */
+export const COUNTER_GUEST = Buffer.from('bb00002000' + '48ff03' + 'ebfb', 'hex');
+export const COUNTER_ADDRESS = 0x200000;
+
+const counter = (vmm: Vmm): bigint => vmm.parts.memory.view(guestAddress(COUNTER_ADDRESS), 8).readBigUInt64LE(0);
+
+function bootCounter(dir: string, vcpuCount = 1, trackDirtyPages = false, withDevices = false): { vmm: Vmm; vmConfig: unknown } {
+  const kernel = path.join(dir, 'counter.elf');
+  fs.writeFileSync(kernel, tinyKernel(COUNTER_GUEST));
+  const config = emptyVmConfig();
+  config.bootSource = { kernelImagePath: kernel, bootArgs: 'console=ttyS0' };
+  config.machineConfig = { ...DEFAULT_MACHINE_CONFIG, vcpuCount, memSizeMib: 64, trackDirtyPages };
+  if (withDevices) {
+    const disk = path.join(dir, 'disk.img');
+    fs.writeFileSync(disk, Buffer.alloc(64 * 1024));
+    config.drives = [{ driveId: 'root', pathOnHost: disk, isRootDevice: true, isReadOnly: false, cacheType: 'Unsafe', ioEngine: 'Sync' }];
+    config.entropy = {};
+  }
+  const vmm = buildMicroVm({ bootSource: config.bootSource, machineConfig: config.machineConfig, drives: config.drives, entropy: config.entropy, serialOutput: () => {}, onReset: () => {} });
+  vmm.start();
+  return { vmm, vmConfig: vmConfigToJson(config) };
+}
+
+async function countsOn(vmm: Vmm, from: bigint): Promise<bigint> {
+  const deadline = Date.now() + 5000;
+  while (counter(vmm) <= from + 1000n) {
+    if (Date.now() > deadline) throw new Error(`the counter stayed at ${counter(vmm)} (from ${from})`);
+    await new Promise((r) => setTimeout(r, 5));
+  }
+  return counter(vmm);
+}
+
+test('every vCPU and VM state ioctl round-trips on a paused guest', { skip }, async () => {
+  const dir = tempDir('sparkler-snap-');
+  const { vmm } = bootCounter(dir);
+  try {
+    await countsOn(vmm, 0n);
+    await vmm.pause();
+    const { vm, vcpus, kvm } = vmm.parts;
+    const msrs = kvm.msrIndexList();
+    assert.ok(msrs.length > 10, `KVM lists ${msrs.length} MSRs`);
+    const caps = vcpuStateCaps(vmm);
+    const before = saveVcpuState(vcpus[0], msrs, caps);
+    const vmBefore = saveVmState(vm);
+    restoreVcpuState(vcpus[0], before, { setTscKhz: false });
+    restoreVmState(vm, vmBefore, { clockRealtime: false });
+    const after = saveVcpuState(vcpus[0], msrs, caps);
+    assert.deepEqual(after.regs, before.regs);
+    assert.deepEqual(after.sregs, before.sregs);
+    assert.deepEqual(after.lapic, before.lapic);
+    assert.equal(after.mpState, before.mpState);
+    assert.deepEqual(after.cpuid, before.cpuid);
+    assert.equal(after.msrs.length, before.msrs.length);
+    assert.deepEqual(saveVmState(vm).ioapic, vmBefore.ioapic);
+    assert.ok(before.regs.readBigUInt64LE(16 * 8) >= 0x100_0000n, 'rip is in the guest code at 16 MiB');
+  } finally {
+    await vmm.close();
+  }
+});
+
+test('a restored VM continues counting from where the snapshot stopped it', { skip }, async () => {
+  const dir = tempDir('sparkler-snap-');
+  const snapshotPath = path.join(dir, 'vm.snap');
+  const memFilePath = path.join(dir, 'vm.mem');
+  const { vmm, vmConfig } = bootCounter(dir, 2, false, true);
+  let saved: bigint;
+  try {
+    await countsOn(vmm, 0n);
+    await vmm.pause();
+    saved = counter(vmm);
+    createSnapshot(vmm, { snapshotPath, memFilePath, snapshotType: 'Full', vmConfig, vmmVersion: 'test', trackDirtyPages: false });
+  } finally {
+    await vmm.close();
+  }
+  assert.equal(fs.statSync(memFilePath).size, 64 * 1024 * 1024);
+  const restored = restoreMicroVm({ snapshotPath, memFilePath, trackDirtyPages: false, clockRealtime: false, serialOutput: () => {}, onReset: () => {} });
+  try {
+    assert.equal(counter(restored.vmm), saved, 'memory holds the count at the snapshot');
+    assert.equal(restored.config.machineConfig.vcpuCount, 2);
+    assert.deepEqual(restored.vmm.devices.devices.map((d) => `${d.type}:${d.id}@${d.slot}`), ['block:root@0', 'rng:rng@1'], 'the devices are back in their slots');
+    restored.vmm.start();
+    const now = await countsOn(restored.vmm, saved);
+    assert.ok(now > saved);
+  } finally {
+    await restored.vmm.close();
+  }
+});
+
+test('with track_dirty_pages a Diff holds only the pages written since the Full, and base + Diff equals a Full', { skip }, async () => {
+  const dir = tempDir('sparkler-snap-');
+  const file = (name: string) => path.join(dir, name);
+  const { vmm, vmConfig } = bootCounter(dir, 1, true);
+  const opts = { vmConfig, vmmVersion: 'test', trackDirtyPages: true };
+  try {
+    await countsOn(vmm, 0n);
+    await vmm.pause();
+    createSnapshot(vmm, { ...opts, snapshotPath: file('full.snap'), memFilePath: file('base.mem'), snapshotType: 'Full' });
+    vmm.resume();
+    await countsOn(vmm, counter(vmm));
+    await vmm.pause();
+    const diff = createSnapshot(vmm, { ...opts, snapshotPath: file('diff.snap'), memFilePath: file('diff.mem'), snapshotType: 'Diff' });
+    assert.ok(diff.pages >= 1 && diff.pages < 64, `the Diff wrote ${diff.pages} pages`);
+    createSnapshot(vmm, { ...opts, snapshotPath: file('full2.snap'), memFilePath: file('full2.mem'), snapshotType: 'Full' });
+    assert.throws(() => createSnapshot(vmm, { ...opts, trackDirtyPages: false, snapshotPath: file('x'), memFilePath: file('y'), snapshotType: 'Diff' }), /track_dirty_pages/);
+  } finally {
+    await vmm.close();
+  }
+  assert.ok(fs.statSync(file('diff.mem')).blocks * 512 < 1024 * 1024, 'the Diff file is sparse');
+  const { mergeDiffOnto } = await import('./memory-file');
+  mergeDiffOnto(file('base.mem'), file('diff.mem'));
+  assert.ok(fs.readFileSync(file('base.mem')).equals(fs.readFileSync(file('full2.mem'))), 'base + Diff is byte-identical to a Full of that moment');
+  const restored = restoreMicroVm({ snapshotPath: file('diff.snap'), memFilePath: file('base.mem'), trackDirtyPages: false, clockRealtime: false, serialOutput: () => {}, onReset: () => {} });
+  try {
+    const at = counter(restored.vmm);
+    restored.vmm.start();
+    await countsOn(restored.vmm, at);
+  } finally {
+    await restored.vmm.close();
+  }
+});
