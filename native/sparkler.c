@@ -281,6 +281,23 @@ static napi_value init(napi_env env, napi_value exports) {
       {"lowMemoryNotification", NULL, js_low_memory_notification, NULL, NULL, NULL, napi_enumerable, NULL},
       {"setV8Flags", NULL, js_set_v8_flags, NULL, NULL, NULL, napi_enumerable, NULL},
       {"mapFileLatin1", NULL, js_map_file_latin1, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"chroot", NULL, js_chroot, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"pivotRoot", NULL, js_pivot_root, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"mount", NULL, js_mount, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"umount2", NULL, js_umount2, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"unshare", NULL, js_unshare, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"setns", NULL, js_setns, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"mknod", NULL, js_mknod, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"setrlimit", NULL, js_setrlimit, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"setresuid", NULL, js_setresuid, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"setresgid", NULL, js_setresgid, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"setgroups", NULL, js_setgroups, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"prctl", NULL, js_prctl, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"setsid", NULL, js_setsid, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"closeRange", NULL, js_close_range, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"execve", NULL, js_execve, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"seccompSetFilter", NULL, js_seccomp_set_filter, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"rawSyscall", NULL, js_raw_syscall, NULL, NULL, NULL, napi_enumerable, NULL},
   };
   NAPI_CALL(env, napi_define_properties(env, exports, sizeof props / sizeof props[0], props));
   return exports;
