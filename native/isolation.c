@@ -4,6 +4,7 @@
 // which namespaces, which mounts and which system calls to allow is decided in TypeScript.
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
 #include <grp.h>
 #include <linux/filter.h>
 #include <linux/seccomp.h>
@@ -193,6 +194,16 @@ napi_value js_close_range(napi_env env, napi_callback_info info) {
   INT_ARG(env, argv[1], last);
   INT_ARG(env, argv[2], flags);
   return result(env, syscall(SYS_close_range, (unsigned)first, (unsigned)last, (unsigned)flags));
+}
+
+// fcntl(fd, cmd, arg) -> result | -errno (integer argument forms only: F_GETFD, F_SETFD, ...)
+napi_value js_fcntl(napi_env env, napi_callback_info info) {
+  napi_value argv[3];
+  if (!get_args(env, info, 3, argv)) return NULL;
+  INT_ARG(env, argv[0], fd);
+  INT_ARG(env, argv[1], cmd);
+  INT_ARG(env, argv[2], arg);
+  return result(env, fcntl((int)fd, (int)cmd, (long)arg));
 }
 
 // Copies a JS string array into a NULL-terminated vector (strdup'ed). NULL after throwing.

@@ -295,6 +295,7 @@ static napi_value init(napi_env env, napi_value exports) {
       {"prctl", NULL, js_prctl, NULL, NULL, NULL, napi_enumerable, NULL},
       {"setsid", NULL, js_setsid, NULL, NULL, NULL, napi_enumerable, NULL},
       {"closeRange", NULL, js_close_range, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"fcntl", NULL, js_fcntl, NULL, NULL, NULL, napi_enumerable, NULL},
       {"execve", NULL, js_execve, NULL, NULL, NULL, napi_enumerable, NULL},
       {"seccompSetFilter", NULL, js_seccomp_set_filter, NULL, NULL, NULL, napi_enumerable, NULL},
       {"rawSyscall", NULL, js_raw_syscall, NULL, NULL, NULL, napi_enumerable, NULL},

@@ -221,6 +221,8 @@ export interface IsolationShim {
   prctl(option: number, a2: number, a3: number, a4: number, a5: number): number;
   setsid(): number;
   closeRange(first: number, last: number, flags: number): number;
+  /** fcntl with an integer argument (F_GETFD = 1, F_SETFD = 2). */
+  fcntl(fd: number, cmd: number, arg: number): number;
   /** Returns only on failure (-errno); on success the process is the new program. */
   execve(path: string, argv: readonly string[], envp: readonly string[]): number;
   /** seccomp(SECCOMP_SET_MODE_FILTER, flags, program of 8-byte sock_filter entries). */

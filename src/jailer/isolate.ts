@@ -29,7 +29,7 @@ export const RLIMIT_FSIZE = 1;
 export const RLIMIT_NOFILE = 7;
 export const CLOSE_RANGE_CLOEXEC = 1 << 2;
 
-export type Sys = Pick<IsolationShim, 'mount' | 'umount2' | 'unshare' | 'setns' | 'pivotRoot' | 'setrlimit' | 'prctl' | 'setgroups' | 'setresgid' | 'setresuid' | 'closeRange'>;
+export type Sys = Pick<IsolationShim, 'fcntl' | 'mount' | 'umount2' | 'unshare' | 'setns' | 'pivotRoot' | 'setrlimit' | 'prctl' | 'setgroups' | 'setresgid' | 'setresuid' | 'closeRange'>;
 
 /** Joins the network namespace at `nsPath` (a /var/run/netns file or /proc/<pid>/ns/net). */
 export function joinNetns(sys: Sys, nsPath: string): void {
@@ -79,9 +79,15 @@ export function pivotInto(sys: Sys, root: string, mounts: readonly RuntimeMount[
   process.chdir('/');
 }
 
-/** Marks every fd past stdio close-on-exec, so the VMM starts with none of the jailer's. */
+const F_SETFD = 2;
+
+/**
+ * Marks every fd past stdio close-on-exec, so the VMM starts with none of the jailer's, and
+ * keeps stdio across exec (Node marks 0-2 close-on-exec at start-up).
+ */
 export function closeOnExec(sys: Sys): void {
   check(sys.closeRange(3, 0xffffffff, CLOSE_RANGE_CLOEXEC), 'EJAILFDS', 'Failed to mark file descriptors close-on-exec');
+  for (const fd of [0, 1, 2]) sys.fcntl(fd, F_SETFD, 0);
 }
 
 export function noNewPrivileges(sys: Sys): void {
