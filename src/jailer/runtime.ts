@@ -52,7 +52,7 @@ function sharedLibraries(binary: string): string[] {
 /**
  * The mounts for exec file `execFile` (canonical path): the interpreter of a script and the
  * libraries of whatever ELF runs; for a Sparkler launcher (a `dist/build/launch.js` two levels
- * up) its dist/ and build/Release/ at /dist and /build/Release, where the copied launcher at
+ * up) its dist/, build/Release/ and package.json at /dist, /build/Release and /package.json, where the copied launcher at
  * /<name> looks for them.
  */
 export function runtimeMounts(execFile: string): RuntimeMount[] {
@@ -71,6 +71,8 @@ export function runtimeMounts(execFile: string): RuntimeMount[] {
   if (fs.existsSync(path.join(home, 'dist', 'build', 'launch.js'))) {
     mounts.push({ source: path.join(home, 'dist'), target: '/dist', directory: true });
     mounts.push({ source: path.join(home, 'build', 'Release'), target: '/build/Release', directory: true });
+    // Read for the version when dist/ runs unbundled (a bundle older than dist/).
+    mounts.push({ source: path.join(home, 'package.json'), target: '/package.json', directory: false });
   }
   return mounts;
 }
