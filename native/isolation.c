@@ -9,6 +9,8 @@
 #include <linux/filter.h>
 #include <linux/seccomp.h>
 #include <sched.h>
+#include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mount.h>
@@ -276,4 +278,41 @@ napi_value js_raw_syscall(napi_env env, napi_callback_info info) {
   if (!get_args(env, info, 1, argv)) return NULL;
   INT_ARG(env, argv[0], nr);
   return result(env, syscall((long)nr, 0, 0, 0, 0, 0, 0));
+}
+
+// The SIGSYS handler's settings: where to write its line and the two exit codes.
+static int sigsys_fd = 2;
+static int sigsys_seccomp_exit = 148;
+static int sigsys_other_exit = 2;
+
+// Runs on the thread whose call the filter trapped: writes one line naming the call and ends
+// the process at once (async-signal-safe calls only; no JS can run here).
+static void on_sigsys(int sig, siginfo_t* si, void* ctx) {
+  (void)sig;
+  (void)ctx;
+  if (si->si_code != 1 /* SYS_SECCOMP */) _exit(sigsys_other_exit);
+  char line[96];
+  int n = snprintf(line, sizeof line, "Shutting down VM after intercepting a bad syscall (%d).\n", si->si_syscall);
+  if (n > 0 && write(sigsys_fd, line, (size_t)n) < 0) { /* nothing left to tell */ }
+  _exit(sigsys_seccomp_exit);
+}
+
+// installSigsysHandler(fd, seccompExit, otherExit) -> 0 | -errno. A filter's trap action raises
+// SIGSYS; this handler turns it into a log line on fd and exit(seccompExit); a SIGSYS sent by
+// kill() exits otherExit.
+napi_value js_install_sigsys_handler(napi_env env, napi_callback_info info) {
+  napi_value argv[3];
+  if (!get_args(env, info, 3, argv)) return NULL;
+  INT_ARG(env, argv[0], fd);
+  INT_ARG(env, argv[1], seccomp_exit);
+  INT_ARG(env, argv[2], other_exit);
+  sigsys_fd = (int)fd;
+  sigsys_seccomp_exit = (int)seccomp_exit;
+  sigsys_other_exit = (int)other_exit;
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_sigaction = on_sigsys;
+  sa.sa_flags = SA_SIGINFO;
+  sigemptyset(&sa.sa_mask);
+  return result(env, sigaction(SIGSYS, &sa, NULL));
 }

@@ -140,6 +140,7 @@ napi_value js_close_range(napi_env env, napi_callback_info info);
 napi_value js_fcntl(napi_env env, napi_callback_info info);
 napi_value js_execve(napi_env env, napi_callback_info info);
 napi_value js_seccomp_set_filter(napi_env env, napi_callback_info info);
+napi_value js_install_sigsys_handler(napi_env env, napi_callback_info info);
 napi_value js_raw_syscall(napi_env env, napi_callback_info info);
 
 #endif

@@ -298,6 +298,7 @@ static napi_value init(napi_env env, napi_value exports) {
       {"fcntl", NULL, js_fcntl, NULL, NULL, NULL, napi_enumerable, NULL},
       {"execve", NULL, js_execve, NULL, NULL, NULL, napi_enumerable, NULL},
       {"seccompSetFilter", NULL, js_seccomp_set_filter, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"installSigsysHandler", NULL, js_install_sigsys_handler, NULL, NULL, NULL, napi_enumerable, NULL},
       {"rawSyscall", NULL, js_raw_syscall, NULL, NULL, NULL, napi_enumerable, NULL},
   };
   NAPI_CALL(env, napi_define_properties(env, exports, sizeof props / sizeof props[0], props));

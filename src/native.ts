@@ -227,6 +227,11 @@ export interface IsolationShim {
   execve(path: string, argv: readonly string[], envp: readonly string[]): number;
   /** seccomp(SECCOMP_SET_MODE_FILTER, flags, program of 8-byte sock_filter entries). */
   seccompSetFilter(flags: number, program: Uint8Array): number;
+  /**
+   * SIGSYS from a filter's trap: writes "Shutting down VM after intercepting a bad syscall (N)."
+   * to fd and exits seccompExit; a SIGSYS sent by kill() exits otherExit.
+   */
+  installSigsysHandler(fd: number, seccompExit: number, otherExit: number): number;
   /** syscall(nr) with zero arguments: for tests of a filter. */
   rawSyscall(nr: number): number;
 }

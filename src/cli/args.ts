@@ -58,7 +58,12 @@ export interface VmmArgs {
   mmds: MmdsArgs;
   version: boolean;
   help: boolean;
+  /** --no-seccomp: off; --seccomp-filter FILE: a custom filter (JSON); else the default allow-list. */
+  seccomp: SeccompChoice;
 }
+
+export type { SeccompChoice } from '../seccomp/vmm-filter';
+import type { SeccompChoice } from '../seccomp/vmm-filter';
 
 export const DEFAULT_API_SOCK = '/run/firecracker.socket';
 export const DEFAULT_MAX_PAYLOAD = 51200;
@@ -89,6 +94,8 @@ export function parseVmmArgs(argv: string[]): VmmArgs {
         'parent-cpu-time-us': { type: 'string' },
         metadata: { type: 'string' },
         'mmds-size-limit': { type: 'string' },
+        'no-seccomp': { type: 'boolean' },
+        'seccomp-filter': { type: 'string' },
         version: { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
       },
@@ -120,6 +127,13 @@ export function parseVmmArgs(argv: string[]): VmmArgs {
   if (v['no-api'] && v['config-file'] === undefined && !v.version && !v.help) {
     throw new ArgumentError('--no-api needs --config-file: without the API the configuration must come from a file.');
   }
+  if (v['no-seccomp'] && v['seccomp-filter'] !== undefined) {
+    throw new ArgumentError('--no-seccomp and --seccomp-filter cannot be used together.');
+  }
+  if (v['seccomp-filter'] === '') throw new ArgumentError('Invalid --seccomp-filter "": name a filter file.');
+  let seccomp: SeccompChoice = { mode: 'default' };
+  if (v['no-seccomp']) seccomp = { mode: 'off' };
+  else if (v['seccomp-filter'] !== undefined) seccomp = { mode: 'file', path: v['seccomp-filter'] };
   return {
     apiSock: v['api-sock'] ?? DEFAULT_API_SOCK,
     id,
@@ -137,6 +151,7 @@ export function parseVmmArgs(argv: string[]): VmmArgs {
     mmds,
     version: v.version ?? false,
     help: v.help ?? false,
+    seccomp,
   };
 }
 
@@ -174,5 +189,7 @@ VMM options (as Firecracker):
   --mmds-size-limit N               largest MMDS data store in bytes (default: the payload limit)
   --start-time-us N, --start-time-cpu-us N, --parent-cpu-time-us N
                                     start times from the jailer (us), for the start-up metrics
+  --no-seccomp                      run without a seccomp filter
+  --seccomp-filter FILE             a custom seccomp filter (JSON, docs/seccomp.md) instead of the default
   --version                         print the version and exit
 `;

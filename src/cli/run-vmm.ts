@@ -271,6 +271,15 @@ export async function runVmm(argv: string[]): Promise<number> {
     });
   }
 
+  // Seccomp on every thread from here on (Node's own threads exist by now; later ones inherit it).
+  try {
+    const { applySeccomp } = await import('../seccomp/vmm-filter');
+    const insns = applySeccomp(args.seccomp, logger.fd);
+    logger.debug(insns > 0 ? `Seccomp filter installed on every thread (${insns} BPF instructions).` : 'Seccomp is off (--no-seccomp).');
+  } catch (err) {
+    return fail(`Seccomp error: ${(err as Error).message}`, EXIT.GENERIC);
+  }
+
   // Kept for the metadata service, which fills its data store from it.
   let metadata: MmdsMetadata | undefined;
   if (args.mmds.metadataPath !== undefined) {
