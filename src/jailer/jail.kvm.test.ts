@@ -136,6 +136,10 @@ test('--new-pid-ns with a v1 cgroup and rlimits: layout, credentials, namespaces
   assert.equal(s.Groups, '');
   assert.equal(s.NoNewPrivs, '1');
   assert.deepEqual(s.NStgid.split(/\s+/), [`${pid}`, '1']);
+  // The default seccomp filter on every thread, Node's own included.
+  const threads = fs.readdirSync(`/proc/${pid}/task`);
+  assert.ok(threads.length >= 5);
+  for (const t of threads) assert.match(fs.readFileSync(`/proc/${pid}/task/${t}/status`, 'utf8'), /Seccomp:\s*2\n/, `thread ${t}`);
   for (const ns of ['mnt', 'pid']) assert.notEqual(fs.readlinkSync(`/proc/${pid}/ns/${ns}`), fs.readlinkSync(`/proc/self/ns/${ns}`), ns);
   assert.equal(fs.readlinkSync(`/proc/${pid}/ns/net`), fs.readlinkSync('/proc/self/ns/net'));
   // Its root is the chroot: the same directory, and nothing else of the host.
@@ -173,7 +177,7 @@ test('--new-pid-ns with a v1 cgroup and rlimits: layout, credentials, namespaces
 
 test('without --new-pid-ns or --daemonize the jailer execs the VMM in place: the pid file holds the jailer\'s pid', { skip: rootSkip }, async () => {
   const id = 'jail-inplace';
-  const run = jailer([...common(id), '--', '--api-sock', 'api.socket']);
+  const run = jailer([...common(id), '--', '--api-sock', 'api.socket', '--no-seccomp']);
   const root = chroot(id);
   await waitFor(() => fs.existsSync(path.join(root, 'sparkler.pid')), 'the pid file');
   const pid = Number(fs.readFileSync(path.join(root, 'sparkler.pid'), 'utf8'));
@@ -184,6 +188,7 @@ test('without --new-pid-ns or --daemonize the jailer execs the VMM in place: the
   assert.equal(s.NStgid, `${pid}`);
   assert.equal(s.NoNewPrivs, '1');
   assert.equal(s.Uid.split('\t')[0], `${UID}`);
+  for (const t of fs.readdirSync(`/proc/${pid}/task`)) assert.match(fs.readFileSync(`/proc/${pid}/task/${t}/status`, 'utf8'), /Seccomp:\s*0\n/, '--no-seccomp');
   assert.match(fs.readFileSync(`/proc/${pid}/limits`, 'utf8'), /Max open files\s+2048\s+2048/);
   assert.match(fs.readFileSync(`/proc/${pid}/limits`, 'utf8'), /Max file size\s+unlimited\s+unlimited/);
   // Argument order as Firecracker's jailer passes it; the environment is empty.
