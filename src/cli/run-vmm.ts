@@ -13,6 +13,7 @@ import { logger } from '../logger/logger';
 import { metrics } from '../metrics/metrics';
 import { native, NativeShim } from '../native';
 import { ArgumentError, InvalidLevelError, parseVmmArgs, StartTimes, USAGE, VmmArgs } from './args';
+import { installFatalSignalHandlers } from './fatal-signals';
 import { loadMetadata, MmdsMetadata } from './metadata';
 import { VERSION } from './version';
 import { markStartup, startupMarksReport } from '../vmm/startup-marks';
@@ -263,7 +264,8 @@ export async function runVmm(argv: string[]): Promise<number> {
   // Installed before the API socket exists: a client may signal as soon as it can connect.
   let terminate!: (code: number) => void;
   const terminated = new Promise<number>((resolve) => { terminate = resolve; });
-  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
+  installFatalSignalHandlers();
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
     process.on(signal, () => {
       const vmm = controller.runningVmm;
       if (vmm) vmm.stop({ kind: 'requested' });
