@@ -123,4 +123,25 @@ napi_value js_vcpu_await_exit(napi_env env, napi_callback_info info);
 napi_value js_vcpu_kick(napi_env env, napi_callback_info info);
 napi_value js_vcpu_join(napi_env env, napi_callback_info info);
 
+// native/isolation.c
+napi_value js_chroot(napi_env env, napi_callback_info info);
+napi_value js_pivot_root(napi_env env, napi_callback_info info);
+napi_value js_mount(napi_env env, napi_callback_info info);
+napi_value js_umount2(napi_env env, napi_callback_info info);
+napi_value js_unshare(napi_env env, napi_callback_info info);
+napi_value js_setns(napi_env env, napi_callback_info info);
+napi_value js_mknod(napi_env env, napi_callback_info info);
+napi_value js_setrlimit(napi_env env, napi_callback_info info);
+napi_value js_setresuid(napi_env env, napi_callback_info info);
+napi_value js_setresgid(napi_env env, napi_callback_info info);
+napi_value js_setgroups(napi_env env, napi_callback_info info);
+napi_value js_prctl(napi_env env, napi_callback_info info);
+napi_value js_setsid(napi_env env, napi_callback_info info);
+napi_value js_close_range(napi_env env, napi_callback_info info);
+napi_value js_fcntl(napi_env env, napi_callback_info info);
+napi_value js_execve(napi_env env, napi_callback_info info);
+napi_value js_seccomp_set_filter(napi_env env, napi_callback_info info);
+napi_value js_install_sigsys_handler(napi_env env, napi_callback_info info);
+napi_value js_raw_syscall(napi_env env, napi_callback_info info);
+
 #endif

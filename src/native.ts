@@ -199,3 +199,49 @@ export function native(): NativeShim {
   cached ??= loadAddon();
   return cached;
 }
+
+/**
+ * The confinement calls (native/isolation.c), for the jailer and the seccomp loader: each returns
+ * the syscall's result or -errno. Kept apart from NativeShim so that fakes of the VMM's calls need
+ * not grow; an addon built before they existed lacks them (isolationCalls() then throws).
+ */
+export interface IsolationShim {
+  chroot(path: string): number;
+  pivotRoot(newRoot: string, putOld: string): number;
+  mount(source: string | null, target: string, fstype: string | null, flags: number, data: string | null): number;
+  umount2(target: string, flags: number): number;
+  unshare(flags: number): number;
+  setns(fd: number, nstype: number): number;
+  /** mode includes the file type (S_IFCHR). */
+  mknod(path: string, mode: number, major: number, minor: number): number;
+  /** A negative limit is RLIM_INFINITY. */
+  setrlimit(resource: number, soft: number, hard: number): number;
+  /** glibc's wrappers: every thread of the process changes. */
+  setresuid(r: number, e: number, s: number): number;
+  setresgid(r: number, e: number, s: number): number;
+  setgroups(gids: readonly number[]): number;
+  prctl(option: number, a2: number, a3: number, a4: number, a5: number): number;
+  setsid(): number;
+  closeRange(first: number, last: number, flags: number): number;
+  /** fcntl with an integer argument (F_GETFD = 1, F_SETFD = 2). */
+  fcntl(fd: number, cmd: number, arg: number): number;
+  /** Returns only on failure (-errno); on success the process is the new program. */
+  execve(path: string, argv: readonly string[], envp: readonly string[]): number;
+  /** seccomp(SECCOMP_SET_MODE_FILTER, flags, program of 8-byte sock_filter entries). */
+  seccompSetFilter(flags: number, program: Uint8Array): number;
+  /**
+   * SIGSYS from a filter's trap: writes "Shutting down VM after intercepting a bad syscall (N)."
+   * to fd and exits seccompExit; a SIGSYS sent by kill() exits otherExit.
+   */
+  installSigsysHandler(fd: number, seccompExit: number, otherExit: number): number;
+  /** syscall(nr) with zero arguments: for tests of a filter. */
+  rawSyscall(nr: number): number;
+}
+
+export function isolationCalls(): IsolationShim {
+  const shim = native() as unknown as Partial<IsolationShim>;
+  if (typeof shim.seccompSetFilter !== 'function') {
+    throw new SparklerError('ENATIVE', 'The native addon predates the confinement calls; run `npx node-gyp rebuild`.');
+  }
+  return shim as IsolationShim;
+}

@@ -176,6 +176,7 @@ if (require.main === module) {
   process.stdout.write(`bundle: ${b.modules} modules, ${(b.bytes / 1024).toFixed(0)} KiB -> ${path.relative(process.cwd(), b.file)}\n`);
   const launcher = require('./launcher').writeLauncher(path.resolve(distDir, '..')) as string;
   process.stdout.write(`launcher: ${path.relative(process.cwd(), launcher)} (${fs.readFileSync(launcher, 'latin1').split('\n')[0]})\n`);
+  process.stdout.write(`jailer: ${path.relative(process.cwd(), require('./launcher').writeJailerLauncher(path.resolve(distDir, '..')) as string)}\n`);
   const trained = require('./train-code-cache').trainCodeCache(distDir) as string;
   process.stdout.write(`code cache: ${trained}\n`);
 }

@@ -45,3 +45,28 @@ export function writeLauncher(home: string, nodePath: string = process.execPath)
   fs.renameSync(tmp, file);
   return file;
 }
+
+/** bin/sparkler-jailer's source: the jailer runs from dist/ (it is short-lived; no bundle). */
+export function jailerLauncherSource(nodePath: string): string {
+  return [
+    shebangFor(nodePath),
+    "'use strict';",
+    '// Written by `npm run build` (src/build/launcher.ts); not in git. The jailer: src/jailer/main.ts.',
+    "const fs = require('node:fs');",
+    "const { dirname, join } = require('node:path');",
+    'const startNs = process.hrtime.bigint();',
+    'const self = fs.lstatSync(__filename).isSymbolicLink() ? fs.realpathSync(__filename) : __filename;',
+    "require(join(dirname(dirname(self)), 'dist', 'jailer', 'main.js')).main(process.argv.slice(2), startNs);",
+    '',
+  ].join('\n');
+}
+
+/** Writes `home`/bin/sparkler-jailer (executable) through a rename. */
+export function writeJailerLauncher(home: string, nodePath: string = process.execPath): string {
+  const file = path.join(home, 'bin', 'sparkler-jailer');
+  fs.mkdirSync(path.dirname(file), { recursive: true });
+  const tmp = `${file}.${process.pid}.tmp`;
+  fs.writeFileSync(tmp, jailerLauncherSource(nodePath), { mode: 0o755 });
+  fs.renameSync(tmp, file);
+  return file;
+}

@@ -62,7 +62,12 @@ export interface VmmArgs {
   describeSnapshot?: string;
   /** --snapshot-version: print the snapshot format version this build writes and exit. */
   snapshotVersion: boolean;
+  /** --no-seccomp: off; --seccomp-filter FILE: a custom filter (JSON); else the default allow-list. */
+  seccomp: SeccompChoice;
 }
+
+export type { SeccompChoice } from '../seccomp/vmm-filter';
+import type { SeccompChoice } from '../seccomp/vmm-filter';
 
 export const DEFAULT_API_SOCK = '/run/firecracker.socket';
 export const DEFAULT_MAX_PAYLOAD = 51200;
@@ -93,6 +98,8 @@ export function parseVmmArgs(argv: string[]): VmmArgs {
         'parent-cpu-time-us': { type: 'string' },
         metadata: { type: 'string' },
         'mmds-size-limit': { type: 'string' },
+        'no-seccomp': { type: 'boolean' },
+        'seccomp-filter': { type: 'string' },
         version: { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
         'describe-snapshot': { type: 'string' },
@@ -126,6 +133,13 @@ export function parseVmmArgs(argv: string[]): VmmArgs {
   if (v['no-api'] && v['config-file'] === undefined && !v.version && !v.help && !v['snapshot-version'] && v['describe-snapshot'] === undefined) {
     throw new ArgumentError('--no-api needs --config-file: without the API the configuration must come from a file.');
   }
+  if (v['no-seccomp'] && v['seccomp-filter'] !== undefined) {
+    throw new ArgumentError('--no-seccomp and --seccomp-filter cannot be used together.');
+  }
+  if (v['seccomp-filter'] === '') throw new ArgumentError('Invalid --seccomp-filter "": name a filter file.');
+  let seccomp: SeccompChoice = { mode: 'default' };
+  if (v['no-seccomp']) seccomp = { mode: 'off' };
+  else if (v['seccomp-filter'] !== undefined) seccomp = { mode: 'file', path: v['seccomp-filter'] };
   return {
     apiSock: v['api-sock'] ?? DEFAULT_API_SOCK,
     id,
@@ -145,6 +159,7 @@ export function parseVmmArgs(argv: string[]): VmmArgs {
     help: v.help ?? false,
     describeSnapshot: v['describe-snapshot'],
     snapshotVersion: v['snapshot-version'] ?? false,
+    seccomp,
   };
 }
 
@@ -183,6 +198,8 @@ VMM options (as Firecracker):
   --mmds-size-limit N               largest MMDS data store in bytes (default: the payload limit)
   --start-time-us N, --start-time-cpu-us N, --parent-cpu-time-us N
                                     start times from the jailer (us), for the start-up metrics
+  --no-seccomp                      run without a seccomp filter
+  --seccomp-filter FILE             a custom seccomp filter (JSON, docs/seccomp.md) instead of the default
   --version                         print the version and exit
   --snapshot-version                print the snapshot format version this build writes and exit
   --describe-snapshot FILE          print the format version of the snapshot in FILE and exit

@@ -13,6 +13,7 @@ import { logger } from '../logger/logger';
 import { metrics } from '../metrics/metrics';
 import { native, NativeShim } from '../native';
 import { ArgumentError, InvalidLevelError, parseVmmArgs, StartTimes, USAGE, VmmArgs } from './args';
+import { installFatalSignalHandlers } from './fatal-signals';
 import { loadMetadata, MmdsMetadata } from './metadata';
 import { VERSION } from './version';
 import { markStartup, startupMarksReport } from '../vmm/startup-marks';
@@ -278,12 +279,22 @@ export async function runVmm(argv: string[]): Promise<number> {
   // Installed before the API socket exists: a client may signal as soon as it can connect.
   let terminate!: (code: number) => void;
   const terminated = new Promise<number>((resolve) => { terminate = resolve; });
-  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
+  installFatalSignalHandlers();
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
     process.on(signal, () => {
       const vmm = controller.runningVmm;
       if (vmm) vmm.stop({ kind: 'requested' });
       else terminate(EXIT.OK);
     });
+  }
+
+  // Seccomp on every thread from here on (Node's own threads exist by now; later ones inherit it).
+  try {
+    const { applySeccomp } = await import('../seccomp/vmm-filter');
+    const insns = applySeccomp(args.seccomp, logger.fd);
+    logger.debug(insns > 0 ? `Seccomp filter installed on every thread (${insns} BPF instructions).` : 'Seccomp is off (--no-seccomp).');
+  } catch (err) {
+    return fail(`Seccomp error: ${(err as Error).message}`, EXIT.GENERIC);
   }
 
   let config: VmConfig | undefined;

@@ -2,6 +2,7 @@
 import * as fs from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import { detectKvmHost } from './kvm-host';
+import { jailChecks } from './jail-checks';
 
 interface Check {
   name: string;
@@ -56,6 +57,7 @@ export function hostChecks(): Check[] {
   });
   const qemu = hasCommand('qemu-system-x86_64');
   checks.push({ name: 'emulated-kvm-host', ok: qemu, detail: qemu ? 'qemu-system-x86_64 present: `sparkler emuhost` can run' : 'qemu-system-x86_64 missing (apt-get install qemu-system-x86)' });
+  checks.push(...jailChecks());
   return checks;
 }
 

@@ -75,6 +75,11 @@ export class Logger {
     this.opts = { instanceId: 'anonymous-instance', level: 'Info', showLevel: false, showLogOrigin: false, fd: 1, ...opts };
   }
 
+  /** Where lines go (1, or the --log-path file): the SIGSYS handler writes its line there too. */
+  get fd(): number {
+    return this.opts.fd;
+  }
+
   configure(opts: Partial<LoggerOptions>): void {
     this.opts = { ...this.opts, ...opts };
   }
