@@ -3,6 +3,7 @@
  * drives first, the root drive in slot 0 so that the guest names it /dev/vda). A new device is a
  * folder under src/devices/virtio/ with a spec.ts, and one line here.
  */
+import { balloonSpec } from '../devices/virtio/balloon/spec';
 import { blockSpec } from '../devices/virtio/block/spec';
 import type { VirtioDeviceSpec } from '../devices/virtio/device-spec';
 import { rngSpec } from '../devices/virtio/rng/spec';
@@ -10,4 +11,5 @@ import { rngSpec } from '../devices/virtio/rng/spec';
 export const VIRTIO_DEVICE_SPECS: readonly VirtioDeviceSpec<any>[] = [
   blockSpec,
   rngSpec,
+  balloonSpec,
 ];

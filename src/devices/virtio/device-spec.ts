@@ -5,6 +5,7 @@
  * ioeventfds and an irqfd; nothing else in the VMM names a device type.
  */
 import type { DriveConfig } from '../../config/drive';
+import type { BalloonDeviceConfig } from './balloon/spec';
 import type { EntropyConfig } from '../../config/entropy';
 import type { DeviceContext } from './device-context';
 import type { VirtioDevice } from './device';
@@ -13,6 +14,7 @@ import type { VirtioDevice } from './device';
 export interface DeviceConfigs {
   drives?: readonly DriveConfig[];
   entropy?: EntropyConfig;
+  balloon?: BalloonDeviceConfig;
 }
 
 /** Cumulative counters of one device, in Firecracker's metrics names. */
