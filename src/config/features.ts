@@ -25,7 +25,7 @@ const DESCRIPTION: Record<Feature, string> = {
   'cpu-templates': 'Static CPU templates (machine-config cpu_template)',
 };
 
-const AVAILABLE = new Set<Feature>(['drives', 'entropy']);
+const AVAILABLE = new Set<Feature>(['drives', 'entropy', 'balloon', 'huge-pages']);
 
 export class FeatureUnavailableError extends ConfigError {
   constructor(readonly feature: Feature) {

@@ -17,6 +17,7 @@ import { applyLongMode } from '../arch/x86_64/sregs';
 import { BootSourceConfig, DEFAULT_BOOT_ARGS } from '../config/boot-source';
 import type { DriveConfig } from '../config/drive';
 import type { EntropyConfig } from '../config/entropy';
+import type { BalloonConfig } from '../config/balloon';
 import { applyCpuidModifiers, applyMsrModifiers, checkKvmCapabilities, CpuConfig } from '../config/cpu-config';
 import { MachineConfig } from '../config/machine-config';
 import { Bus } from '../devices/bus';
@@ -40,7 +41,8 @@ import { Teardown } from './teardown';
 import { Vmm } from './vmm';
 import { queueSerialTransmit } from './queued-writes';
 import { markStartup } from './startup-marks';
-import { adviseKernelHugePages } from '../memory/huge-pages';
+import { adviseKernelHugePages, HUGE_PAGE_SIZE } from '../memory/huge-pages';
+import { createHugetlbGuestMemory } from '../memory/hugetlb-memory';
 
 /** Where KVM puts the TSS it needs for real-mode emulation on Intel: just below the gap's top. */
 const KVM_TSS_ADDRESS = 0xfffb_d000;
@@ -51,6 +53,7 @@ export interface BuildOptions extends LegacyDeviceOptions {
   /** virtio-block drives (the root drive becomes /dev/vda) and the virtio-rng device. */
   drives?: readonly DriveConfig[];
   entropy?: EntropyConfig;
+  balloon?: BalloonConfig;
   /** PUT /cpu-config: CPUID and MSR modifiers applied on top of the normalised values. */
   cpuConfig?: CpuConfig;
   /** Injected for tests; defaults to opening /dev/kvm (closed with the VM; an injected one is not). */
@@ -164,7 +167,8 @@ export function createVmCore(kvm: Kvm, machineConfig: MachineConfig, teardown: T
   teardown.add('the VM fd', () => vm.close());
   markStartup('vm_created');
   vm.setTssAddress(KVM_TSS_ADDRESS);
-  const memory = createAnonymousGuestMemory(memoryRegions(machineConfig.memSizeMib * MiB));
+  const layout = memoryRegions(machineConfig.memSizeMib * MiB);
+  const memory = machineConfig.hugePages === '2M' ? createHugetlbGuestMemory(layout) : createAnonymousGuestMemory(layout);
   // Added before the VM fd's close runs (teardown goes in reverse): RAM is unmapped after KVM let go.
   teardown.add('guest memory', () => unmapGuestMemory(memory));
   memory.regions.forEach((r, slot) => vm.setUserMemoryRegion(slot, r.start, r.bytes.length, r.hostAddress));
@@ -216,7 +220,7 @@ function buildFromFiles(opts: BuildOptions, kernelImage: ImageSource, initrdImag
     const cmdline = KernelCmdline.from(bootSource.bootArgs ?? DEFAULT_BOOT_ARGS);
     const pio = new Bus();
     const mmio = new Bus();
-    const devices = attachDevices(core, mmio, { drives: opts.drives, entropy: opts.entropy }, teardown, opts.deviceContext);
+    const devices = attachDevices(core, mmio, { drives: opts.drives, entropy: opts.entropy, balloon: opts.balloon && { ...opts.balloon, hugePageSize: machineConfig.hugePages === '2M' ? HUGE_PAGE_SIZE : undefined } }, teardown, opts.deviceContext);
     for (const fragment of devices.cmdlineFragments()) cmdline.append(fragment);
     const vcpuCount = machineConfig.vcpuCount;
     // ACPI tables describe the CPUs (MADT) and the virtio-mmio devices (DSDT) for kernels that do

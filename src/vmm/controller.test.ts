@@ -70,7 +70,7 @@ test('pre-boot-only actions are refused after start, post-boot-only before, with
 
 test('device features that do not exist yet answer 400 saying so, after validation', async () => {
   const { controller } = setup();
-  for (const [m, p, feature] of [['PUT', '/vsock', 'vsock'], ['PUT', '/balloon', 'balloon'], ['GET', '/balloon', 'balloon'], ['PUT', '/network-interfaces/eth0', 'Network'],
+  for (const [m, p, feature] of [['PUT', '/vsock', 'vsock'], ['PUT', '/network-interfaces/eth0', 'Network'],
     ['PUT', '/pmem/pm0', 'pmem'], ['PUT', '/mmds', 'MMDS'], ['GET', '/mmds', 'MMDS'], ['PUT', '/mmds/config', 'MMDS'], ['PUT', '/hotplug/memory', 'Memory hotplug'],
     ['PUT', '/snapshot/load', 'Snapshots']] as const) {
     const sample = SAMPLE_REQUESTS.find((r) => r.method === m && r.path === p)!;

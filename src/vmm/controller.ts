@@ -148,8 +148,11 @@ export class VmmController {
       case 'UpdateNetworkInterface': requireFeature('network-interfaces'); return EMPTY;
       case 'UpdatePmemDevice': requireFeature('pmem'); return EMPTY;
       case 'GetBalloonConfig': case 'GetBalloonStats': case 'UpdateBalloon': case 'UpdateBalloonStatistics':
-      case 'StartFreePageHinting': case 'StopFreePageHinting': case 'GetFreePageHintingStatus':
-        throw new FeatureUnavailableError('balloon');
+      case 'StartFreePageHinting': case 'StopFreePageHinting': case 'GetFreePageHintingStatus': {
+        requireFeature('balloon');
+        const { findBalloon, handleBalloonAction } = require('./balloon-actions') as typeof import('./balloon-actions');
+        return handleBalloonAction(action, r, this.vmm !== undefined, findBalloon(this.vmm));
+      }
       case 'GetMemoryHotplugStatus': case 'UpdateMemoryHotplugSize':
         throw new FeatureUnavailableError('memory-hotplug');
       case 'PutMmds': case 'PatchMmds': case 'GetMmds':
@@ -183,6 +186,7 @@ export class VmmController {
         cpuConfig: c.cpuConfig,
         drives: c.drives,
         entropy: c.entropy,
+        balloon: c.balloon,
         serialOutput: serialSink(c.serial?.serialOutPath, c.serial?.rateLimiter, this.opts.defaultSerialOutput, this.metrics),
         onReset: () => vmm?.stop({ kind: 'reset' }),
         bootTimer: this.opts.bootTimer ? { log: (line) => this.logger.info(line) } : undefined,
