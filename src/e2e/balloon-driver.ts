@@ -5,7 +5,9 @@
  *   180 MiB and measures the VMM's RSS before and after; stats are read before and after; the
  *   host deflates and the guest fills 160 MiB again;
  * - `reporting`: free_page_reporting on, no balloon target: the guest fills 160 MiB and frees
- *   it, and the VMM's RSS falls by itself.
+ *   it, and the VMM's RSS falls by itself;
+ * - `oom`: deflate_on_oom with a 180 MiB balloon; the guest fills 128 MiB and gets the pages
+ *   back from the balloon instead of an OOM kill.
  * Writes a JSON report to argv[2]; argv[3] is the kernel, argv[4] the initrd.
  *
  *   node dist/e2e/balloon-driver.js REPORT KERNEL INITRD
@@ -38,6 +40,15 @@ const GUEST_REPORTING = [
   'sleep 600',
 ].join('\n');
 
+/** Under a 180 MiB balloon, fill 128 MiB: only pages taken back from the balloon make that fit. */
+const GUEST_OOM = [
+  'mkdir -p /m && mount -t tmpfs -o size=230M tmpfs /m',
+  "free_kb() { awk '/MemFree/{print $2}' /proc/meminfo; }",
+  'while [ $(free_kb) -gt 100000 ]; do sleep 1; done; echo SPK-INFLATED free=$(free_kb)',
+  'if dd if=/dev/zero of=/m/f bs=1M count=128 2>/dev/null; then echo SPK-OOM-FILLED; else echo SPK-OOM-FAILED; fi',
+  'sleep 600',
+].join('\n');
+
 async function socketDir(): Promise<string> {
   for (const dir of ['/run', '/dev/shm', os.tmpdir()]) {
     const probe = path.join(dir, `sparkler-probe-${process.pid}.sock`);
@@ -58,17 +69,23 @@ function rssMib(pid: number): number {
 interface Vm {
   child: ChildProcess;
   sock: string;
+  /** The guest console. */
   output: () => string;
+  /** The VMM's log without the per-request lines. */
+  log: () => string;
   call: (method: string, p: string, body?: object) => Promise<{ status: number; json: unknown }>;
 }
 
 async function startVm(name: string, kernel: string, initrd: string, guestCmd: string, balloon: object): Promise<Vm> {
   const sock = path.join(await socketDir(), `sparkler-${name}-${process.pid}.sock`);
   const child = spawn(BIN, ['--api-sock', sock, '--id', name], { stdio: ['ignore', 'pipe', 'pipe'] });
+  // The guest's console (stdout) apart from the VMM's log (stderr): a log line written between
+  // two console writes would split a marker line in a merged stream.
   let out = '';
+  let log = '';
   child.stdout!.on('data', (c) => { out += c; });
-  child.stderr!.on('data', (c) => { out += c; });
-  await waitFor(() => /API server started\./.test(out), 'API server started', 30_000);
+  child.stderr!.on('data', (c) => { log += c; });
+  await waitFor(() => /API server started\./.test(out + log), 'API server started', 30_000);
   const call = async (method: string, p: string, body?: object) => {
     const r = await request(sock, method, p, body);
     return { status: r.status, json: r.json };
@@ -83,7 +100,7 @@ async function startVm(name: string, kernel: string, initrd: string, guestCmd: s
   await expect204('/machine-config', { vcpu_count: 1, mem_size_mib: 256 });
   await expect204('/balloon', balloon);
   await expect204('/actions', { action_type: 'InstanceStart' });
-  return { child, sock, output: () => out, call };
+  return { child, sock, output: () => out, log: () => log.split('\n').filter((l) => !/API server received/.test(l)).join('\n'), call };
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -95,6 +112,8 @@ async function balloonScenario(kernel: string, initrd: string, steps: Record<str
     await sleep(2500); // two stats periods
     steps.rssAfterFree = rssMib(vm.child.pid!);
     steps.statsBefore = (await vm.call('GET', '/balloon/statistics')).json;
+    const cpuTicks = () => fs.readFileSync(`/proc/${vm.child.pid}/stat`, 'utf8').split(') ')[1].split(' ').slice(11, 13).map(Number);
+    const cpu0 = cpuTicks();
     const t0 = Date.now();
     steps.inflate = (await vm.call('PATCH', '/balloon', { amount_mib: 180 })).status;
     let stats: { actual_mib?: number } = {};
@@ -104,10 +123,12 @@ async function balloonScenario(kernel: string, initrd: string, steps: Record<str
       stats = (await vm.call('GET', '/balloon/statistics')).json as typeof stats;
     }
     steps.inflateSeconds = (Date.now() - t0) / 1000;
+    const cpu1 = cpuTicks();
+    // utime + stime of the whole VMM (vCPU thread included) over the inflation, in seconds (USER_HZ 100).
+    steps.inflateVmmCpuSeconds = { user: (cpu1[0] - cpu0[0]) / 100, system: (cpu1[1] - cpu0[1]) / 100 };
     await sleep(2500);
     steps.rssInflated = rssMib(vm.child.pid!);
     steps.statsInflated = (await vm.call('GET', '/balloon/statistics')).json;
-    steps.vmmCpuAfterInflate = fs.readFileSync(`/proc/${vm.child.pid}/stat`, 'utf8').split(' ').slice(13, 15).map(Number);
     await waitFor(() => vm.output().includes('SPK-INFLATED'), 'the guest to see the balloon', 60_000);
     steps.deflate = (await vm.call('PATCH', '/balloon', { amount_mib: 0 })).status;
     await waitFor(() => vm.output().includes('SPK-REFILLED'), 'the guest to fill 160 MiB again after the deflate', 300_000);
@@ -115,7 +136,8 @@ async function balloonScenario(kernel: string, initrd: string, steps: Record<str
     steps.statsDeflated = (await vm.call('GET', '/balloon/statistics')).json;
     steps.metricsFlush = (await vm.call('PUT', '/actions', { action_type: 'FlushMetrics' })).status;
   } finally {
-    steps.balloonOutput = vm.output().slice(-5000);
+    steps.balloonOutput = vm.output().slice(-3000);
+    steps.balloonLog = vm.log().slice(-2000);
     vm.child.kill('SIGKILL');
   }
 }
@@ -140,10 +162,32 @@ async function reportingScenario(kernel: string, initrd: string, steps: Record<s
   }
 }
 
+async function oomScenario(kernel: string, initrd: string, steps: Record<string, unknown>): Promise<void> {
+  const vm = await startVm('oom', kernel, initrd, GUEST_OOM, { amount_mib: 180, deflate_on_oom: true, stats_polling_interval_s: 1 });
+  try {
+    await waitFor(() => vm.output().includes('SPK-INFLATED'), 'the guest to see the balloon', 300_000);
+    let actual = 0;
+    for (let i = 0; i < 240 && actual < 180; i++) {
+      actual = ((await vm.call('GET', '/balloon/statistics')).json as { actual_mib: number }).actual_mib;
+      if (actual < 180) await sleep(250);
+    }
+    steps.oomActualBefore = actual;
+    await waitFor(() => /SPK-OOM-(FILLED|FAILED)/.test(vm.output()), 'the guest to fill 128 MiB under the balloon', 300_000);
+    steps.oomFilled = vm.output().includes('SPK-OOM-FILLED');
+    steps.oomKilled = /Out of memory: Kill/.test(vm.output());
+    const stats = (await vm.call('GET', '/balloon/statistics')).json as { actual_mib: number; oom_kill?: number };
+    steps.oomActualAfter = stats.actual_mib;
+    steps.oomKillStat = stats.oom_kill;
+  } finally {
+    steps.oomOutput = vm.output().slice(-3000);
+    vm.child.kill('SIGKILL');
+  }
+}
+
 async function main(): Promise<void> {
   const [report, kernel, initrd] = process.argv.slice(2);
   const steps: Record<string, unknown> = {};
-  for (const [name, scenario] of [['balloon', balloonScenario], ['reporting', reportingScenario]] as const) {
+  for (const [name, scenario] of [['balloon', balloonScenario], ['reporting', reportingScenario], ['oom', oomScenario]] as const) {
     try {
       await scenario(kernel, initrd, steps);
     } catch (err) {

@@ -35,12 +35,12 @@ describe(`the balloon end to end with a Linux guest (in ${where()})`, { skip }, 
       if (res.code !== 0) throw new Error(`The emulated KVM host run failed with code ${res.code}: ${res.stderr ?? ''}${res.stdout ?? ''}`);
     }
     r = JSON.parse(fs.readFileSync(file, 'utf8'));
-    const { balloonOutput, reportingOutput, ...numbers } = r;
+    const { balloonOutput, balloonLog, reportingOutput, oomOutput, ...numbers } = r;
     process.stdout.write(`# balloon e2e: ${JSON.stringify(numbers)}\n`);
   });
 
   test('inflating to 180 MiB after the guest freed 160 MiB lowers the VMM RSS by at least 120 MiB', () => {
-    const context = `${JSON.stringify({ ...r, reportingOutput: undefined })}`;
+    const context = `${JSON.stringify({ ...r, reportingOutput: undefined, oomOutput: undefined })}`;
     assert.equal(r.balloonError, undefined, context);
     assert.equal(r.inflate, 204, context);
     const drop = (r.rssAfterFree as number) - (r.rssInflated as number);
@@ -62,10 +62,19 @@ describe(`the balloon end to end with a Linux guest (in ${where()})`, { skip }, 
   });
 
   test('free page reporting lowers the RSS after the guest frees memory, with no balloon target', () => {
-    const context = JSON.stringify({ ...r, balloonOutput: undefined });
+    const context = JSON.stringify({ ...r, balloonOutput: undefined, oomOutput: undefined });
     assert.equal(r.reportingError, undefined, context);
     const samples = r.reportingRssSamples as number[];
     const drop = (r.reportingRssFilled as number) - samples[samples.length - 1];
     assert.ok(drop >= 100, `RSS fell by ${drop} MiB: ${context}`);
+  });
+
+  test('with deflate_on_oom a guest under memory pressure takes pages back instead of an OOM kill', () => {
+    const context = JSON.stringify({ ...r, balloonOutput: undefined, reportingOutput: undefined });
+    assert.equal(r.oomError, undefined, context);
+    assert.equal(r.oomActualBefore, 180, context);
+    assert.equal(r.oomFilled, true, context);
+    assert.equal(r.oomKilled, false, context);
+    assert.ok((r.oomActualAfter as number) < 180, context);
   });
 });

@@ -70,6 +70,8 @@ test('after boot: PATCH changes the target within RAM; statistics and their inte
   const stats = await call('GET', '/balloon/statistics');
   assert.deepEqual(stats, { status: 200, body: { target_pages: 1024, actual_pages: 0, target_mib: 4, actual_mib: 0 } });
   assert.equal(balloon().config.statsPollingIntervalS, 5);
+  const vmConfig = (await call('GET', '/vm/config')) as { body: { balloon: { amount_mib: number; stats_polling_interval_s: number } } };
+  assert.deepEqual([vmConfig.body.balloon.amount_mib, vmConfig.body.balloon.stats_polling_interval_s], [4, 5]);
   await rejects(call('PATCH', '/balloon/hinting/start', {}), /^Balloon update error: Attempting to use hinting when not enabled\.$/);
   await rejects(call('GET', '/balloon/hinting/status'), /hinting when not enabled/);
 });

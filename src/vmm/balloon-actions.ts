@@ -53,9 +53,13 @@ export function handleBalloonAction(action: BalloonAction, resources: VmResource
           throw new SparklerError('ETOOMANYPAGES', `Amount of pages requested is larger than the guest memory (${action.amountMib} MiB > ${memMib} MiB).`);
         }
         balloon.setTarget(action.amountMib);
+        resources.recordBalloonUpdate({ amountMib: action.amountMib });
         return { status: 204 };
       }
-      case 'UpdateBalloonStatistics': balloon.setStatsInterval(action.statsPollingIntervalS); return { status: 204 };
+      case 'UpdateBalloonStatistics':
+        balloon.setStatsInterval(action.statsPollingIntervalS);
+        resources.recordBalloonUpdate({ statsPollingIntervalS: action.statsPollingIntervalS });
+        return { status: 204 };
       case 'StartFreePageHinting': balloon.startHinting(action.acknowledgeOnStop); return { status: 204 };
       case 'StopFreePageHinting': balloon.stopHinting(); return { status: 204 };
       case 'GetFreePageHintingStatus': return ok(balloon.hintingStatus());

@@ -8,7 +8,7 @@ import { MockMmioDriver, without } from '../testing/mock-mmio-driver';
 import { MockQueue } from '../testing/mock-queue';
 import { RecordingLog, REGION_A, REGION_B, REGION_C, SpyLine, testMemory } from '../testing/harness';
 import { BalloonFeature, ConfigOffset, HINT_CMD_ID_DONE, HINT_CMD_ID_STOP } from './constants';
-import { BalloonSettings, CHAINS_PER_TURN, pagesFor, VirtioBalloon } from './device';
+import { BalloonSettings, CHAINS_PER_TURN, MAX_PFNS_PER_CHAIN, PAGES_PER_TURN, pagesFor, VirtioBalloon } from './device';
 import { encodeStats } from './stats';
 
 const PAGE = 4096;
@@ -284,4 +284,37 @@ test('a driver reset drops the held stats buffer and the poll timer; activation 
   assert.equal(device.isActivated, false);
   clock.advance(5000);
   assert.equal(queues[2].usedIdx, 0, 'nothing written after the reset');
+});
+
+test('a stats buffer offered and kicked before DRIVER_OK (as Linux does) is read at activation', () => {
+  const memory = testMemory();
+  const clock = new FakeClock();
+  const device = new VirtioBalloon({ ...DEFAULTS, statsPollingIntervalS: 1, discard: () => 0, timers: clock });
+  const transport = new MmioTransport(device, memory, new SpyLine(), { name: 'virtio-balloon', log: new RecordingLog() });
+  const driver = new MockMmioDriver(transport);
+  const queues = [0, 1, 2].map((i) => new MockQueue(memory, REGION_A + 0x2000 * i, 256));
+  assert.ok(driver.negotiate());
+  queues.forEach((q, i) => driver.setupQueue(i, q));
+  const stats = encodeStats([[4, 123n]]);
+  memory.write(SCRATCH, stats);
+  const head = queues[2].addChain([{ addr: SCRATCH, len: stats.length }]);
+  driver.notify(2);
+  driver.addStatus(Status.DRIVER_OK);
+  assert.equal(device.statistics().free_memory, 123);
+  clock.advance(1000);
+  assert.deepEqual(queues[2].usedSince(0), [{ id: head, len: 0 }]);
+});
+
+test('big page-number chains: at most MAX_PFNS_PER_CHAIN read from one, PAGES_PER_TURN per loop turn', () => {
+  const { queues, driver, clock, ranges, memory } = setup();
+  // Chains of 16,384 page numbers (all of REGION_C), every one the same page of REGION_B.
+  const same = memory.view(REGION_C, 0x10000);
+  for (let i = 0; i < same.length; i += 4) same.writeUInt32LE(B_PFN, i);
+  const perTurn = PAGES_PER_TURN / MAX_PFNS_PER_CHAIN;
+  for (let i = 0; i < perTurn + 1; i++) queues[0].addChain([{ addr: REGION_C, len: 0x10000 }]);
+  driver.notify(0);
+  assert.equal(queues[0].usedIdx, perTurn);
+  assert.equal(ranges.length, perTurn, 'a repeated page is one madvise per chain');
+  clock.advance(0);
+  assert.equal(queues[0].usedIdx, perTurn + 1);
 });

@@ -70,9 +70,13 @@ export interface HintingStatus {
 type Role = 'inflate' | 'deflate' | 'stats' | 'hint' | 'report';
 
 /** At most this many page numbers are read from one chain (Linux sends 256). */
-export const MAX_PFNS_PER_CHAIN = 16 * 1024;
-/** Chains handled per loop turn; the rest wait for the next turn (a flooding guest cannot stall the VMM). */
+export const MAX_PFNS_PER_CHAIN = 4096;
+/**
+ * Work per loop turn: this many chains, or chains holding this many page numbers (a madvise
+ * each at worst); the rest wait for the next turn, so a flooding guest cannot stall the VMM.
+ */
 export const CHAINS_PER_TURN = 64;
+export const PAGES_PER_TURN = 16 * 1024;
 
 interface Active {
   memory: GuestMemory;
@@ -140,7 +144,12 @@ export class VirtioBalloon implements VirtioDevice {
     const map = new Map<Role, Queue>();
     roles.forEach((role, i) => { if (queues[i] !== undefined) map.set(role, queues[i]); });
     this.active = { memory, interrupt, roles, queues: map, pages: new PageDiscarder(memory, this.opts.discard, this.opts.hugePageSize) };
-    if (map.has('stats')) this.armStatsTimer();
+    if (map.has('stats')) {
+      // Linux makes its first stats buffer available and kicks before it sets DRIVER_OK, when
+      // the kick finds no active device: take that buffer now or the driver waits forever.
+      this.run('stats');
+      this.armStatsTimer();
+    }
   }
 
   reset(): void {
@@ -234,9 +243,11 @@ export class VirtioBalloon implements VirtioDevice {
     const queue = a?.queues.get(role);
     if (a === undefined || queue === undefined) return;
     let n = 0;
-    for (; n < CHAINS_PER_TURN; n++) {
+    let pages = 0;
+    for (; n < CHAINS_PER_TURN && pages < PAGES_PER_TURN; n++) {
       const chain = queue.pop();
       if (chain === undefined) break;
+      pages += Math.min(Math.floor(chain.readableBytes / 4), MAX_PFNS_PER_CHAIN);
       try {
         this.handleChain(role, a, queue, chain);
       } catch (err) {
@@ -246,7 +257,7 @@ export class VirtioBalloon implements VirtioDevice {
       }
     }
     a.interrupt.signalUsed(queue);
-    if (n === CHAINS_PER_TURN) this.continueLater(role);
+    if (n === CHAINS_PER_TURN || pages >= PAGES_PER_TURN) this.continueLater(role);
   }
 
   private continueLater(role: Role): void {

@@ -121,6 +121,7 @@ export class PageDiscarder {
       const pfn = pfns[i];
       if (!this.inRam(pfn)) { counts.refused++; continue; }
       const addr = pfn * BALLOON_PAGE_SIZE;
+      if (addr >= start && addr < end) continue; // a repeat inside the current run
       if (addr === end && this.memory.isValidRange(start, end + BALLOON_PAGE_SIZE - start)) {
         end += BALLOON_PAGE_SIZE;
         continue;
