@@ -7,7 +7,9 @@
  * - `reporting`: free_page_reporting on, no balloon target: the guest fills 160 MiB and frees
  *   it, and the VMM's RSS falls by itself;
  * - `oom`: deflate_on_oom with a 180 MiB balloon; the guest fills 128 MiB and gets the pages
- *   back from the balloon instead of an OOM kill.
+ *   back from the balloon instead of an OOM kill;
+ * - `hinting`: free_page_hinting; after the guest filled and freed 160 MiB a hinting run
+ *   (acknowledge_on_stop) drops the free pages it hints.
  * Writes a JSON report to argv[2]; argv[3] is the kernel, argv[4] the initrd.
  *
  *   node dist/e2e/balloon-driver.js REPORT KERNEL INITRD
@@ -184,10 +186,33 @@ async function oomScenario(kernel: string, initrd: string, steps: Record<string,
   }
 }
 
+async function hintingScenario(kernel: string, initrd: string, steps: Record<string, unknown>): Promise<void> {
+  const vm = await startVm('hinting', kernel, initrd, GUEST_REPORTING, { amount_mib: 0, deflate_on_oom: false, free_page_hinting: true });
+  try {
+    await waitFor(() => vm.output().includes('SPK-FREED'), 'the guest to fill and free 160 MiB', 300_000);
+    await sleep(1000);
+    steps.hintingRssFreed = rssMib(vm.child.pid!);
+    const t0 = Date.now();
+    steps.hintingStart = (await vm.call('PATCH', '/balloon/hinting/start', { acknowledge_on_stop: true })).status;
+    let status: { host_cmd?: number; guest_cmd?: number } = {};
+    for (let i = 0; i < 240; i++) {
+      await sleep(250);
+      status = (await vm.call('GET', '/balloon/hinting/status')).json as typeof status;
+      if (status.host_cmd === 1 && status.guest_cmd === 0) break;
+    }
+    steps.hintingSeconds = (Date.now() - t0) / 1000;
+    steps.hintingStatus = status;
+    steps.hintingRssAfter = rssMib(vm.child.pid!);
+  } finally {
+    steps.hintingOutput = vm.output().slice(-2000);
+    vm.child.kill('SIGKILL');
+  }
+}
+
 async function main(): Promise<void> {
   const [report, kernel, initrd] = process.argv.slice(2);
   const steps: Record<string, unknown> = {};
-  for (const [name, scenario] of [['balloon', balloonScenario], ['reporting', reportingScenario], ['oom', oomScenario]] as const) {
+  for (const [name, scenario] of [['balloon', balloonScenario], ['reporting', reportingScenario], ['oom', oomScenario], ['hinting', hintingScenario]] as const) {
     try {
       await scenario(kernel, initrd, steps);
     } catch (err) {

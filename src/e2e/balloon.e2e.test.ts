@@ -35,7 +35,7 @@ describe(`the balloon end to end with a Linux guest (in ${where()})`, { skip }, 
       if (res.code !== 0) throw new Error(`The emulated KVM host run failed with code ${res.code}: ${res.stderr ?? ''}${res.stdout ?? ''}`);
     }
     r = JSON.parse(fs.readFileSync(file, 'utf8'));
-    const { balloonOutput, balloonLog, reportingOutput, oomOutput, ...numbers } = r;
+    const { balloonOutput, balloonLog, reportingOutput, oomOutput, hintingOutput, ...numbers } = r;
     process.stdout.write(`# balloon e2e: ${JSON.stringify(numbers)}\n`);
   });
 
@@ -76,5 +76,13 @@ describe(`the balloon end to end with a Linux guest (in ${where()})`, { skip }, 
     assert.equal(r.oomFilled, true, context);
     assert.equal(r.oomKilled, false, context);
     assert.ok((r.oomActualAfter as number) < 180, context);
+  });
+
+  test('free page hinting: a run the guest completes lowers the RSS after it freed memory', () => {
+    const context = JSON.stringify({ ...r, balloonOutput: undefined, reportingOutput: undefined, oomOutput: undefined });
+    assert.equal(r.hintingError, undefined, context);
+    assert.equal(r.hintingStart, 204, context);
+    assert.deepEqual(r.hintingStatus, { host_cmd: 1, guest_cmd: 0 }, context);
+    assert.ok((r.hintingRssFreed as number) - (r.hintingRssAfter as number) >= 100, context);
   });
 });
