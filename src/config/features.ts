@@ -25,7 +25,7 @@ const DESCRIPTION: Record<Feature, string> = {
   'cpu-templates': 'Static CPU templates (machine-config cpu_template)',
 };
 
-const AVAILABLE = new Set<Feature>(['drives', 'entropy', 'network-interfaces', 'mmds', 'vsock', 'snapshots']);
+const AVAILABLE = new Set<Feature>(['drives', 'entropy', 'network-interfaces', 'mmds', 'vsock', 'snapshots', 'balloon', 'huge-pages']);
 
 export class FeatureUnavailableError extends ConfigError {
   constructor(readonly feature: Feature) {

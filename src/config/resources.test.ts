@@ -29,7 +29,6 @@ const CASES: Case[] = [
   ['machine: vcpu float', parseMachineConfig, { vcpu_count: 1.5, mem_size_mib: 1 }, /`vcpu_count` must be an integer/],
   ['machine: mem missing', parseMachineConfig, { vcpu_count: 1 }, /missing field `mem_size_mib`/],
   ['machine: huge pages enum', parseMachineConfig, { vcpu_count: 1, mem_size_mib: 2, huge_pages: '1G' }, /`huge_pages` must be one of "None", "2M"/],
-  ['machine: huge pages unavailable', parseMachineConfig, { vcpu_count: 1, mem_size_mib: 2, huge_pages: '2M' }, /huge pages: this feature is not available/],
   ['machine: cpu template enum', parseMachineConfig, { vcpu_count: 1, mem_size_mib: 2, cpu_template: 'X' }, /`cpu_template` must be one of "C3"/],
   ['machine: cpu template unavailable', parseMachineConfig, { vcpu_count: 1, mem_size_mib: 2, cpu_template: 'T2' }, /Static CPU templates/],
   ['machine: smt odd', parseMachineConfig, { vcpu_count: 3, mem_size_mib: 2, smt: true }, /1 or an even number/],
@@ -114,7 +113,7 @@ test('resource store: unavailable features are refused with a sentence, after va
 });
 
 test('resource store: balloon no larger than RAM, MMDS only on existing interfaces, one root device', () => {
-  for (const f of ['balloon', 'mmds', 'network-interfaces', 'pmem'] as const) setFeatureAvailable(f, true);
+  for (const f of ['mmds', 'network-interfaces', 'pmem'] as const) setFeatureAvailable(f, true);
   try {
     const r = new VmResources();
     r.updateMachineConfig({ vcpuCount: 1, memSizeMib: 64 }, true);
@@ -131,7 +130,7 @@ test('resource store: balloon no larger than RAM, MMDS only on existing interfac
     r.updateMachineConfig({ vcpuCount: 2, memSizeMib: 128 }, true);
     assert.equal(r.config.machineConfig.smt, false, 'PUT resets absent fields');
   } finally {
-    for (const f of ['balloon', 'mmds', 'network-interfaces', 'pmem'] as const) setFeatureAvailable(f, false);
+    for (const f of ['mmds', 'network-interfaces', 'pmem'] as const) setFeatureAvailable(f, false);
   }
 });
 

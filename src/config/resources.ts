@@ -110,6 +110,11 @@ export class VmResources {
     this.current.balloon = b;
   }
 
+  /** A balloon PATCH applied after boot: GET /vm/config shows the new values. */
+  recordBalloonUpdate(u: Partial<Pick<BalloonConfig, 'amountMib' | 'statsPollingIntervalS'>>): void {
+    if (this.current.balloon) this.current.balloon = { ...this.current.balloon, ...u };
+  }
+
   setEntropy(e: EntropyConfig): void {
     requireFeature('entropy');
     this.current.entropy = e;

@@ -41,7 +41,8 @@ import { Teardown } from './teardown';
 import { Vmm } from './vmm';
 import { queueSerialTransmit } from './queued-writes';
 import { markStartup } from './startup-marks';
-import { adviseKernelHugePages } from '../memory/huge-pages';
+import { adviseKernelHugePages, HUGE_PAGE_SIZE } from '../memory/huge-pages';
+import { createHugetlbGuestMemory } from '../memory/hugetlb-memory';
 
 /** Where KVM puts the TSS it needs for real-mode emulation on Intel: just below the gap's top. */
 const KVM_TSS_ADDRESS = 0xfffb_d000;
@@ -168,7 +169,8 @@ export function createVmCore(kvm: Kvm, machineConfig: MachineConfig, teardown: T
   markStartup('vm_created');
   vm.setTssAddress(KVM_TSS_ADDRESS);
   if (!memory) {
-    const ram = createAnonymousGuestMemory(memoryRegions(machineConfig.memSizeMib * MiB));
+    const layout = memoryRegions(machineConfig.memSizeMib * MiB);
+    const ram = machineConfig.hugePages === '2M' ? createHugetlbGuestMemory(layout) : createAnonymousGuestMemory(layout);
     // Added before the VM fd's close runs (teardown goes in reverse): RAM is unmapped after KVM let go.
     teardown.add('guest memory', () => unmapGuestMemory(ram));
     memory = ram;
@@ -223,7 +225,9 @@ function buildFromFiles(opts: BuildOptions, kernelImage: ImageSource, initrdImag
     const cmdline = KernelCmdline.from(bootSource.bootArgs ?? DEFAULT_BOOT_ARGS);
     const pio = new Bus();
     const mmio = new Bus();
-    const devices = attachDevices(core, mmio, opts, teardown, opts.deviceContext);
+    // The balloon discards whole huge pages when guest RAM has them.
+    const balloon = opts.balloon && { ...opts.balloon, hugePageSize: machineConfig.hugePages === '2M' ? HUGE_PAGE_SIZE : undefined };
+    const devices = attachDevices(core, mmio, { ...opts, balloon }, teardown, opts.deviceContext);
     for (const fragment of devices.cmdlineFragments()) cmdline.append(fragment);
     const vcpuCount = machineConfig.vcpuCount;
     // ACPI tables describe the CPUs (MADT) and the virtio-mmio devices (DSDT) for kernels that do

@@ -70,8 +70,7 @@ test('pre-boot-only actions are refused after start, post-boot-only before, with
 
 test('device features that do not exist yet answer 400 saying so, after validation', async () => {
   const { controller } = setup();
-  for (const [m, p, feature] of [['PUT', '/balloon', 'balloon'], ['GET', '/balloon', 'balloon'],
-    ['PUT', '/pmem/pm0', 'pmem'], ['PUT', '/hotplug/memory', 'Memory hotplug']] as const) {
+  for (const [m, p, feature] of [['PUT', '/pmem/pm0', 'pmem'], ['PUT', '/hotplug/memory', 'Memory hotplug']] as const) {
     const sample = SAMPLE_REQUESTS.find((r) => r.method === m && r.path === p)!;
     await rejects(controller.handle(actionOf(m, p, sample.body)), new RegExp(`${feature}.*this feature is not available in this version of Sparkler yet`));
   }

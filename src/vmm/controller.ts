@@ -176,8 +176,11 @@ export class VmmController {
         return EMPTY;
       case 'UpdatePmemDevice': requireFeature('pmem'); return EMPTY;
       case 'GetBalloonConfig': case 'GetBalloonStats': case 'UpdateBalloon': case 'UpdateBalloonStatistics':
-      case 'StartFreePageHinting': case 'StopFreePageHinting': case 'GetFreePageHintingStatus':
-        throw new FeatureUnavailableError('balloon');
+      case 'StartFreePageHinting': case 'StopFreePageHinting': case 'GetFreePageHintingStatus': {
+        requireFeature('balloon');
+        const { findBalloon, handleBalloonAction } = require('./balloon-actions') as typeof import('./balloon-actions');
+        return handleBalloonAction(action, r, this.vmm !== undefined, findBalloon(this.vmm));
+      }
       case 'GetMemoryHotplugStatus': case 'UpdateMemoryHotplugSize':
         throw new FeatureUnavailableError('memory-hotplug');
       case 'GetMmds': return ok(this.mmds.get() as { [key: string]: unknown }); // PUT takes objects only
@@ -245,6 +248,7 @@ export class VmmController {
         networkInterfaces: c.networkInterfaces,
         mmds: this.mmds.forBuild(c.mmdsConfig),
         vsock: c.vsock,
+        balloon: c.balloon,
         serialOutput: serialSink(c.serial?.serialOutPath, c.serial?.rateLimiter, this.opts.defaultSerialOutput, this.metrics),
         onReset: () => vmm?.stop({ kind: 'reset' }),
         bootTimer: this.opts.bootTimer ? { log: (line) => this.logger.info(line) } : undefined,

@@ -3,6 +3,7 @@
  * drives first, the root drive in slot 0 so that the guest names it /dev/vda). A new device is a
  * folder under src/devices/virtio/ with a spec.ts, and one line here.
  */
+import { balloonSpec } from '../devices/virtio/balloon/spec';
 import { blockSpec } from '../devices/virtio/block/spec';
 import type { VirtioDeviceSpec } from '../devices/virtio/device-spec';
 import { netSpec } from '../devices/virtio/net/spec';
@@ -14,4 +15,5 @@ export const VIRTIO_DEVICE_SPECS: readonly VirtioDeviceSpec<any>[] = [
   rngSpec,
   netSpec,
   vsockSpec,
+  balloonSpec,
 ];

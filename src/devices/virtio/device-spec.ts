@@ -5,6 +5,7 @@
  * ioeventfds and an irqfd; nothing else in the VMM names a device type.
  */
 import type { DriveConfig } from '../../config/drive';
+import type { BalloonDeviceConfig } from './balloon/spec';
 import type { EntropyConfig } from '../../config/entropy';
 import type { NetworkInterfaceConfig } from '../../config/network-interface';
 import type { NetMmdsConfig } from './net/spec';
@@ -20,6 +21,7 @@ export interface DeviceConfigs {
   /** The VM's metadata service and which interfaces carry it. */
   mmds?: NetMmdsConfig;
   vsock?: VsockConfig;
+  balloon?: BalloonDeviceConfig;
 }
 
 /** Cumulative counters of one device, in Firecracker's metrics names. */
