@@ -121,7 +121,7 @@ test('Firecracker\'s deserialization phrases, and a stable code on every error',
     ['PATCH', '/boot-source', { kernel_image_path: 'k' }, /^Invalid request method and\/or path: PATCH \/boot-source\.$/, 'EROUTE'],
     ['PUT', '/drives/a.b', { drive_id: 'a.b', path_on_host: 'x', is_root_device: false }, /alphanumeric characters and underscores/, 'EID'],
     ['PATCH', '/vm', { state: 'Paused' }, /not supported before starting the microVM/, 'ELIFECYCLE'],
-    ['PUT', '/vsock', { guest_cid: 3, uds_path: 'v.sock' }, /not available in this version of Sparkler/, 'EFEATURE'],
+    ['PUT', '/pmem/pm0', { id: 'pm0', path_on_host: '/p' }, /not available in this version of Sparkler/, 'EFEATURE'],
   ];
   for (const [method, p, body, message, code] of cases) {
     const res = await request(socketPath, method, p, body);

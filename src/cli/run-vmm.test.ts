@@ -33,7 +33,6 @@ function configFile(name: string, extra: object, kernel = someFile): string {
 
 test('a config-file section whose device does not exist yet fails with 1, naming the section', () => {
   for (const [section, value] of [
-    ['network-interfaces', [{ iface_id: 'eth0', host_dev_name: 'tap0' }]],
     ['pmem', [{ id: 'p', path_on_host: '/p' }]],
     ['memory-hotplug', { total_size_mib: 128 }],
   ] as const) {

@@ -107,9 +107,9 @@ test('network interfaces: a MAC or TAP already used elsewhere is refused; same i
 
 test('resource store: unavailable features are refused with a sentence, after validation', () => {
   const r = new VmResources();
-  assert.throws(() => r.setVsock({ guestCid: 3, udsPath: '/v' }), (e: unknown) => e instanceof FeatureUnavailableError && /vsock.*not available in this version/.test((e as Error).message));
+  assert.throws(() => r.insertPmem(parsePmem({ id: 'p', path_on_host: '/p' })), (e: unknown) => e instanceof FeatureUnavailableError && /pmem.*not available in this version/.test((e as Error).message));
   assert.throws(() => r.insertDrive({ driveId: 'v', isRootDevice: false, isReadOnly: false, cacheType: 'Unsafe', ioEngine: 'Sync', socket: '/s' }), /vhost-user block devices: this feature is not available/);
-  assert.deepEqual(r.config.vsock, undefined);
+  assert.deepEqual(r.config.pmem, []);
 });
 
 test('resource store: balloon no larger than RAM, MMDS only on existing interfaces, one root device', () => {
