@@ -16,6 +16,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -217,6 +218,9 @@ static int connect_and_copy(const char *target) {
   if (!colon) { fprintf(stderr, "sparkler-agent: -c wants CID:PORT\n"); return 2; }
   a.svm_port = (unsigned)strtoul(colon + 1, NULL, 10);
   int s = socket(AF_VSOCK, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  /* Linux gives up on a vsock connect after 2 s; a loaded (or emulated) host may need longer. */
+  struct timeval limit = { .tv_sec = 10 };
+  if (s >= 0) setsockopt(s, AF_VSOCK, SO_VM_SOCKETS_CONNECT_TIMEOUT, &limit, sizeof limit);
   if (s < 0 || connect(s, (struct sockaddr *)&a, sizeof a) < 0) { perror("sparkler-agent: connect"); return 1; }
   struct pollfd fds[2] = { { 0, POLLIN, 0 }, { s, POLLIN, 0 } };
   char *buf = malloc(CHUNK);
