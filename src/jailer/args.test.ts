@@ -113,3 +113,17 @@ test('device numbers: glibc major()/minor(), minors above 255 included; os error
   assert.equal(osError(-2), 'No such file or directory (os error 2)');
   assert.equal(osError(16), 'Resource busy (os error 16)');
 });
+
+test('bin/sparkler-jailer: written by the build, runs src/jailer/main.ts (--version, an error exits 1)', async () => {
+  const { spawnSync } = await import('node:child_process');
+  const path = await import('node:path');
+  const { jailerLauncherSource } = await import('../build/launcher');
+  assert.match(jailerLauncherSource('/usr/bin/node'), /dist', 'jailer', 'main\.js'/);
+  const bin = path.resolve(__dirname, '..', '..', 'bin', 'sparkler-jailer');
+  const v = spawnSync(bin, ['--version'], { encoding: 'utf8' });
+  assert.equal(v.status, 0, v.stderr);
+  assert.match(v.stdout, /^Jailer v\d+\.\d+\.\d+\n$/);
+  const bad = spawnSync(bin, ['--id', 'x'], { encoding: 'utf8' });
+  assert.equal(bad.status, 1);
+  assert.equal(bad.stderr, "Jailer error: Arguments parsing error: Argument 'exec-file' required, but not found.\n");
+});

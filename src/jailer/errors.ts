@@ -15,7 +15,7 @@ const OS_ERRORS: Record<number, string> = {
   1: 'Operation not permitted', 2: 'No such file or directory', 13: 'Permission denied',
   16: 'Resource busy', 17: 'File exists', 20: 'Not a directory', 21: 'Is a directory',
   22: 'Invalid argument', 24: 'No file descriptors available', 28: 'No space left on device',
-  38: 'Function not implemented', 95: 'Operation not supported',
+  38: 'Function not implemented', 40: 'Too many levels of symbolic links', 95: 'Operation not supported',
 };
 
 /** Rust's io::Error text, which Firecracker's messages embed: "No such file or directory (os error 2)". */

@@ -261,3 +261,26 @@ test("bad exec files and destinations get Firecracker's texts and exit 1; a fail
     assert.equal(fs.existsSync(path.join(memory, parent)), false);
   }
 });
+
+const cpuSkip = rootSkip ?? (mountDir('cgroup', 'cpu') && mountDir('cgroup', 'cpuset') && ownCgroupV1('cpu') === ownCgroupV1('cpuset') ? undefined : 'needs cgroup v1 cpu and cpuset, with this process in the same path of both');
+test('v1 cpu and cpuset cgroups: a new cpuset cgroup gets its parent\'s memory nodes, each file holds its value, tasks the pid', { skip: cpuSkip }, async () => {
+  const cpuMount = mountDir('cgroup', 'cpu')!;
+  const cpusetMount = mountDir('cgroup', 'cpuset')!;
+  const id = 'jail-cpuset';
+  const parent = path.join(ownCgroupV1('cpu'), `sparkler-jail-cpuset-${process.pid}`);
+  cgroupDirs.push(path.join(cpuMount, parent), path.join(cpuMount, parent, id), path.join(cpusetMount, parent), path.join(cpusetMount, parent, id));
+  const firstCpu = fs.readFileSync(path.join(cpusetMount, ownCgroupV1('cpuset'), 'cpuset.cpus'), 'utf8').trim().split(/[-,]/)[0];
+  const run = jailer([...common(id), '--new-pid-ns', '--parent-cgroup', parent, '--cgroup', 'cpu.shares=2', '--cgroup', 'cpu.cfs_period_us=200000', '--cgroup', `cpuset.cpus=${firstCpu}`, '--', '--api-sock', 'api.socket', '--no-seccomp']);
+  const r = await run;
+  assert.equal(r.code, 0, r.out);
+  const pid = Number(fs.readFileSync(path.join(chroot(id), 'sparkler.pid'), 'utf8'));
+  started.push(pid);
+  const read = (m: string, f: string) => fs.readFileSync(path.join(m, parent, id, f), 'utf8').trim();
+  assert.equal(read(cpuMount, 'cpu.shares'), '2');
+  assert.equal(read(cpuMount, 'cpu.cfs_period_us'), '200000');
+  assert.equal(read(cpusetMount, 'cpuset.cpus'), firstCpu);
+  assert.equal(read(cpusetMount, 'cpuset.mems'), fs.readFileSync(path.join(cpusetMount, ownCgroupV1('cpuset'), 'cpuset.mems'), 'utf8').trim());
+  for (const m of [cpuMount, cpusetMount]) assert.ok(read(m, 'tasks').split('\n').includes(`${pid}`));
+  process.kill(pid, 'SIGKILL');
+  await waitFor(() => !alive(pid), 'the VMM to die');
+});

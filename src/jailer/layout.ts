@@ -100,7 +100,7 @@ function copyExecFile(src: string, dst: string, uid: number, gid: number): void 
   } catch {
     st = undefined;
   }
-  if (st?.isSymbolicLink()) throw new JailerError('EJAILEXEC', `Failed to open ${dst}: ${osError(40).replace('Unknown error 40', 'Too many levels of symbolic links')}`);
+  if (st?.isSymbolicLink()) throw new JailerError('EJAILEXEC', `Failed to open ${dst}: ${osError(40)}`);
   if (st && st.nlink > 1) throw new JailerError('EJAILEXEC', `Detected hard link at: ${dst}`);
   let fd: number;
   try {
