@@ -1,0 +1,130 @@
+/**
+ * End to end: virtio-net on TAPs in a Linux guest. Two interfaces on two host TAPs (made in the
+ * KVM host, deleted afterwards): the guest pings the host on both, moves 8 MiB each way over
+ * TCP with matching MD5 sums, and reads MMDS V2 (token flow, 401 without a token, a value
+ * larger than one MSS) at 169.254.169.254 without any host networking for that path.
+ */
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { ensureKernel, ensureRootfs } from '../guest';
+import { detectKvmHost } from '../host/kvm-host';
+import { BIN, BootResult, e2eUnavailableReason, tripleFaultIn, where, writeVmConfig } from './harness';
+
+const skip = e2eUnavailableReason();
+const MiB = 1024 * 1024;
+const BYTES = 8 * MiB;
+const TAPS = [`spkn0${process.pid % 1000}`, `spkn1${process.pid % 1000}`];
+const BIG_VALUE = 'x'.repeat(3000);
+const BOOT_ARGS = 'console=ttyS0 reboot=k panic=1 pci=off i8042.noaux i8042.nomux i8042.dumbkbd ip=172.16.0.2::172.16.0.1:255.255.255.0::eth0:off';
+
+const TOKEN_REQ = "printf 'PUT /latest/api/token HTTP/1.1\\r\\nX-metadata-token-ttl-seconds: 60\\r\\n\\r\\n'";
+const GUEST_CMD = [
+  'busybox ip addr add 172.16.1.2/24 dev eth1; busybox ip link set eth1 up',
+  'ping -c 2 -W 3 172.16.0.1 >/dev/null; echo PING0=$?',
+  'ping -c 2 -W 3 172.16.1.1 >/dev/null; echo PING1=$?',
+  `dd if=/dev/urandom of=/tmp/out bs=1M count=${BYTES / MiB} 2>/dev/null; echo GUEST-SENT=$(md5sum </tmp/out | cut -c1-32)`,
+  'nc 172.16.0.1 5001 </tmp/out',
+  'sleep 1; nc 172.16.0.1 5002 </dev/null >/tmp/in; echo GUEST-GOT=$(md5sum </tmp/in | cut -c1-32)',
+  'busybox ip route add 169.254.169.254 dev eth0',
+  `TOKEN=$(${TOKEN_REQ} | timeout 5 nc 169.254.169.254 80 | tail -n 1); echo TOKEN-LEN=\${#TOKEN}`,
+  "echo NOTOKEN=$(printf 'GET /latest/meta-data/ami-id HTTP/1.1\\r\\n\\r\\n' | timeout 5 nc 169.254.169.254 80 | head -n 1)",
+  "echo AMI=$(printf \"GET /latest/meta-data/ami-id HTTP/1.1\\r\\nX-metadata-token: $TOKEN\\r\\n\\r\\n\" | timeout 5 nc 169.254.169.254 80 | tail -n 1)",
+  "echo BIG-LEN=$(printf \"GET /big HTTP/1.1\\r\\nX-metadata-token: $TOKEN\\r\\n\\r\\n\" | timeout 5 nc 169.254.169.254 80 | tail -n 1 | wc -c)",
+].join('; ');
+
+/** The host's side of the transfers: receives on 5001, sends on 5002, prints both MD5 sums. */
+const HOST_PEER = `
+const net = require('node:net'), crypto = require('node:crypto');
+const got = crypto.createHash('md5'); let n = 0;
+net.createServer((s) => { s.on('data', (d) => { got.update(d); n += d.length; if (n >= ${BYTES}) { console.log('HOST-GOT=' + got.digest('hex') + ' bytes=' + n); s.end(); } }); }).listen(5001, '172.16.0.1');
+const blob = crypto.randomBytes(${BYTES});
+console.log('HOST-SENT=' + crypto.createHash('md5').update(blob).digest('hex'));
+net.createServer((s) => { s.end(blob); }).listen(5002, '172.16.0.1');
+setTimeout(() => process.exit(0), 600000).unref();
+process.on('SIGTERM', () => process.exit(0));
+`;
+
+const tempDirs: string[] = [];
+function tempDir(prefix: string): string {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+  tempDirs.push(dir);
+  return dir;
+}
+
+async function runNetBoot(args: string[]): Promise<BootResult & { host: string }> {
+  const dir = tempDir('sparkler-e2e-net-');
+  const q = (v: string) => `'${v.replace(/'/g, `'\\''`)}'`;
+  const f = (ext: string) => path.join(dir, `net.${ext}`);
+  fs.writeFileSync(f('peer.js'), HOST_PEER);
+  const lines = [
+    ...TAPS.flatMap((tap, i) => [`ip tuntap add dev ${tap} mode tap`, `ip addr add 172.16.${i}.1/24 dev ${tap}`, `ip link set ${tap} up`]),
+    `${q(process.execPath)} ${q(f('peer.js'))} >${q(f('host'))} 2>&1 & peer=$!`,
+    `${[BIN, ...args].map(q).join(' ')} >${q(f('out'))} 2>${q(f('err'))} </dev/null; echo $? >${q(f('code'))}`,
+    'sleep 1; kill $peer 2>/dev/null',
+    ...TAPS.map((tap) => `ip link del ${tap}`),
+  ];
+  const script = f('sh');
+  fs.writeFileSync(script, `${lines.join('\n')}\n`, { mode: 0o755 });
+  if (detectKvmHost().kind === 'hardware') {
+    spawnSync('sh', [script], { stdio: 'inherit', timeout: 15 * 60_000 });
+  } else {
+    const { runInEmuHost } = await import('../emuhost');
+    const r = await runInEmuHost(['sh', script], { stdio: 'pipe', timeoutMs: 15 * 60_000, retriesIfWedged: 1, attemptTimeoutMs: 7 * 60_000, faultedIf: () => tripleFaultIn(dir) });
+    if (r.code !== 0) throw new Error(`The emulated KVM host run failed with code ${r.code}: ${r.stderr ?? ''}${r.stdout ?? ''}`);
+  }
+  const read = (ext: string) => (fs.existsSync(f(ext)) ? fs.readFileSync(f(ext), 'utf8') : '');
+  return { code: Number(read('code').trim() || 'NaN'), stdout: read('out'), stderr: read('err'), host: read('host') };
+}
+
+const context = (r: BootResult & { host: string }) => `exit ${r.code}\nstdout:\n${r.stdout.slice(-4000)}\nstderr:\n${r.stderr.slice(-2000)}\nhost:\n${r.host}`;
+
+describe(`virtio-net on TAPs and MMDS in a Linux guest (in ${where()})`, { skip }, () => {
+  let r: BootResult & { host: string };
+
+  before(async () => {
+    const kernel = await ensureKernel();
+    const rootfs = await ensureRootfs();
+    const root = path.join(tempDir('sparkler-e2e-net-root-'), 'root.ext4');
+    fs.copyFileSync(rootfs, root);
+    const metadata = path.join(tempDir('sparkler-e2e-net-md-'), 'md.json');
+    fs.writeFileSync(metadata, JSON.stringify({ latest: { 'meta-data': { 'ami-id': 'ami-0e2e' } }, big: BIG_VALUE }));
+    const config = writeVmConfig({
+      'boot-source': { kernel_image_path: kernel, boot_args: `${BOOT_ARGS} sparkler.cmd=${Buffer.from(GUEST_CMD).toString('base64')}` },
+      'machine-config': { vcpu_count: 1, mem_size_mib: 256 },
+      drives: [{ drive_id: 'rootfs', path_on_host: root, is_root_device: true, is_read_only: false }],
+      'network-interfaces': TAPS.map((tap, i) => ({ iface_id: `eth${i}`, host_dev_name: tap, guest_mac: `06:00:ac:10:0${i}:02` })),
+      'mmds-config': { version: 'V2', network_interfaces: ['eth0'] },
+    });
+    // MMDS contents come from --metadata, as a user of the CLI would give them.
+    r = await runNetBoot(['--no-api', '--config-file', config, '--metadata', metadata]);
+  });
+
+  after(() => {
+    for (const dir of tempDirs.splice(0)) fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  test('the guest pings the host on both interfaces', () => {
+    assert.match(r.stdout, /PING0=0\b/, context(r));
+    assert.match(r.stdout, /PING1=0\b/, context(r));
+  });
+
+  test('8 MiB each way over TCP arrive with matching MD5 sums', () => {
+    const sent = /GUEST-SENT=([0-9a-f]{32})/.exec(r.stdout)?.[1];
+    const hostGot = /HOST-GOT=([0-9a-f]{32})/.exec(r.host)?.[1];
+    assert.ok(sent, context(r));
+    assert.equal(hostGot, sent, context(r));
+    const hostSent = /HOST-SENT=([0-9a-f]{32})/.exec(r.host)?.[1];
+    assert.equal(/GUEST-GOT=([0-9a-f]{32})/.exec(r.stdout)?.[1], hostSent, context(r));
+  });
+
+  test('MMDS V2: a token, 401 without it, the value with it, and a value larger than one MSS', () => {
+    assert.match(r.stdout, /TOKEN-LEN=4\d\b/, context(r));
+    assert.match(r.stdout, /NOTOKEN=HTTP\/1\.1 401/, context(r));
+    assert.match(r.stdout, /AMI=ami-0e2e\b/, context(r));
+    assert.match(r.stdout, new RegExp(`BIG-LEN=(${BIG_VALUE.length}|${BIG_VALUE.length + 1})\\b`), context(r));
+  });
+});
