@@ -34,7 +34,6 @@ function configFile(name: string, extra: object, kernel = someFile): string {
 test('a config-file section whose device does not exist yet fails with 1, naming the section', () => {
   for (const [section, value] of [
     ['vsock', { guest_cid: 3, uds_path: '/tmp/v.sock' }],
-    ['network-interfaces', [{ iface_id: 'eth0', host_dev_name: 'tap0' }]],
     ['balloon', { amount_mib: 1, deflate_on_oom: false }],
     ['pmem', [{ id: 'p', path_on_host: '/p' }]],
     ['memory-hotplug', { total_size_mib: 128 }],

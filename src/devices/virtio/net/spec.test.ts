@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { parseNetworkInterface } from '../../../config/network-interface';
 import { createMmds } from '../../../mmds/mmds';
 import { NetMetrics, sumNetMetrics } from './metrics';
-import { macBytes, netSpec } from './spec';
+import { checkTap, macBytes, netSpec } from './spec';
 
 test('one instance per interface; only those named in mmds-config carry MMDS', () => {
   const mmds = createMmds();
@@ -28,4 +28,16 @@ test('the `net` group is the sum of every interface, with every field even with 
   assert.equal(sum.rx_bytes_count, 15);
   assert.equal(sum.tx_spoofed_mac_count, 2);
   assert.deepEqual(Object.keys(sumNetMetrics([])), Object.keys(a.toJson()));
+});
+
+test('PUT-time TAP check: an existing TAP must open; a name with no device yet is left for InstanceStart', () => {
+  const opened: string[] = [];
+  const shim = {
+    open: () => { opened.push('open'); return 9; },
+    close: () => 0,
+    ioctl: () => -16,
+  } as unknown as import('../../../native').NativeShim;
+  checkTap('tapX', shim, () => false);
+  assert.deepEqual(opened, []);
+  assert.throws(() => checkTap('tapX', shim, () => true), /Device or resource busy \(os error 16\)/);
 });
