@@ -39,13 +39,19 @@ const GUEST_CMD = [
 /** The host's side of the transfers: receives on 5001, sends on 5002, prints both MD5 sums. */
 const HOST_PEER = `
 const net = require('node:net'), crypto = require('node:crypto');
+const log = (m) => console.log(m);
 const got = crypto.createHash('md5'); let n = 0;
-net.createServer((s) => { s.on('data', (d) => { got.update(d); n += d.length; if (n >= ${BYTES}) { console.log('HOST-GOT=' + got.digest('hex') + ' bytes=' + n); s.end(); } }); }).listen(5001, '172.16.0.1');
+net.createServer((s) => {
+  log('HOST-CONN-5001');
+  s.on('error', (e) => log('HOST-ERR-5001 ' + e.message + ' after ' + n));
+  s.on('data', (d) => { got.update(d); n += d.length; if (n >= ${BYTES}) { log('HOST-GOT=' + got.digest('hex') + ' bytes=' + n); s.end(); } });
+}).listen(5001, '172.16.0.1');
 const blob = crypto.randomBytes(${BYTES});
-console.log('HOST-SENT=' + crypto.createHash('md5').update(blob).digest('hex'));
-net.createServer((s) => { s.end(blob); }).listen(5002, '172.16.0.1');
+log('HOST-SENT=' + crypto.createHash('md5').update(blob).digest('hex'));
+net.createServer((s) => { log('HOST-CONN-5002'); s.on('error', (e) => log('HOST-ERR-5002 ' + e.message)); s.end(blob); }).listen(5002, '172.16.0.1');
 setTimeout(() => process.exit(0), 600000).unref();
-process.on('SIGTERM', () => process.exit(0));
+for (const sig of ['SIGTERM', 'SIGHUP', 'SIGINT']) process.on(sig, () => { log('HOST-PEER-' + sig); process.exit(0); });
+process.on('exit', (c) => log('HOST-PEER-EXIT ' + c));
 `;
 
 const tempDirs: string[] = [];
@@ -65,6 +71,7 @@ async function runNetBoot(args: string[]): Promise<BootResult & { host: string }
     `${q(process.execPath)} ${q(f('peer.js'))} >${q(f('host'))} 2>&1 & peer=$!`,
     `${[BIN, ...args].map(q).join(' ')} >${q(f('out'))} 2>${q(f('err'))} </dev/null; echo $? >${q(f('code'))}`,
     'sleep 1; kill $peer 2>/dev/null',
+    `dmesg | tail -n 15 >>${q(f('host'))}`,
     ...TAPS.map((tap) => `ip link del ${tap}`),
   ];
   const script = f('sh');
