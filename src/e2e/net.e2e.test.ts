@@ -19,6 +19,17 @@ const MiB = 1024 * 1024;
 const BYTES = 8 * MiB;
 const TAPS = [`spkn0${process.pid % 1000}`, `spkn1${process.pid % 1000}`];
 const BIG_VALUE = 'x'.repeat(3000);
+/**
+ * The rate-limited interface: 1 MiB/s (bucket of one second). The bucket starts full: a 2 MiB
+ * send empties it (1 MiB of burst, then 1 MiB at the rate), then 4 MiB are timed.
+ */
+const ONE_MIB_PER_S = { bandwidth: { size: MiB, refill_time: 1000 } };
+const LIMITED_BYTES = 4 * MiB;
+const LIMITED_CMD = [
+  'dd if=/dev/urandom of=/tmp/a bs=1M count=2 2>/dev/null; dd if=/dev/urandom of=/tmp/b bs=1M count=4 2>/dev/null',
+  'nc 172.16.0.1 5003 </tmp/a',
+  'time nc 172.16.0.1 5004 </tmp/b 2>&1',
+].join('; ');
 const BOOT_ARGS = 'console=ttyS0 reboot=k panic=1 pci=off i8042.noaux i8042.nomux i8042.dumbkbd ip=172.16.0.2::172.16.0.1:255.255.255.0::eth0:off';
 
 const TOKEN_REQ = "printf 'PUT /latest/api/token HTTP/1.1\\r\\nX-metadata-token-ttl-seconds: 60\\r\\n\\r\\n'";
@@ -49,6 +60,9 @@ net.createServer((s) => {
 const blob = crypto.randomBytes(${BYTES});
 log('HOST-SENT=' + crypto.createHash('md5').update(blob).digest('hex'));
 net.createServer((s) => { log('HOST-CONN-5002'); s.on('error', (e) => log('HOST-ERR-5002 ' + e.message)); s.end(blob); }).listen(5002, '172.16.0.1');
+for (const [port, want] of [[5003, ${2 * MiB}], [5004, ${LIMITED_BYTES}]]) {
+  net.createServer((s) => { let k = 0; s.on('error', () => {}); s.on('data', (d) => { k += d.length; if (k >= want) { log('HOST-RATE-' + port + '=' + k); s.end(); } }); }).listen(port, '172.16.0.1');
+}
 setTimeout(() => process.exit(0), 600000).unref();
 for (const sig of ['SIGTERM', 'SIGHUP', 'SIGINT']) process.on(sig, () => { log('HOST-PEER-' + sig); process.exit(0); });
 process.on('exit', (c) => log('HOST-PEER-EXIT ' + c));
@@ -61,15 +75,17 @@ function tempDir(prefix: string): string {
   return dir;
 }
 
-async function runNetBoot(args: string[]): Promise<BootResult & { host: string }> {
+type NetResult = BootResult & { host: string };
+
+async function runNetBoots(boots: Array<{ name: string; args: string[] }>): Promise<Map<string, NetResult>> {
   const dir = tempDir('sparkler-e2e-net-');
   const q = (v: string) => `'${v.replace(/'/g, `'\\''`)}'`;
-  const f = (ext: string) => path.join(dir, `net.${ext}`);
+  const f = (ext: string, name = 'net') => path.join(dir, `${name}.${ext}`);
   fs.writeFileSync(f('peer.js'), HOST_PEER);
   const lines = [
     ...TAPS.flatMap((tap, i) => [`ip tuntap add dev ${tap} mode tap`, `ip addr add 172.16.${i}.1/24 dev ${tap}`, `ip link set ${tap} up`]),
     `${q(process.execPath)} ${q(f('peer.js'))} >${q(f('host'))} 2>&1 & peer=$!`,
-    `${[BIN, ...args].map(q).join(' ')} >${q(f('out'))} 2>${q(f('err'))} </dev/null; echo $? >${q(f('code'))}`,
+    ...boots.map((b) => `${[BIN, ...b.args].map(q).join(' ')} >${q(f('out', b.name))} 2>${q(f('err', b.name))} </dev/null; echo $? >${q(f('code', b.name))}`),
     'sleep 1; kill $peer 2>/dev/null',
     `dmesg | tail -n 15 >>${q(f('host'))}`,
     ...TAPS.map((tap) => `ip link del ${tap}`),
@@ -83,14 +99,15 @@ async function runNetBoot(args: string[]): Promise<BootResult & { host: string }
     const r = await runInEmuHost(['sh', script], { stdio: 'pipe', timeoutMs: 15 * 60_000, retriesIfWedged: 1, attemptTimeoutMs: 7 * 60_000, faultedIf: () => tripleFaultIn(dir) });
     if (r.code !== 0) throw new Error(`The emulated KVM host run failed with code ${r.code}: ${r.stderr ?? ''}${r.stdout ?? ''}`);
   }
-  const read = (ext: string) => (fs.existsSync(f(ext)) ? fs.readFileSync(f(ext), 'utf8') : '');
-  return { code: Number(read('code').trim() || 'NaN'), stdout: read('out'), stderr: read('err'), host: read('host') };
+  const read = (ext: string, name = 'net') => (fs.existsSync(f(ext, name)) ? fs.readFileSync(f(ext, name), 'utf8') : '');
+  return new Map(boots.map((b) => [b.name, { code: Number(read('code', b.name).trim() || 'NaN'), stdout: read('out', b.name), stderr: read('err', b.name), host: read('host') }]));
 }
 
 const context = (r: BootResult & { host: string }) => `exit ${r.code}\nstdout:\n${r.stdout.slice(-4000)}\nstderr:\n${r.stderr.slice(-2000)}\nhost:\n${r.host}`;
 
 describe(`virtio-net on TAPs and MMDS in a Linux guest (in ${where()})`, { skip }, () => {
-  let r: BootResult & { host: string };
+  let r: NetResult;
+  let limited: NetResult;
 
   before(async () => {
     const kernel = await ensureKernel();
@@ -106,8 +123,21 @@ describe(`virtio-net on TAPs and MMDS in a Linux guest (in ${where()})`, { skip 
       'network-interfaces': TAPS.map((tap, i) => ({ iface_id: `eth${i}`, host_dev_name: tap, guest_mac: `06:00:ac:10:0${i}:02` })),
       'mmds-config': { version: 'V2', network_interfaces: ['eth0'] },
     });
+    const limitedRoot = path.join(tempDir('sparkler-e2e-net-root-'), 'root.ext4');
+    fs.copyFileSync(rootfs, limitedRoot);
+    const limitedConfig = writeVmConfig({
+      'boot-source': { kernel_image_path: kernel, boot_args: `${BOOT_ARGS} sparkler.cmd=${Buffer.from(LIMITED_CMD).toString('base64')}` },
+      'machine-config': { vcpu_count: 1, mem_size_mib: 256 },
+      drives: [{ drive_id: 'rootfs', path_on_host: limitedRoot, is_root_device: true, is_read_only: false }],
+      'network-interfaces': [{ iface_id: 'eth0', host_dev_name: TAPS[0], tx_rate_limiter: ONE_MIB_PER_S }],
+    });
     // MMDS contents come from --metadata, as a user of the CLI would give them.
-    r = await runNetBoot(['--no-api', '--config-file', config, '--metadata', metadata]);
+    const results = await runNetBoots([
+      { name: 'net', args: ['--no-api', '--config-file', config, '--metadata', metadata] },
+      { name: 'limited', args: ['--no-api', '--config-file', limitedConfig] },
+    ]);
+    r = results.get('net')!;
+    limited = results.get('limited')!;
   });
 
   after(() => {
@@ -133,5 +163,16 @@ describe(`virtio-net on TAPs and MMDS in a Linux guest (in ${where()})`, { skip 
     assert.match(r.stdout, /NOTOKEN=HTTP\/1\.1 401/, context(r));
     assert.match(r.stdout, /AMI=ami-0e2e\b/, context(r));
     assert.match(r.stdout, new RegExp(`BIG-LEN=(${BIG_VALUE.length}|${BIG_VALUE.length + 1})\\b`), context(r));
+  });
+
+  test('a TX rate limit of 1 MiB/s: 4 MiB from the guest take 4 s within 10%', (t) => {
+    assert.equal(limited.code, 0, context(limited));
+    assert.match(limited.host, new RegExp(`HOST-RATE-5004=${LIMITED_BYTES}\\b`), context(limited));
+    const m = /real\s+(\d+)m\s*([\d.]+)s/.exec(limited.stdout);
+    assert.ok(m, context(limited));
+    const seconds = Number(m[1]) * 60 + Number(m[2]);
+    const rate = LIMITED_BYTES / MiB / seconds;
+    t.diagnostic(`capped TX: ${rate.toFixed(3)} MiB/s (4 MiB in ${seconds} s by the guest's clock)`);
+    assert.ok(Math.abs(rate - 1) <= 0.1, `${rate.toFixed(3)} MiB/s over ${seconds} s\n${context(limited)}`);
   });
 });
