@@ -41,7 +41,7 @@ export function hostChecks(): Check[] {
   const cpuinfo = readable('/proc/cpuinfo') ?? '';
   const virtFlags = ['vmx', 'svm'].filter((f) => new RegExp(`\\b${f}\\b`).test(cpuinfo));
   checks.push({ name: 'cpu-virtualisation', ok: virtFlags.length > 0, detail: virtFlags.length ? `CPU flags: ${virtFlags.join(', ')}` : 'CPU has no vmx/svm flag' });
-  checks.push({ name: 'tap', ok: fs.existsSync('/dev/net/tun'), detail: fs.existsSync('/dev/net/tun') ? '/dev/net/tun present' : '/dev/net/tun missing (modprobe tun)' });
+  checks.push(tapCheck());
   const uffdSysctl = readable('/proc/sys/vm/unprivileged_userfaultfd');
   const uffdDev = fs.existsSync('/dev/userfaultfd');
   checks.push({
@@ -73,4 +73,20 @@ export async function run(argv: string[]): Promise<number> {
     process.stdout.write('\nStock Linux guests boot here only inside the emulated KVM host: `bin/sparkler emuhost -- <command>`.\n');
   }
   return 0;
+}
+
+/**
+ * Whether this process can create a TAP as a network interface will open one (IFF_TAP |
+ * IFF_NO_PI | IFF_VNET_HDR): a transient device with a unique name, gone again at close.
+ */
+function tapCheck(): Check {
+  if (!fs.existsSync('/dev/net/tun')) return { name: 'tap', ok: false, detail: '/dev/net/tun missing (modprobe tun)' };
+  try {
+    const { Tap } = require('../devices/virtio/net/tap') as typeof import('../devices/virtio/net/tap');
+    const { native } = require('../native') as typeof import('../native');
+    Tap.open(`spkdoc${process.pid % 1_000_000}`, native()).close();
+    return { name: 'tap', ok: true, detail: 'a TAP device with a virtio-net header can be created' };
+  } catch (err) {
+    return { name: 'tap', ok: false, detail: `cannot create a TAP device: ${(err as Error).message} (needs CAP_NET_ADMIN, or a persistent TAP made with \`ip tuntap add\` for this user)` };
+  }
 }

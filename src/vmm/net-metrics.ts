@@ -10,6 +10,6 @@ const netMetrics = () => require('../devices/virtio/net/metrics') as typeof impo
 
 export function registerNetMetrics(metrics: Metrics, vmm: Vmm, mmds: MmdsService): void {
   const groups = [...vmm.devices.metrics()].filter(([group]) => group.startsWith('net_')).map(([, g]) => g.counters);
-  if (groups.length > 0) metrics.register('net', () => netMetrics().sumNetMetrics(groups.map((sample) => sample())));
+  metrics.register('net', () => netMetrics().sumNetMetrics(groups.map((sample) => sample())));
   metrics.register('mmds', () => mmds.metrics());
 }

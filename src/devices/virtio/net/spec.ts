@@ -30,11 +30,18 @@ export function macBytes(mac: string): Uint8Array {
 }
 
 /**
- * PUT /network-interfaces before boot: opens the TAP as the device will and closes it, so a
- * TAP that is busy or has the wrong flags is reported to the API caller, not at InstanceStart.
+ * PUT /network-interfaces before boot: opens an existing TAP as the device will and closes it,
+ * so a TAP that is busy or has the wrong flags is reported to the API caller, not at
+ * InstanceStart. A name with no device yet is left alone: opening it would create a transient
+ * TAP (about 30 ms of netdev registration) only to delete it; InstanceStart creates it for good.
  */
-export function checkTap(hostDevName: string, shim: NativeShim = nativeShim()): void {
+export function checkTap(hostDevName: string, shim: NativeShim = nativeShim(), exists = netdevExists): void {
+  if (!exists(hostDevName)) return;
   tap().Tap.open(hostDevName, shim).close();
+}
+
+function netdevExists(name: string): boolean {
+  return !name.includes('/') && !name.startsWith('.') && (require('node:fs') as typeof import('node:fs')).existsSync(`/sys/class/net/${name}`);
 }
 
 export const netSpec: VirtioDeviceSpec<NetInstance> = {
