@@ -65,6 +65,7 @@ export function loadSnapshotAction(params: SnapshotLoadParams, legacy: LegacyDev
   }
   restored.vmm.start(!params.resumeVm);
   const loadMs = performance.now() - t0;
-  logger.info(`Snapshot loaded in ${loadMs.toFixed(2)} ms (${params.resumeVm ? 'running' : 'paused'}).`);
+  const sinceStart = process.uptime() * 1000;
+  logger.info(`Snapshot loaded in ${loadMs.toFixed(2)} ms (${params.resumeVm ? 'running' : 'paused'}; process start to vCPUs started ${sinceStart.toFixed(1)} ms).`);
   return { vmm: restored.vmm, config: restored.config, loadMs };
 }
