@@ -13,6 +13,7 @@ const SUBCOMMANDS: Record<string, () => SubcommandRunner> = {
   bench: () => require('../bench/cli').run,
   openapi: () => require('../api/openapi').run,
   snapshot: () => require('../snapshot/cli').run,
+  'uffd-handler': () => require('../snapshot/uffd-handler').run,
 };
 
 export function main(argv: string[]): void {
