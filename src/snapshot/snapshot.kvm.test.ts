@@ -177,3 +177,46 @@ test('20 clones restored from one snapshot all count on, sharing the memory file
     for (const c of clones) await c.close();
   }
 });
+
+test('Uffd: a restore whose memory a separate handler process serves counts on; a missing socket is refused in Firecracker\'s words', { skip }, async () => {
+  const dir = tempDir('sparkler-snap-');
+  const snapshotPath = path.join(dir, 'vm.snap');
+  const memFilePath = path.join(dir, 'vm.mem');
+  const socket = path.join(dir, 'uffd.sock');
+  const { vmm, vmConfig } = bootCounter(dir);
+  let saved: bigint;
+  try {
+    await countsOn(vmm, 0n);
+    await vmm.pause();
+    saved = counter(vmm);
+    createSnapshot(vmm, { snapshotPath, memFilePath, snapshotType: 'Full', vmConfig, vmmVersion: 'test', trackDirtyPages: false });
+  } finally {
+    await vmm.close();
+  }
+  const load = (memBackend: 'Uffd') => restoreMicroVm({ snapshotPath, memFilePath: socket, memBackend, trackDirtyPages: false, clockRealtime: false, serialOutput: () => {}, onReset: () => {} });
+  assert.throws(() => load('Uffd'), /Error creating guest memory from uffd: Failed to connect to UDS Unix stream: No such file or directory \(os error 2\)/);
+  const { spawn } = await import('node:child_process');
+  const handler = spawn(path.resolve(__dirname, '..', '..', 'bin', 'sparkler'), ['uffd-handler', '--mem-file', memFilePath, '--socket', socket], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  handler.stdout!.on('data', (c) => { out += c; });
+  handler.stderr!.on('data', (c) => { out += c; });
+  try {
+    const deadline = Date.now() + 10_000;
+    while (!out.includes('listening')) {
+      if (Date.now() > deadline || handler.exitCode !== null) throw new Error(`the handler did not start: ${out}`);
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    const restored = load('Uffd');
+    try {
+      // Reading the counter here faults on this thread; the handler process serves the page.
+      assert.equal(counter(restored.vmm), saved, `the handler served the saved count (${out})`);
+      restored.vmm.start();
+      await countsOn(restored.vmm, saved);
+      assert.match(out, /uffd-handler: 2 regions|uffd-handler: 1 regions/);
+    } finally {
+      await restored.vmm.close();
+    }
+  } finally {
+    handler.kill('SIGKILL');
+  }
+});
