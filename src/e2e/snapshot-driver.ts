@@ -5,7 +5,8 @@
  * and is killed; a fresh process B loads the snapshot (File backend, resume_vm) and the guest
  * prints on from where it stopped, without booting again. Writes a JSON report to argv[2];
  * argv[3] is the kernel, argv[4] the initrd; with argv[5], a root drive image, the same again with
- * the guest on a copy of that drive and an entropy device, reading both on every tick.
+ * the guest on a copy of that drive and an entropy device, reading both on every tick. The initrd
+ * guest is also restored through the Uffd backend, its pages served by `sparkler uffd-handler`.
  *
  *   node dist/e2e/snapshot-driver.js REPORT KERNEL INITRD [ROOTFS]
  */
@@ -37,13 +38,14 @@ const BOOT_ARGS = 'console=ttyS0 reboot=k panic=1 pci=off i8042.noaux i8042.nomu
 const DEVICE_TICKS = 'echo persisted-42 >/persist.txt && sync && i=0; while true; do echo TICK=$i DISK=$(dd if=/dev/vda bs=512 count=1 iflag=direct 2>/dev/null | wc -c) RNG=$(head -c 8 /dev/hwrng | wc -c) FILE=$(cat /persist.txt); i=$((i+1)); sleep 0.2; done';
 
 /** initrd: the guest from the initramfs; rootfs: from a copy of the ext4 root drive, with an entropy device. */
-async function scenario(kernel: string, initrd: string, rootfs?: string): Promise<Record<string, unknown>> {
+async function scenario(kernel: string, initrd: string, rootfs?: string, uffd = false): Promise<Record<string, unknown>> {
   const steps: Record<string, unknown> = {};
   const dir = fs.mkdtempSync(path.join(fs.existsSync('/dev/shm') ? '/dev/shm' : os.tmpdir(), 'sparkler-snap-e2e-'));
   const snapshot = path.join(dir, 'vm.snap');
   const mem = path.join(dir, 'vm.mem');
   let a: Vmm | undefined;
   let b: Vmm | undefined;
+  let handler: ChildProcess | undefined;
   try {
     a = await startVmm('snap-a', dir);
     const ticks = rootfs ? DEVICE_TICKS : 'i=0; while true; do echo TICK=$i; i=$((i+1)); sleep 0.2; done';
@@ -71,9 +73,19 @@ async function scenario(kernel: string, initrd: string, rootfs?: string): Promis
     a.child.kill('SIGKILL');
     steps.outputA = a.out().slice(-1500);
 
+    let backend = { backend_type: 'File', backend_path: mem };
+    if (uffd) {
+      const socket = path.join(dir, 'uffd.sock');
+      handler = spawn(BIN, ['uffd-handler', '--mem-file', mem, '--socket', socket], { stdio: ['ignore', 'pipe', 'pipe'] });
+      let handlerOut = '';
+      handler.stdout!.on('data', (c) => { handlerOut += c; });
+      handler.stderr!.on('data', (c) => { handlerOut += c; });
+      await waitFor(() => handlerOut.includes('listening'), 'the uffd handler', 30_000);
+      backend = { backend_type: 'Uffd', backend_path: socket };
+    }
     b = await startVmm('snap-b', dir);
     const t1 = performance.now();
-    steps.load = await put(b, 'PUT', '/snapshot/load', { snapshot_path: snapshot, mem_backend: { backend_type: 'File', backend_path: mem }, resume_vm: true });
+    steps.load = await put(b, 'PUT', '/snapshot/load', { snapshot_path: snapshot, mem_backend: backend, resume_vm: true });
     steps.loadAnsweredMs = performance.now() - t1;
     steps.spawnToLoadedMs = performance.now() - b.spawnedAt;
     steps.stateAfter = ((await request(b.sock, 'GET', '/')).json as { state: string }).state;
@@ -89,6 +101,7 @@ async function scenario(kernel: string, initrd: string, rootfs?: string): Promis
   } finally {
     a?.child.kill('SIGKILL');
     b?.child.kill('SIGKILL');
+    handler?.kill('SIGKILL');
     steps.outputB = b?.out().slice(-3000);
     fs.rmSync(dir, { recursive: true, force: true });
   }
@@ -98,6 +111,7 @@ async function scenario(kernel: string, initrd: string, rootfs?: string): Promis
 async function main(): Promise<void> {
   const [report, kernel, initrd, rootfs] = process.argv.slice(2);
   const result: Record<string, unknown> = { initrd: await scenario(kernel, initrd) };
+  result.uffd = await scenario(kernel, initrd, undefined, true);
   if (rootfs) result.rootfs = await scenario(kernel, initrd, rootfs);
   fs.writeFileSync(report, JSON.stringify(result));
 }

@@ -49,6 +49,8 @@ describe(`snapshots end to end with a Linux guest (in ${where()})`, { skip }, ()
 
   test('a paused Linux guest is saved by one process and counts on in a fresh one, without rebooting', () => countsOn(reports.initrd));
 
+  test('the same, restored through the Uffd backend with sparkler uffd-handler serving the pages', () => countsOn(reports.uffd));
+
   test('a guest on a root drive with an entropy device: both devices answer after the restore, the file written before it reads back', () => {
     const report = reports.rootfs;
     countsOn(report);

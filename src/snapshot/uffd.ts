@@ -7,7 +7,8 @@
  * Firecracker handlers work unchanged. The socket stays open while the VM lives.
  */
 import { osErrorText } from '../config/os-error';
-import { errnoName, SparklerError } from '../errors';
+import { constants } from 'node:os';
+import { SparklerError } from '../errors';
 import { createAnonymousGuestMemory } from '../memory/anonymous-memory';
 import type { GuestMemory } from '../memory/guest-memory';
 import { native, NativeShim } from '../native';
@@ -40,7 +41,11 @@ export interface UffdRegionMapping {
   page_size_kib: number;
 }
 
-const errnoText = (errno: number): string => osErrorText(Object.assign(new Error(), { code: errnoName(errno) }));
+/** `Connection refused (os error 111)`, as Firecracker prints an errno. */
+function errnoText(errno: number): string {
+  const code = Object.entries(constants.errno).find(([, n]) => n === errno)?.[0];
+  return code ? osErrorText(Object.assign(new Error(), { code })) : `os error ${errno}`;
+}
 
 export interface UffdGuestMemory {
   memory: GuestMemory;
