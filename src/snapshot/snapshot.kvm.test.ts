@@ -121,6 +121,8 @@ test('with track_dirty_pages a Diff holds only the pages written since the Full,
     vmm.resume();
     await countsOn(vmm, counter(vmm));
     await vmm.pause();
+    // A Diff that cannot be written (the path is a directory) must not lose the pages it took from KVM's log.
+    assert.throws(() => createSnapshot(vmm, { ...opts, snapshotPath: file('failed.snap'), memFilePath: dir, snapshotType: 'Diff' }), /Cannot write the snapshot/);
     const diff = createSnapshot(vmm, { ...opts, snapshotPath: file('diff.snap'), memFilePath: file('diff.mem'), snapshotType: 'Diff' });
     assert.ok(diff.pages >= 1 && diff.pages < 64, `the Diff wrote ${diff.pages} pages`);
     createSnapshot(vmm, { ...opts, snapshotPath: file('full2.snap'), memFilePath: file('full2.mem'), snapshotType: 'Full' });
