@@ -114,6 +114,21 @@ test('a guest snapshotted by one process counts on in a fresh process restored f
     b.child.kill('SIGKILL');
     await b.exit;
   }
+
+  // resume_vm false: loaded paused, runs on PATCH /vm Resumed.
+  const c = await spawnSparkler('c-paused');
+  try {
+    const load = curl(c.sock, 'PUT', '/snapshot/load', { snapshot_path: first.snapshot, mem_backend: { backend_type: 'File', backend_path: first.mem } });
+    assert.equal(load.code, 204, load.text);
+    assert.equal(JSON.parse(curl(c.sock, 'GET', '/').text).state, 'Paused');
+    await new Promise((r) => setTimeout(r, 300));
+    assert.equal(dots(c.out()), 0, 'a VM loaded without resume_vm does not run');
+    assert.equal(curl(c.sock, 'PATCH', '/vm', { state: 'Resumed' }).code, 204);
+    await waitFor(() => dots(c.out()) > 20, 'the guest counting once resumed');
+  } finally {
+    c.child.kill('SIGKILL');
+    await c.exit;
+  }
 });
 
 test('a corrupt or truncated snapshot is refused with a sentence; load after boot configuration is refused', { skip }, async () => {
