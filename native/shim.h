@@ -92,6 +92,12 @@ static inline bool view_bytes(napi_env env, napi_value v, const char* what, void
 napi_value js_read(napi_env env, napi_callback_info info);
 napi_value js_write(napi_env env, napi_callback_info info);
 napi_value js_lseek(napi_env env, napi_callback_info info);
+napi_value js_socket(napi_env env, napi_callback_info info);
+napi_value js_connect_unix(napi_env env, napi_callback_info info);
+napi_value js_bind_unix(napi_env env, napi_callback_info info);
+napi_value js_listen(napi_env env, napi_callback_info info);
+napi_value js_accept(napi_env env, napi_callback_info info);
+napi_value js_userfaultfd(napi_env env, napi_callback_info info);
 napi_value js_readv(napi_env env, napi_callback_info info);
 napi_value js_writev(napi_env env, napi_callback_info info);
 napi_value js_sendmsg(napi_env env, napi_callback_info info);

@@ -101,6 +101,17 @@ export interface NativeShim {
   write(fd: number, buf: ArrayBufferView): number;
   /** lseek(2): the new offset, or -errno (SEEK_DATA/SEEK_HOLE past the last data: -ENXIO). */
   lseek(fd: number, offset: number, whence: number): number;
+  /** socket(2): an fd, or -errno. */
+  socket(domain: number, type: number, protocol: number): number;
+  /** connect(2) of a Unix socket to `path`: 0 or -errno (a path over 107 bytes throws). */
+  connectUnix(fd: number, path: string): number;
+  /** bind(2) of a Unix socket to `path`: 0 or -errno. */
+  bindUnix(fd: number, path: string): number;
+  listen(fd: number, backlog: number): number;
+  /** accept4(2) with `flags` (SOCK_NONBLOCK, SOCK_CLOEXEC): the connection's fd, or -errno (-EAGAIN: none yet). */
+  accept(fd: number, flags: number): number;
+  /** userfaultfd(2): an fd, or -errno. */
+  userfaultfd(flags: number): number;
   /** readv(2) into bufs in order (at most 1024): the bytes read, or -errno. */
   readv(fd: number, bufs: readonly ArrayBufferView[]): number;
   /** writev(2) from bufs in order (at most 1024): the bytes written, or -errno. */

@@ -15,6 +15,7 @@ const SUBCOMMANDS: Record<string, () => SubcommandRunner> = {
   pool: () => require('../pool/cli').run,
   exec: () => require('./exec').run,
   snapshot: () => require('../snapshot/cli').run,
+  'uffd-handler': () => require('../snapshot/uffd-handler').run,
 };
 
 export function main(argv: string[]): void {

@@ -4,9 +4,11 @@
  * microVM kernel and initramfs with a guest printing TICK=n, pauses it, creates a Full snapshot
  * and is killed; a fresh process B loads the snapshot (File backend, resume_vm) and the guest
  * prints on from where it stopped, without booting again. Writes a JSON report to argv[2];
- * argv[3] is the kernel, argv[4] the initrd.
+ * argv[3] is the kernel, argv[4] the initrd; with argv[5], a root drive image, the same again with
+ * the guest on a copy of that drive and an entropy device, reading both on every tick. The initrd
+ * guest is also restored through the Uffd backend, its pages served by `sparkler uffd-handler`.
  *
- *   node dist/e2e/snapshot-driver.js REPORT KERNEL INITRD
+ *   node dist/e2e/snapshot-driver.js REPORT KERNEL INITRD [ROOTFS]
  */
 import { ChildProcess, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -31,23 +33,34 @@ async function startVmm(name: string, dir: string): Promise<Vmm> {
 
 const lastTick = (out: string): number => Math.max(-1, ...[...out.matchAll(/TICK=(\d+)/g)].map((m) => Number(m[1])));
 
-async function main(): Promise<void> {
-  const [report, kernel, initrd] = process.argv.slice(2);
+const BOOT_ARGS = 'console=ttyS0 reboot=k panic=1 pci=off i8042.noaux i8042.nomux i8042.dumbkbd';
+/** Each tick reads the root drive past the page cache and the hwrng: both devices work after a restore. */
+const DEVICE_TICKS = 'echo persisted-42 >/persist.txt && sync && i=0; while true; do echo TICK=$i DISK=$(dd if=/dev/vda bs=512 count=1 iflag=direct 2>/dev/null | wc -c) RNG=$(head -c 8 /dev/hwrng | wc -c) FILE=$(cat /persist.txt); i=$((i+1)); sleep 0.2; done';
+
+/** initrd: the guest from the initramfs; rootfs: from a copy of the ext4 root drive, with an entropy device. */
+async function scenario(kernel: string, initrd: string, rootfs?: string, uffd = false): Promise<Record<string, unknown>> {
   const steps: Record<string, unknown> = {};
   const dir = fs.mkdtempSync(path.join(fs.existsSync('/dev/shm') ? '/dev/shm' : os.tmpdir(), 'sparkler-snap-e2e-'));
   const snapshot = path.join(dir, 'vm.snap');
   const mem = path.join(dir, 'vm.mem');
   let a: Vmm | undefined;
   let b: Vmm | undefined;
+  let handler: ChildProcess | undefined;
   try {
     a = await startVmm('snap-a', dir);
-    const cmd = Buffer.from('i=0; while true; do echo TICK=$i; i=$((i+1)); sleep 0.2; done').toString('base64');
-    const bootArgs = `console=ttyS0 reboot=k panic=1 pci=off i8042.noaux i8042.nomux i8042.dumbkbd sparkler.cmd=${cmd}`;
+    const ticks = rootfs ? DEVICE_TICKS : 'i=0; while true; do echo TICK=$i; i=$((i+1)); sleep 0.2; done';
+    const bootArgs = `${BOOT_ARGS} sparkler.cmd=${Buffer.from(ticks).toString('base64')}`;
     const put = async (vmm: Vmm, method: string, p: string, body: object) => {
       const r = await request(vmm.sock, method, p, body);
       return r.status === 204 ? 204 : `${r.status} ${JSON.stringify(r.json)}`;
     };
-    steps.bootSource = await put(a, 'PUT', '/boot-source', { kernel_image_path: kernel, initrd_path: initrd, boot_args: bootArgs });
+    steps.bootSource = await put(a, 'PUT', '/boot-source', rootfs ? { kernel_image_path: kernel, boot_args: bootArgs } : { kernel_image_path: kernel, initrd_path: initrd, boot_args: bootArgs });
+    if (rootfs) {
+      const root = path.join(dir, 'root.ext4');
+      fs.copyFileSync(rootfs, root);
+      steps.drive = await put(a, 'PUT', '/drives/rootfs', { drive_id: 'rootfs', path_on_host: root, is_root_device: true, is_read_only: false });
+      steps.entropy = await put(a, 'PUT', '/entropy', {});
+    }
     steps.machineConfig = await put(a, 'PUT', '/machine-config', { vcpu_count: 2, mem_size_mib: 128 });
     steps.instanceStart = await put(a, 'PUT', '/actions', { action_type: 'InstanceStart' });
     await waitFor(() => lastTick(a!.out()) >= 5, 'the guest ticking', 180_000);
@@ -60,9 +73,19 @@ async function main(): Promise<void> {
     a.child.kill('SIGKILL');
     steps.outputA = a.out().slice(-1500);
 
+    let backend = { backend_type: 'File', backend_path: mem };
+    if (uffd) {
+      const socket = path.join(dir, 'uffd.sock');
+      handler = spawn(BIN, ['uffd-handler', '--mem-file', mem, '--socket', socket], { stdio: ['ignore', 'pipe', 'pipe'] });
+      let handlerOut = '';
+      handler.stdout!.on('data', (c) => { handlerOut += c; });
+      handler.stderr!.on('data', (c) => { handlerOut += c; });
+      await waitFor(() => handlerOut.includes('listening'), 'the uffd handler', 30_000);
+      backend = { backend_type: 'Uffd', backend_path: socket };
+    }
     b = await startVmm('snap-b', dir);
     const t1 = performance.now();
-    steps.load = await put(b, 'PUT', '/snapshot/load', { snapshot_path: snapshot, mem_backend: { backend_type: 'File', backend_path: mem }, resume_vm: true });
+    steps.load = await put(b, 'PUT', '/snapshot/load', { snapshot_path: snapshot, mem_backend: backend, resume_vm: true });
     steps.loadAnsweredMs = performance.now() - t1;
     steps.spawnToLoadedMs = performance.now() - b.spawnedAt;
     steps.stateAfter = ((await request(b.sock, 'GET', '/')).json as { state: string }).state;
@@ -71,15 +94,26 @@ async function main(): Promise<void> {
     steps.firstTickAfter = Number(/TICK=(\d+)/.exec(b.out())?.[1]);
     steps.bootedAgain = /Linux version/.test(b.out());
     steps.loadLogged = /Snapshot loaded in ([\d.]+) ms/.exec(b.out())?.[1];
+    // The last complete tick line (the one being printed may be cut).
+    steps.lastTickLine = (b.out().match(/TICK=\d+ [^\n]*\n/g) ?? []).pop()?.trim();
   } catch (err) {
     steps.error = (err as Error).message;
   } finally {
     a?.child.kill('SIGKILL');
     b?.child.kill('SIGKILL');
+    handler?.kill('SIGKILL');
     steps.outputB = b?.out().slice(-3000);
     fs.rmSync(dir, { recursive: true, force: true });
   }
-  fs.writeFileSync(report, JSON.stringify(steps));
+  return steps;
+}
+
+async function main(): Promise<void> {
+  const [report, kernel, initrd, rootfs] = process.argv.slice(2);
+  const result: Record<string, unknown> = { initrd: await scenario(kernel, initrd) };
+  result.uffd = await scenario(kernel, initrd, undefined, true);
+  if (rootfs) result.rootfs = await scenario(kernel, initrd, rootfs);
+  fs.writeFileSync(report, JSON.stringify(result));
 }
 
 if (require.main === module) {

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { ensureInitrd, ensureKernel } from '../guest';
+import { ensureInitrd, ensureKernel, ensureRootfs } from '../guest';
 import { detectKvmHost } from '../host/kvm-host';
 import { e2eUnavailableReason, tripleFaultIn, where } from './harness';
 import { tempDir } from '../testing/temp-dir';
@@ -17,13 +17,14 @@ const skip = e2eUnavailableReason();
 const DRIVER = path.join(__dirname, 'snapshot-driver.js');
 
 describe(`snapshots end to end with a Linux guest (in ${where()})`, { skip }, () => {
-  let report: Record<string, unknown>;
+  let reports: Record<string, Record<string, unknown>>;
 
   before(async () => {
     const kernel = await ensureKernel();
     const initrd = await ensureInitrd();
+    const rootfs = await ensureRootfs();
     const file = path.join(tempDir('sparkler-e2e-snap-'), 'report.json');
-    const argv = [process.execPath, DRIVER, file, kernel, initrd];
+    const argv = [process.execPath, DRIVER, file, kernel, initrd, rootfs];
     if (detectKvmHost().kind === 'hardware') {
       spawnSync(argv[0], argv.slice(1), { stdio: 'inherit', timeout: 10 * 60_000 });
     } else {
@@ -31,11 +32,11 @@ describe(`snapshots end to end with a Linux guest (in ${where()})`, { skip }, ()
       const r = await runInEmuHost(argv, { stdio: 'pipe', timeoutMs: 10 * 60_000, retriesIfWedged: 1, attemptTimeoutMs: 5 * 60_000, faultedIf: () => tripleFaultIn(path.dirname(file), (n) => n === 'report.json') });
       if (r.code !== 0) throw new Error(`The emulated KVM host run failed with code ${r.code}: ${r.stderr ?? ''}${r.stdout ?? ''}`);
     }
-    report = JSON.parse(fs.readFileSync(file, 'utf8'));
-    console.log(`snapshot e2e: create ${Number(report.createMs).toFixed(0)} ms; load logged ${report.loadLogged} ms, answered ${Number(report.loadAnsweredMs).toFixed(1)} ms, process spawn -> loaded ${Number(report.spawnToLoadedMs).toFixed(0)} ms`);
+    reports = JSON.parse(fs.readFileSync(file, 'utf8'));
+    for (const [name, report] of Object.entries(reports)) console.log(`snapshot e2e (${name}): create ${Number(report.createMs).toFixed(0)} ms; load logged ${report.loadLogged} ms, answered ${Number(report.loadAnsweredMs).toFixed(1)} ms, process spawn -> loaded ${Number(report.spawnToLoadedMs).toFixed(0)} ms`);
   });
 
-  test('a paused Linux guest is saved by one process and counts on in a fresh one, without rebooting', () => {
+  const countsOn = (report: Record<string, unknown>) => {
     const context = JSON.stringify(report, null, 1);
     assert.equal(report.error, undefined, context);
     assert.deepEqual([report.bootSource, report.machineConfig, report.instanceStart, report.pause, report.create, report.load], [204, 204, 204, 204, 204, 204], context);
@@ -44,5 +45,16 @@ describe(`snapshots end to end with a Linux guest (in ${where()})`, { skip }, ()
     const first = Number(report.firstTickAfter);
     const saved = Number(report.tickAtSnapshot);
     assert.ok(first >= saved && first <= saved + 2, `the first tick after restore (${first}) follows the last before (${saved})\n${context}`);
+  };
+
+  test('a paused Linux guest is saved by one process and counts on in a fresh one, without rebooting', () => countsOn(reports.initrd));
+
+  test('the same, restored through the Uffd backend with sparkler uffd-handler serving the pages', () => countsOn(reports.uffd));
+
+  test('a guest on a root drive with an entropy device: both devices answer after the restore, the file written before it reads back', () => {
+    const report = reports.rootfs;
+    countsOn(report);
+    assert.deepEqual([report.drive, report.entropy], [204, 204]);
+    assert.match(String(report.lastTickLine), /DISK=512 RNG=8 FILE=persisted-42/, JSON.stringify(report, null, 1));
   });
 });

@@ -76,6 +76,17 @@ export async function quiesceDevices(vmm: Vmm, timeoutMs = 5000): Promise<void> 
   }
 }
 
+/**
+ * Dirty pages a failed snapshot took from KVM's log (reading the log clears it) and could not
+ * write: they go into the next Diff, so a full disk costs a retry, never lost pages.
+ */
+const unsavedDirty = new WeakMap<Vmm, Uint8Array[]>();
+
+function orInto(target: Uint8Array, extra: Uint8Array | undefined): Uint8Array {
+  if (extra) for (let i = 0; i < target.length; i++) target[i] |= extra[i];
+  return target;
+}
+
 export function createSnapshot(vmm: Vmm, opts: CreateSnapshotOptions): SnapshotTimings {
   if (vmm.state !== 'Paused') throw new SnapshotCreateError('ESNAPSHOTRUNNING', 'save/restore unavailable while running');
   if (opts.snapshotType === 'Diff' && !opts.trackDirtyPages) {
@@ -87,23 +98,27 @@ export function createSnapshot(vmm: Vmm, opts: CreateSnapshotOptions): SnapshotT
   const t1 = performance.now();
   const { memory, vm } = vmm.parts;
   let pages: number;
+  // Read (and so cleared) before writing: pages the guest writes later belong to the next Diff.
+  const bitmaps = opts.trackDirtyPages
+    ? memory.regions.map((r, slot) => {
+      const bitmap = dirtyBitmapFor(r.bytes.length);
+      vm.getDirtyLog(slot, bitmap);
+      return orInto(bitmap, unsavedDirty.get(vmm)?.[slot]);
+    })
+    : undefined;
   try {
     if (opts.snapshotType === 'Full') {
       writeFullMemoryFile(memory, opts.memFilePath);
       pages = memory.regions.reduce((n, r) => n + r.bytes.length / PAGE_SIZE, 0);
-      // A Full snapshot is the new base: what was dirtied before it is in it.
-      if (opts.trackDirtyPages) memory.regions.forEach((r, slot) => vm.getDirtyLog(slot, dirtyBitmapFor(r.bytes.length)));
     } else {
-      const bitmaps = memory.regions.map((r, slot) => {
-        const bitmap = dirtyBitmapFor(r.bytes.length);
-        vm.getDirtyLog(slot, bitmap);
-        return bitmap;
-      });
-      pages = writeDiffMemoryFile(memory, opts.memFilePath, (i) => bitmaps[i]);
+      pages = writeDiffMemoryFile(memory, opts.memFilePath, (i) => bitmaps![i]);
     }
     fs.writeFileSync(opts.snapshotPath, file, { mode: 0o600 });
   } catch (err) {
+    if (bitmaps) unsavedDirty.set(vmm, bitmaps);
     throw new SnapshotCreateError('ESNAPSHOTWRITE', `Cannot write the snapshot: ${(err as Error).message}`, { cause: err });
   }
+  // A Full snapshot is the new base, a Diff the new top layer: what was dirtied before is in it.
+  unsavedDirty.delete(vmm);
   return { stateMs: t1 - t0, memoryMs: performance.now() - t1, pages };
 }

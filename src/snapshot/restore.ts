@@ -23,10 +23,15 @@ import { mapMemoryFile } from './file-memory';
 import { checkSnapshotState, SnapshotState } from './state';
 import { restoreVcpuState } from './vcpu-state';
 import { restoreVmState } from './vm-state';
+import { createUffdGuestMemory } from './uffd';
+import type { GuestMemory } from '../memory/guest-memory';
+import { native } from '../native';
 
 export interface RestoreOptions extends LegacyDeviceOptions {
   snapshotPath: string;
   memFilePath: string;
+  /** File (default): memFilePath is the memory file, mapped MAP_PRIVATE. Uffd: memFilePath is the page-fault handler's socket. */
+  memBackend?: 'File' | 'Uffd';
   trackDirtyPages: boolean;
   clockRealtime: boolean;
   kvm?: Kvm;
@@ -67,8 +72,18 @@ export function restoreMicroVm(opts: RestoreOptions): RestoredVm {
   try {
     const kvm = opts.kvm ?? Kvm.open();
     if (!opts.kvm) teardown.add('/dev/kvm', () => kvm.close());
-    const memory = mapMemoryFile(opts.memFilePath, state.memory.regions);
-    teardown.add('guest memory', () => unmapGuestMemory(memory));
+    let memory: GuestMemory;
+    if (opts.memBackend === 'Uffd') {
+      const uffd = createUffdGuestMemory(state.memory.regions, opts.memFilePath);
+      memory = uffd.memory;
+      teardown.add('guest memory', () => unmapGuestMemory(uffd.memory));
+      // Closed after KVM and the devices let go of guest memory (teardown runs last added first).
+      teardown.add('the userfaultfd and its handler socket', () => { native().close(uffd.socket); native().close(uffd.uffd); });
+    } else {
+      const mapped = mapMemoryFile(opts.memFilePath, state.memory.regions);
+      memory = mapped;
+      teardown.add('guest memory', () => unmapGuestMemory(mapped));
+    }
     const machineConfig = { ...config.machineConfig, trackDirtyPages: opts.trackDirtyPages };
     config.machineConfig = machineConfig;
     markStartup('memory_mapped');

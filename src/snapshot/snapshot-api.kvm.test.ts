@@ -103,7 +103,8 @@ test('a guest snapshotted by one process counts on in a fresh process restored f
     assert.equal(config['boot-source'].kernel_image_path, kernel);
     await waitFor(() => /Snapshot loaded in ([\d.]+) ms/.test(b.out()), 'the load logged');
     const loadMs = Number(/Snapshot loaded in ([\d.]+) ms/.exec(b.out())![1]);
-    console.log(`restore: PUT /snapshot/load -> vCPUs started ${loadMs.toFixed(2)} ms (VMM's measure); process spawn -> load answered ${(loadedAt - b.startedAt).toFixed(0)} ms`);
+    const sinceStart = /process start to vCPUs started ([\d.]+) ms/.exec(b.out())?.[1];
+    console.log(`restore: PUT /snapshot/load -> vCPUs started ${loadMs.toFixed(2)} ms, process start -> vCPUs started ${sinceStart} ms (VMM's measures); process spawn -> load answered ${(loadedAt - b.startedAt).toFixed(0)} ms (test's)`);
     await waitFor(() => dots(b.out()) > 20, 'the restored guest counting');
     assert.match(curl(b.sock, 'PUT', '/actions', { action_type: 'InstanceStart' }).text, /not supported after starting/);
     const second = await pauseAndSnapshot(b, 'second');
@@ -112,6 +113,21 @@ test('a guest snapshotted by one process counts on in a fresh process restored f
   } finally {
     b.child.kill('SIGKILL');
     await b.exit;
+  }
+
+  // resume_vm false: loaded paused, runs on PATCH /vm Resumed.
+  const c = await spawnSparkler('c-paused');
+  try {
+    const load = curl(c.sock, 'PUT', '/snapshot/load', { snapshot_path: first.snapshot, mem_backend: { backend_type: 'File', backend_path: first.mem } });
+    assert.equal(load.code, 204, load.text);
+    assert.equal(JSON.parse(curl(c.sock, 'GET', '/').text).state, 'Paused');
+    await new Promise((r) => setTimeout(r, 300));
+    assert.equal(dots(c.out()), 0, 'a VM loaded without resume_vm does not run');
+    assert.equal(curl(c.sock, 'PATCH', '/vm', { state: 'Resumed' }).code, 204);
+    await waitFor(() => dots(c.out()) > 20, 'the guest counting once resumed');
+  } finally {
+    c.child.kill('SIGKILL');
+    await c.exit;
   }
 });
 

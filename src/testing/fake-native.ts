@@ -100,6 +100,12 @@ export class FakeNative implements NativeShim {
   availableCpus(): number { return 2; }
   addressOf(): bigint { return 0n; }
   lseek(): number { return -38; }
+  socket(): number { return -38; }
+  connectUnix(): number { return -38; }
+  bindUnix(): number { return -38; }
+  listen(): number { return -38; }
+  accept(): number { return -38; }
+  userfaultfd(): number { return -38; }
   eventfd(): number { return this.nextFd++; }
   eventfdWrite(): number { return 0; }
   eventfdRead(_fd: number): number { return 0; }

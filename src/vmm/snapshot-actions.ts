@@ -51,13 +51,10 @@ export interface LoadedSnapshot {
 
 export function loadSnapshotAction(params: SnapshotLoadParams, legacy: LegacyDeviceOptions, logger: Logger): LoadedSnapshot {
   const t0 = performance.now();
-  if (params.memBackend.backendType === 'Uffd') {
-    throw new ApiError(400, 'Load snapshot error: the Uffd memory backend is not available in this version of Sparkler yet; use File.', undefined, 'EFEATURE');
-  }
   let restored: ReturnType<ReturnType<typeof snapshotRestore>['restoreMicroVm']>;
   try {
     restored = snapshotRestore().restoreMicroVm({
-      ...legacy, snapshotPath: params.snapshotPath, memFilePath: params.memBackend.backendPath,
+      ...legacy, snapshotPath: params.snapshotPath, memFilePath: params.memBackend.backendPath, memBackend: params.memBackend.backendType,
       trackDirtyPages: params.trackDirtyPages, clockRealtime: params.clockRealtime,
     });
   } catch (err) {
@@ -65,6 +62,7 @@ export function loadSnapshotAction(params: SnapshotLoadParams, legacy: LegacyDev
   }
   restored.vmm.start(!params.resumeVm);
   const loadMs = performance.now() - t0;
-  logger.info(`Snapshot loaded in ${loadMs.toFixed(2)} ms (${params.resumeVm ? 'running' : 'paused'}).`);
+  const sinceStart = process.uptime() * 1000;
+  logger.info(`Snapshot loaded in ${loadMs.toFixed(2)} ms (${params.resumeVm ? 'running' : 'paused'}; process start to vCPUs started ${sinceStart.toFixed(1)} ms).`);
   return { vmm: restored.vmm, config: restored.config, loadMs };
 }
