@@ -123,3 +123,9 @@ test('all slots taken: a clear error', () => {
   manager.attachAll([spec('blk', [])], { blk: many } as never);
   assert.throws(() => manager.attach(spec('blk', []), { id: 'one-more' }), /all 19 virtio-mmio slots are taken/);
 });
+
+test('a snapshot refuses a device whose state is not persisted, naming it', () => {
+  const { manager } = setup();
+  manager.attachAll([spec('vsock', [])], { vsock: [{ id: 'vsock' }] } as never);
+  assert.throws(() => manager.saveStates(), (e: Error & { code?: string }) => e.code === 'ESNAPSHOTUNSUPPORTED' && /vsock device `vsock` cannot be saved in a snapshot yet/.test(e.message));
+});

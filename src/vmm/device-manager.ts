@@ -175,6 +175,12 @@ export class DeviceManager {
 
   /** Every device's transport and own state for a snapshot (the VM is paused and nothing is in flight). */
   saveStates(): SavedVirtioDevice[] {
+    const unsaved = this.attached.find((d) => d.created.save === undefined);
+    if (unsaved) {
+      // A device whose state is not persisted would come back broken (a vsock connection, a held
+      // network frame, a balloon target): refuse rather than write a snapshot that restores wrong.
+      throw new DeviceManagerError('ESNAPSHOTUNSUPPORTED', `The ${unsaved.type} device \`${unsaved.id}\` cannot be saved in a snapshot yet: its state is not persisted. Snapshot a VM without it.`);
+    }
     return this.attached.map((d) => {
       const info = d.created.save?.();
       if (info && info.inFlight > 0) throw new DeviceManagerError('EDEVICEBUSY', `The ${d.type} device \`${d.id}\` still has ${info.inFlight} requests in flight.`);
