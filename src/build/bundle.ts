@@ -22,7 +22,7 @@ import { BUNDLE_FILE, BUNDLE_HEAD, CODE_CACHE_FILE } from './launch';
 import { BUNDLE_LINE_MAP_KEY, BundleLineMap } from './bundle-lines';
 
 /** Module folders and files under dist/ left out (loaded from disk if ever required). */
-const EXCLUDE = [/^bench\//, /^build\/(bundle|launch|launcher|train-code-cache)\.js$/, /^emuhost\//, /^guest\//, /^e2e\//, /^testing\//, /^host\/doctor\.js$/, /^cli\/demo\.js$/, /^api\/openapi\.js$/, /^pool\//, /^api\/wire\/json-schema\.js$/, /\.test\.js$/];
+const EXCLUDE = [/^bench\//, /^build\/(bundle|launch|launcher|train-code-cache)\.js$/, /^emuhost\//, /^guest\//, /^e2e\//, /^testing\//, /^host\/doctor\.js$/, /^cli\/demo\.js$/, /^api\/openapi\.js$/, /^pool\//, /^cli\/exec\.js$/, /^snapshot\/(cli|uffd-handler)\.js$/, /^api\/wire\/json-schema\.js$/, /\.test\.js$/];
 
 const REQUIRE_RE = /\brequire\((['"])(\.{1,2}\/[^'"]*)\1\)/g;
 
