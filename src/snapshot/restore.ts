@@ -69,7 +69,7 @@ export function restoreMicroVm(opts: RestoreOptions): RestoredVm {
   const { state, config } = readSnapshot(opts.snapshotPath);
   markStartup('build');
   const teardown = new Teardown();
-  try {
+  return teardown.guard(() => {
     const kvm = opts.kvm ?? Kvm.open();
     if (!opts.kvm) teardown.add('/dev/kvm', () => kvm.close());
     let memory: GuestMemory;
@@ -111,12 +111,5 @@ export function restoreMicroVm(opts: RestoreOptions): RestoredVm {
     const queuedWrites = queueSerialTransmit(core.kvm, core.vm, vcpus[0], legacy.serial);
     markStartup('vcpus_configured');
     return { vmm: new Vmm({ ...core, vcpus, pio, mmio, devices: legacy, virtio: devices, queuedWrites, teardown }), config, state };
-  } catch (err) {
-    try {
-      teardown.run();
-    } catch (releaseErr) {
-      (err as Error).message += ` (and releasing what was built failed: ${(releaseErr as Error).message})`;
-    }
-    throw err;
-  }
+  });
 }

@@ -212,7 +212,7 @@ function buildFromFiles(opts: BuildOptions, kernelImage: ImageSource, initrdImag
   }
   markStartup('build');
   const teardown = new Teardown();
-  try {
+  return teardown.guard(() => {
     const kvm = opts.kvm ?? Kvm.open();
     if (!opts.kvm) teardown.add('/dev/kvm', () => kvm.close());
     if (opts.cpuConfig) checkKvmCapabilities(opts.cpuConfig, (cap) => kvm.checkExtension(cap));
@@ -246,14 +246,7 @@ function buildFromFiles(opts: BuildOptions, kernelImage: ImageSource, initrdImag
     const queuedWrites = queueSerialTransmit(core.kvm, core.vm, vcpus[0], legacy.serial);
     markStartup('vcpus_configured');
     return new Vmm({ ...core, vcpus, pio, mmio, devices: legacy, virtio: devices, queuedWrites, teardown });
-  } catch (err) {
-    try {
-      teardown.run();
-    } catch (releaseErr) {
-      (err as Error).message += ` (and releasing what was built failed: ${(releaseErr as Error).message})`;
-    }
-    throw err;
-  }
+  });
 }
 
 /**

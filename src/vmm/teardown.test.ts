@@ -15,3 +15,17 @@ test('teardown releases last-made first, runs every step when one fails, and onl
   assert.deepEqual(order, ['c', 'b', 'a'], 'a second run does nothing');
   assert.throws(() => t.add('d', () => {}), /already torn down/);
 });
+
+test('guard releases what a failed build made and passes the error on', () => {
+  const order: string[] = [];
+  const t = new Teardown();
+  assert.throws(() => t.guard(() => {
+    t.add('a', () => order.push('a'));
+    t.add('b', () => { throw new Error('b broke'); });
+    throw new Error('step 3 failed');
+  }), /^Error: step 3 failed \(and releasing what was built failed: Releasing the VM's resources failed: b: b broke\)$/);
+  assert.deepEqual(order, ['a']);
+  const ok = new Teardown();
+  assert.equal(ok.guard(() => 42), 42);
+  assert.equal(ok.released, false);
+});

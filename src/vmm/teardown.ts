@@ -26,6 +26,23 @@ export class Teardown {
     return this.done;
   }
 
+  /**
+   * Runs a build step by step: if `build` throws, what it made so far is released and the error
+   * goes on (saying so when releasing failed too).
+   */
+  guard<T>(build: () => T): T {
+    try {
+      return build();
+    } catch (err) {
+      try {
+        this.run();
+      } catch (releaseErr) {
+        (err as Error).message += ` (and releasing what was built failed: ${(releaseErr as Error).message})`;
+      }
+      throw err;
+    }
+  }
+
   /** Releases everything, last added first; every step runs even when one fails. Idempotent. */
   run(): void {
     if (this.done) return;
