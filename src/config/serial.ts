@@ -17,7 +17,3 @@ export function parseSerialConfig(value: unknown, where = 'serial'): SerialConfi
   if (w.rate_limiter != null) c.rateLimiter = bucketFromWire(w.rate_limiter);
   return c;
 }
-
-export function serialConfigToJson(c: SerialConfig): wire.SerialDevice {
-  return { serial_out_path: c.serialOutPath ?? null, rate_limiter: c.rateLimiter ? bucketToJson(c.rateLimiter) : null };
-}

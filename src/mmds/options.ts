@@ -38,7 +38,3 @@ export function parseIpv4(address: string): number {
 export function isLinkLocalIpv4(address: string): boolean {
   return net.isIPv4(address) && address.startsWith('169.254.');
 }
-
-export function formatIpv4(value: number): string {
-  return [24, 16, 8, 0].map((shift) => (value >>> shift) & 0xff).join('.');
-}

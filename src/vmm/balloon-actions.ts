@@ -16,11 +16,6 @@ export type BalloonAction = Extract<VmmAction, { kind:
   'GetBalloonConfig' | 'GetBalloonStats' | 'UpdateBalloon' | 'UpdateBalloonStatistics' |
   'StartFreePageHinting' | 'StopFreePageHinting' | 'GetFreePageHintingStatus' }>;
 
-export const BALLOON_ACTIONS: ReadonlySet<VmmAction['kind']> = new Set<BalloonAction['kind']>([
-  'GetBalloonConfig', 'GetBalloonStats', 'UpdateBalloon', 'UpdateBalloonStatistics',
-  'StartFreePageHinting', 'StopFreePageHinting', 'GetFreePageHintingStatus',
-]);
-
 export const NO_BALLOON = 'No balloon device found.';
 
 /** The running VM's balloon device, if it has one. */
