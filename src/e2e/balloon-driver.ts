@@ -81,14 +81,16 @@ interface Vm {
 
 async function startVm(name: string, kernel: string, initrd: string, guestCmd: string, balloon: object): Promise<Vm> {
   const sock = path.join(await socketDir(), `sparkler-${name}-${process.pid}.sock`);
-  const child = spawn(BIN, ['--api-sock', sock, '--id', name], { stdio: ['ignore', 'pipe', 'pipe'] });
-  // The guest's console (stdout) apart from the VMM's log (stderr): a log line written between
-  // two console writes would split a marker line in a merged stream.
+  // The guest's console (stdout) apart from the VMM's log (a file, as Firecracker's --log-path):
+  // a request line logged between two console writes would split a marker line in one stream.
+  const logFile = `${sock}.log`;
+  const child = spawn(BIN, ['--api-sock', sock, '--id', name, '--log-path', logFile], { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
-  let log = '';
+  let stderr = '';
   child.stdout!.on('data', (c) => { out += c; });
-  child.stderr!.on('data', (c) => { log += c; });
-  await waitFor(() => /API server started\./.test(out + log), 'API server started', 30_000);
+  child.stderr!.on('data', (c) => { stderr += c; });
+  const readLog = (): string => { try { return fs.readFileSync(logFile, 'utf8'); } catch { return ''; } };
+  await waitFor(() => /API server started\./.test(readLog()), 'API server started', 30_000);
   const call = async (method: string, p: string, body?: object) => {
     const r = await request(sock, method, p, body);
     return { status: r.status, json: r.json };
@@ -103,7 +105,7 @@ async function startVm(name: string, kernel: string, initrd: string, guestCmd: s
   await expect204('/machine-config', { vcpu_count: 1, mem_size_mib: 256 });
   await expect204('/balloon', balloon);
   await expect204('/actions', { action_type: 'InstanceStart' });
-  return { child, sock, output: () => out, log: () => log.split('\n').filter((l) => !/API server received/.test(l)).join('\n'), call };
+  return { child, sock, output: () => out, log: () => `${stderr}${readLog()}`.split('\n').filter((l) => !/API server received/.test(l)).join('\n'), call };
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
