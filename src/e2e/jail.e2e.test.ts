@@ -2,8 +2,10 @@
  * End to end: in the emulated KVM host, where the mounts are ours, the jailer starts the VMM
  * with cgroup v2 (controllers enabled on a cgroup2 hierarchy), a memory limit and the default
  * seccomp filter; a Linux guest with a root drive boots inside the chroot, runs a command and
- * reboots, which ends the jailed VMM with 0. Checked from outside while it runs: every thread
- * at Seccomp 2, the uid, the cgroup files.
+ * reboots, which ends the jailed VMM with 0. The guest also has a network interface on a TAP the
+ * host made for the jail's uid, and a vsock device whose Unix socket appears inside the chroot, so
+ * the filter covers what those devices call. Checked from outside while it runs: every thread
+ * at Seccomp 2, the uid, the cgroup files, the vsock socket.
  */
 import { describe, test, before } from 'node:test';
 import assert from 'node:assert/strict';
@@ -17,7 +19,8 @@ import { e2eUnavailableReason, where } from './harness';
 const skip = e2eUnavailableReason() ?? (process.getuid?.() === 0 ? undefined : 'the jailer needs root');
 const HOME = path.resolve(__dirname, '..', '..');
 const BOOT_ARGS = 'console=ttyS0 reboot=k panic=1 pci=off i8042.noaux i8042.nomux i8042.dumbkbd';
-const GUEST_CMD = 'echo jailed-guest-says-$((6*7)); cat /proc/partitions | grep -c vda';
+const GUEST_MAC = '06:00:ac:10:00:02';
+const GUEST_CMD = 'echo jailed-guest-says-$((6*7)); cat /proc/partitions | grep -c vda; echo net-mac=$(cat /sys/class/net/eth0/address)';
 
 describe(`a Linux guest booted inside the jail (in ${where()})`, { skip }, () => {
   const dir = tempDir('sparkler-jail-e2e-');
@@ -33,6 +36,8 @@ describe(`a Linux guest booted inside the jail (in ${where()})`, { skip }, () =>
       'boot-source': { kernel_image_path: 'vmlinux', initrd_path: 'initrd', boot_args: `${BOOT_ARGS} sparkler.cmd=${cmd}` },
       'machine-config': { vcpu_count: 1, mem_size_mib: 128 },
       drives: [{ drive_id: 'rootfs', path_on_host: 'rootfs.img', is_root_device: false, is_read_only: true }],
+      'network-interfaces': [{ iface_id: 'eth0', host_dev_name: 'sjail0', guest_mac: GUEST_MAC }],
+      vsock: { guest_cid: 3, uds_path: 'v.sock' },
     };
     fs.writeFileSync(path.join(dir, 'vm.json'), JSON.stringify(config));
     const q = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
@@ -46,6 +51,8 @@ describe(`a Linux guest booted inside the jail (in ${where()})`, { skip }, () =>
       'CG=$(awk \'$3=="cgroup2"{print $2; exit}\' /proc/mounts)',
       `echo "$CG" > ${q(path.join(dir, 'cgroup-root'))}`,
       'ROOT=$BASE/sparkler/e2e/root; mkdir -p $ROOT',
+      // The TAP is the host's to make (as with Firecracker); the jailed uid may attach to it.
+      'ip tuntap add sjail0 mode tap user 1234 && ip link set sjail0 up',
       `cp ${q(kernel)} $ROOT/vmlinux; cp ${q(initrd)} $ROOT/initrd; cp ${q(rootfs)} $ROOT/rootfs.img; cp ${q(path.join(dir, 'vm.json'))} $ROOT/vm.json`,
       'chown 1234:1234 $ROOT/vmlinux $ROOT/initrd $ROOT/rootfs.img $ROOT/vm.json',
       `${q(path.join(HOME, 'bin', 'sparkler-jailer'))} --id e2e --exec-file ${q(path.join(HOME, 'bin', 'sparkler'))} --uid 1234 --gid 1234 --chroot-base-dir $BASE` +
@@ -56,8 +63,9 @@ describe(`a Linux guest booted inside the jail (in ${where()})`, { skip }, () =>
       'P=$(cat $ROOT/sparkler.pid)',
       `{ echo "pid=$P jailer=$J"; grep -h Seccomp: /proc/$P/task/*/status | sort | uniq -c; grep Uid: /proc/$P/status;` +
         ` echo "memory.max=$(cat $CG/sparkler-e2e/e2e/memory.max)"; echo "pids.max=$(cat $CG/sparkler-e2e/e2e/pids.max)";` +
-        ` echo "procs=$(cat $CG/sparkler-e2e/e2e/cgroup.procs | tr '\\n' ' ')"; } > ${q(path.join(dir, 'facts'))} 2>&1`,
+        ` echo "procs=$(cat $CG/sparkler-e2e/e2e/cgroup.procs | tr '\\n' ' ')"; [ -S $ROOT/v.sock ] && echo vsock=socket; } > ${q(path.join(dir, 'facts'))} 2>&1`,
       `wait $J; echo "code=$?" >> ${q(path.join(dir, 'facts'))}`,
+      'ip link del sjail0 2>/dev/null',
       '',
     ].join('\n');
     fs.writeFileSync(path.join(dir, 'jail.sh'), script, { mode: 0o755 });
@@ -79,6 +87,7 @@ describe(`a Linux guest booted inside the jail (in ${where()})`, { skip }, () =>
     assert.match(out, /jailed-guest-says-42/, context);
     assert.match(out, /SPARKLER-CMD-EXIT=0/, context);
     assert.match(out, /^1\r?$/m, `the guest sees vda: ${context}`);
+    assert.match(out, new RegExp(`net-mac=${GUEST_MAC}`), `the guest has its network interface: ${context}`);
     assert.equal(facts.code, '0', context);
   });
 
@@ -89,6 +98,7 @@ describe(`a Linux guest booted inside the jail (in ${where()})`, { skip }, () =>
     assert.match(facts.text, /Uid:\s+1234\s+1234/, context);
     assert.equal(facts['memory.max'], '1073741824', context);
     assert.equal(facts['pids.max'], '256', context);
+    assert.equal(facts.vsock, 'socket', `the vsock device's Unix socket is in the chroot: ${context}`);
     assert.ok(facts.text.includes(`procs=${facts.pid} `) || facts.text.includes(` ${facts.pid} `), context);
   });
 });
