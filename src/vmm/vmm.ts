@@ -74,6 +74,8 @@ export class Vmm {
       drainQueuedWrites: parts.queuedWrites && (() => this.drainQueuedWrites()),
       onFirstRun: (ns) => { this.firstRunNs = ns; },
       onUnhandledAccess: (kind, address, isWrite) => {
+        // On the exit path (Linux writes port 0x80 often): no formatting unless Debug is on.
+        if (this.guestLog.enabled?.('Debug') === false) return;
         this.guestLog.debug?.(`The guest ${isWrite ? 'wrote' : 'read'} ${kind === 'pio' ? 'port' : 'MMIO address'} 0x${address.toString(16)}, where no device is.`);
       },
       onDeviceError: (message) => this.guestLog.warn(message),

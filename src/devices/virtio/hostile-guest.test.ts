@@ -163,3 +163,17 @@ test('a malformed chain whose drop finds the used ring scribbled stops the queue
   assertNeedsReset(t, /overwrote the used ring/);
   assert.equal(t.device.chains.length, 0, 'the good chain behind it is not processed by a broken queue');
 });
+
+test('debug lines the sink would drop do not use up the budget of guest-triggered warnings', async () => {
+  const { GuestTriggeredLog } = await import('./guest-log');
+  const warnings: string[] = [];
+  const debugs: string[] = [];
+  const sink = { error: () => {}, warn: (m: string) => warnings.push(m), debug: (m: string) => debugs.push(m), enabled: (l: string) => l !== 'Debug' };
+  const log = new GuestTriggeredLog(sink, 2, 1000, () => 0);
+  for (let i = 0; i < 10; i++) log.debug(`probe ${i}`);
+  log.warn('real 1');
+  log.warn('real 2');
+  assert.deepEqual(debugs, []);
+  assert.deepEqual(warnings, ['real 1', 'real 2']);
+  assert.equal(log.enabled('Debug'), false);
+});
