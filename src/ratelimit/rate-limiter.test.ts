@@ -159,6 +159,29 @@ test('dispose cancels a pending timer', () => {
   assert.equal(limiter.blocked, false);
 });
 
+test('saved bucket levels come back on a fresh limiter with the same limits, refilling from the restore on', () => {
+  const { limiter, clock } = setup({ ...bw(1000, 1000, 300), ops: { size: 5, oneTimeBurst: 0, refillTimeMs: 1000 } });
+  assert.equal(limiter.consume(900, 'bytes'), true); // 300 burst + 600 budget
+  assert.equal(limiter.consume(3, 'ops'), true);
+  clock.advance(100); // +100 bytes, +0.5 op
+  const saved = limiter.saveState();
+
+  const later = new FakeClock();
+  later.advance(50_000); // another process's clock: only the levels carry over
+  const fresh = new RateLimiter({ ...bw(1000, 1000, 300), ops: { size: 5, oneTimeBurst: 0, refillTimeMs: 1000 } }, { clock: later, timers: later });
+  fresh.restoreState(saved);
+  assert.equal(fresh.budget('bytes'), 500);
+  assert.equal(fresh.oneTimeBurst('bytes'), 0);
+  assert.equal(fresh.budget('ops'), 2);
+  later.advance(500);
+  assert.equal(fresh.budget('bytes'), 1000);
+
+  const other = new RateLimiter(bw(2000, 1000), { clock: later, timers: later });
+  other.restoreState(saved);
+  assert.equal(other.budget('bytes'), 2000, 'a bucket with other limits starts full');
+  assert.equal(other.budget('ops'), undefined);
+});
+
 test('the real clock and Node timers drive a limiter end to end', async () => {
   let resolve!: () => void;
   const done = new Promise<void>((r) => (resolve = r));

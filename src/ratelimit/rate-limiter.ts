@@ -12,7 +12,13 @@ import type { RateLimiterConfig, TokenBucketConfig } from '../config/rate-limite
 import { isUnlimitedBucket } from '../config/rate-limiter';
 import type { Clock, TimerHandle, Timers } from './clock';
 import { monotonicClock, nodeTimers, nsToTimerMs } from './clock';
-import { TokenBucket } from './token-bucket';
+import { TokenBucket, TokenBucketState } from './token-bucket';
+
+/** A limiter's buckets for a snapshot (a pending timer is not kept: the held request asks again). */
+export interface RateLimiterState {
+  bandwidth?: TokenBucketState;
+  ops?: TokenBucketState;
+}
 
 export type TokenType = 'bytes' | 'ops';
 
@@ -142,6 +148,21 @@ export class RateLimiter {
     if (this.bandwidth) config.bandwidth = bucketConfig(this.bandwidth);
     if (this.ops) config.ops = bucketConfig(this.ops);
     return config;
+  }
+
+  saveState(): RateLimiterState {
+    const now = this.clock.nowNs();
+    return { bandwidth: this.bandwidth?.saveState(now), ops: this.ops?.saveState(now) };
+  }
+
+  /**
+   * Puts saved bucket levels back on the buckets of a restored device (made from the same
+   * configuration). A bucket whose limits differ from the saved one's keeps starting full.
+   */
+  restoreState(s: RateLimiterState | undefined): void {
+    const now = this.clock.nowNs();
+    if (s?.bandwidth !== undefined) this.bandwidth?.restoreState(s.bandwidth, now);
+    if (s?.ops !== undefined) this.ops?.restoreState(s.ops, now);
   }
 
   /** Cancels a pending timer (device teardown); onUnblocked will not be called. */

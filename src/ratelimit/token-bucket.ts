@@ -16,6 +16,15 @@ export type Reduction =
   /** A request larger than `size` went through; the bucket is in debt for `debtNs` of refill. */
   | { kind: 'overdrawn'; debtNs: bigint };
 
+/** What a snapshot keeps of a bucket: its level and burst, not the clock (time stops while saved). */
+export interface TokenBucketState {
+  size: number;
+  refillTimeMs: number;
+  /** Scaled units (see the class comment); negative while in debt. */
+  scaled: bigint;
+  burst: number;
+}
+
 export class TokenBucket {
   readonly size: number;
   readonly initialBurst: number;
@@ -96,6 +105,24 @@ export class TokenBucket {
     this.scaled = this.capacity;
     const left = Number((add - room) / this.refillNs);
     this.burst = Math.min(this.initialBurst, this.burst + left);
+  }
+
+  /** The level and burst as of `nowNs`, for a snapshot. */
+  saveState(nowNs: bigint): TokenBucketState {
+    this.refill(nowNs);
+    return { size: this.size, refillTimeMs: this.refillTimeMs, scaled: this.scaled, burst: this.burst };
+  }
+
+  /**
+   * Takes a saved level back, counting refill from `nowNs` (a restored VM resumes where it
+   * stopped). False, changing nothing, when the state is of a bucket with other limits.
+   */
+  restoreState(s: TokenBucketState, nowNs: bigint): boolean {
+    if (s.size !== this.size || s.refillTimeMs !== this.refillTimeMs || typeof s.scaled !== 'bigint' || !Number.isInteger(s.burst)) return false;
+    this.scaled = s.scaled > this.capacity ? this.capacity : s.scaled;
+    this.burst = Math.max(0, Math.min(this.initialBurst, s.burst));
+    this.lastNs = nowNs;
+    return true;
   }
 
   /** Nanoseconds until the scaled budget reaches `target`, rounded up. */

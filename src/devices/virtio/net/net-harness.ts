@@ -113,7 +113,7 @@ export function setupNet(opts: NetSetupOptions = {}) {
   const rx = new MockQueue(memory, REGION_A + 0x1000, 16);
   const tx = new MockQueue(memory, REGION_A + 0x2000, 16);
   assert.equal(driver.init([rx, tx], opts.accept) & Status.DRIVER_OK, Status.DRIVER_OK);
-  return { memory, log, clock, backend, fds, device, driver, rx, tx, line };
+  return { memory, log, clock, backend, fds, device, transport, driver, rx, tx, line };
 }
 
 export const withoutMergeable = (f: bigint): bigint => f & ~featureBit(NetFeature.MRG_RXBUF);

@@ -74,6 +74,8 @@ export const netSpec: VirtioDeviceSpec<NetInstance> = {
       },
       setPaused: (paused) => net.setPaused(paused),
       dispose: () => net.dispose(),
+      save: () => ({ inFlight: 0, heldChains: net.heldChains(), state: net.saveState() }),
+      restore: (state) => net.restoreState(state),
     };
   },
 };
