@@ -73,7 +73,7 @@ export interface VirtioDeviceSpec<C = unknown> {
   /**
    * A config-file section attaching one such device, made with files under `scratchDir`: the
    * build's code-cache training run (src/build/train-code-cache.ts) boots a VM with every
-   * device so that their code is in the cache.
+   * device so that their code is in the cache. Undefined: none can be made on this host.
    */
-  trainingSection?(scratchDir: string): { section: string; value: unknown };
+  trainingSection?(scratchDir: string): { section: string; value: unknown } | undefined;
 }

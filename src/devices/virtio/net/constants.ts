@@ -16,6 +16,7 @@ export const NetFeature = {
   HOST_TSO6: 12,
   HOST_UFO: 14,
   MRG_RXBUF: 15,
+  STATUS: 16,
 } as const;
 
 /** Queue indices: one receive/transmit pair (no multiqueue, no control queue). */
@@ -35,6 +36,8 @@ export const VNET_HDR_NUM_BUFFERS = 10;
 /** Config space (spec 5.1.4): mac[6], status u16, max_virtqueue_pairs u16, mtu u16. */
 export const CONFIG_MAC = 0;
 export const CONFIG_STATUS = 6;
+/** The status field's link-up bit (VIRTIO_NET_S_LINK_UP): a TAP-backed link is always up. */
+export const STATUS_LINK_UP = 1;
 export const CONFIG_MAX_VQ_PAIRS = 8;
 export const CONFIG_MTU = 10;
 export const CONFIG_SIZE = 12;

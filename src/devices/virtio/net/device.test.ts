@@ -9,7 +9,7 @@ import { ethFrame, setupNet, withHeader, withoutMergeable } from './net-harness'
 
 const MAC = Uint8Array.of(0x06, 0x00, 0xac, 0x10, 0x00, 0x02);
 
-test('device id 1; MAC and MTU in the config space with their feature bits only when configured', () => {
+test('device id 1; MAC and MTU in the config space with their feature bits only when configured; the link is up', () => {
   const plain = setupNet();
   assert.equal(plain.driver.read(MmioReg.DEVICE_ID), DeviceType.Net);
   assert.equal(plain.device.features & featureBit(NetFeature.MAC), 0n);
@@ -22,6 +22,8 @@ test('device id 1; MAC and MTU in the config space with their feature bits only 
   for (let i = 0; i < 12; i += 4) bytes.writeUInt32LE(driver.read(MmioReg.CONFIG + i) >>> 0, i);
   assert.deepEqual([...bytes.subarray(0, 6)], [...MAC]);
   assert.equal(bytes.readUInt16LE(8), 1, 'one queue pair');
+  assert.ok(device.features & featureBit(NetFeature.STATUS));
+  assert.equal(bytes.readUInt16LE(6), 1, 'VIRTIO_NET_S_LINK_UP');
   assert.equal(bytes.readUInt16LE(CONFIG_MTU), 1450);
 });
 

@@ -27,7 +27,7 @@ import { GuestTriggeredLog, LogSink } from '../guest-log';
 import { admitRequest, LimitedDrain } from '../limited-drain';
 import type { Queue } from '../queue';
 import {
-  CONFIG_MAC, CONFIG_MAX_VQ_PAIRS, CONFIG_MTU, CONFIG_SIZE, ETH_HEADER, MAX_BUFFER_SIZE, NET_QUEUE_SIZE, NetFeature,
+  CONFIG_MAC, CONFIG_MAX_VQ_PAIRS, CONFIG_MTU, CONFIG_STATUS, STATUS_LINK_UP, CONFIG_SIZE, ETH_HEADER, MAX_BUFFER_SIZE, NET_QUEUE_SIZE, NetFeature,
   RX_QUEUE, TUN_F_CSUM, TUN_F_TSO4, TUN_F_TSO6, TUN_F_UFO, TX_QUEUE, VNET_HDR_F_NEEDS_CSUM, VNET_HDR_NUM_BUFFERS, VNET_HDR_SIZE,
 } from './constants';
 import { NetMetrics } from './metrics';
@@ -147,7 +147,7 @@ export class VirtioNet implements VirtioDevice {
     let features = featureBit(NetFeature.CSUM) | featureBit(NetFeature.GUEST_CSUM)
       | featureBit(NetFeature.GUEST_TSO4) | featureBit(NetFeature.GUEST_TSO6) | featureBit(NetFeature.GUEST_UFO)
       | featureBit(NetFeature.HOST_TSO4) | featureBit(NetFeature.HOST_TSO6) | featureBit(NetFeature.HOST_UFO)
-      | featureBit(NetFeature.MRG_RXBUF);
+      | featureBit(NetFeature.MRG_RXBUF) | featureBit(NetFeature.STATUS);
     if (opts.guestMac !== undefined) {
       if (opts.guestMac.length !== 6) throw new RangeError(`A MAC address has 6 bytes, not ${opts.guestMac.length}.`);
       this.mac = Buffer.from(opts.guestMac);
@@ -158,6 +158,7 @@ export class VirtioNet implements VirtioDevice {
       this.config.writeUInt16LE(opts.mtu, CONFIG_MTU);
       features |= featureBit(NetFeature.MTU);
     }
+    this.config.writeUInt16LE(STATUS_LINK_UP, CONFIG_STATUS);
     this.config.writeUInt16LE(1, CONFIG_MAX_VQ_PAIRS);
     this.features = features;
     const clockOpts = { clock: opts.clock, timers: opts.timers };

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { parseNetworkInterface } from '../../../config/network-interface';
 import { createMmds } from '../../../mmds/mmds';
 import { NetMetrics, sumNetMetrics } from './metrics';
-import { checkTap, macBytes, netSpec } from './spec';
+import { checkTap, macBytes, netSpec, netTrainingSection } from './spec';
 
 test('one instance per interface; only those named in mmds-config carry MMDS', () => {
   const mmds = createMmds();
@@ -40,4 +40,12 @@ test('PUT-time TAP check: an existing TAP must open; a name with no device yet i
   checkTap('tapX', shim, () => false);
   assert.deepEqual(opened, []);
   assert.throws(() => checkTap('tapX', shim, () => true), /Device or resource busy \(os error 16\)/);
+});
+
+test('code-cache training: an interface on a TAP the VMM makes, only where one can be opened', () => {
+  const shim = (openResult: number) => ({ open: () => openResult, close: () => 0, ioctl: () => 0 }) as unknown as import('../../../native').NativeShim;
+  assert.deepEqual(netTrainingSection('sptrain1', shim(9)), {
+    section: 'network-interfaces', value: [{ iface_id: 'eth0', host_dev_name: 'sptrain1', guest_mac: '06:00:ac:10:00:02' }],
+  });
+  assert.equal(netTrainingSection('sptrain1', shim(-1)), undefined, 'EPERM opening /dev/net/tun: no interface');
 });

@@ -44,12 +44,27 @@ function netdevExists(name: string): boolean {
   return !name.includes('/') && !name.startsWith('.') && (require('node:fs') as typeof import('node:fs')).existsSync(`/sys/class/net/${name}`);
 }
 
+/**
+ * The code-cache training run's interface: a TAP the VMM creates itself (non-persistent, gone
+ * when it closes). Only where this process may create one (root or CAP_NET_ADMIN, a
+ * /dev/net/tun): elsewhere no interface, so the training run still trains everything else.
+ */
+export function netTrainingSection(name = `sptrain${process.pid % 100000}`, shim: NativeShim | undefined = undefined): { section: string; value: unknown } | undefined {
+  try {
+    tap().Tap.open(name, shim ?? nativeShim()).close();
+  } catch {
+    return undefined;
+  }
+  return { section: 'network-interfaces', value: [{ iface_id: 'eth0', host_dev_name: name, guest_mac: '06:00:ac:10:00:02' }] };
+}
+
 export const netSpec: VirtioDeviceSpec<NetInstance> = {
   type: 'net',
   instances: (config) => (config.networkInterfaces ?? []).map((iface) => ({
     iface,
     mmds: config.mmds !== undefined && config.mmds.interfaces.includes(iface.ifaceId) ? config.mmds.mmds : undefined,
   })),
+  trainingSection: () => netTrainingSection(),
   create({ iface, mmds }, ctx) {
     const backend = tap().Tap.open(iface.hostDevName, nativeShim());
     let net: import('./device').VirtioNet;
