@@ -82,7 +82,7 @@ export class Metrics {
       const delta: CounterGroup = {};
       for (const [k, v] of Object.entries(now)) delta[k] = gauges.has(k) ? v : v - (prev[k] ?? 0);
       this.last.set(group, now);
-      line[group] = delta;
+      line[group] = nestDottedKeys(delta);
     }
     return line;
   }
@@ -100,6 +100,20 @@ export class Metrics {
     }
     return true;
   }
+}
+
+/**
+ * `a.b` counters become `{ a: { b } }`: how a group writes Firecracker's latency aggregates
+ * (`tap_write_agg: { min_us, max_us, sum_us }`) while its sampler returns flat numbers.
+ */
+function nestDottedKeys(group: CounterGroup): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(group)) {
+    const dot = k.indexOf('.');
+    if (dot < 0) out[k] = v;
+    else ((out[k.slice(0, dot)] ??= {}) as Record<string, number>)[k.slice(dot + 1)] = v;
+  }
+  return out;
 }
 
 /** The process-wide metrics (one process runs one microVM). */

@@ -464,11 +464,11 @@ export class VirtioNet implements VirtioDevice {
         return;
       }
       this.checkSourceMac(this.txFrame.subarray(VNET_HDR_SIZE + 6, VNET_HDR_SIZE + 12));
-      written = this.backend.writev([this.txFrame.subarray(0, length)]);
+      written = this.timedWrite([this.txFrame.subarray(0, length)]);
     } else {
       const views = chain.readable.map((s) => a.memory.view(s.addr, s.len));
       this.checkSourceMac(chain.read(a.memory, VNET_HDR_SIZE + 6, 6));
-      written = this.backend.writev(views);
+      written = this.timedWrite(views);
     }
     if (written < 0) {
       this.metrics.tapWriteFails++;
@@ -479,6 +479,13 @@ export class VirtioNet implements VirtioDevice {
       this.metrics.txBytes += length - VNET_HDR_SIZE;
     }
     a.tx.addUsed(chain.head, 0);
+  }
+
+  private timedWrite(bufs: readonly Uint8Array[]): number {
+    const start = process.hrtime.bigint();
+    const n = this.backend.writev(bufs);
+    this.metrics.recordTapWrite(process.hrtime.bigint() - start);
+    return n;
   }
 
   private checkSourceMac(source: Uint8Array): void {

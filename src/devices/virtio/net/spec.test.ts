@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { parseNetworkInterface } from '../../../config/network-interface';
 import { createMmds } from '../../../mmds/mmds';
-import { NetMetrics, sumNetMetrics } from './metrics';
+import { NET_GAUGES, NetMetrics, sumNetMetrics } from './metrics';
 import { checkTap, macBytes, netSpec, netTrainingSection } from './spec';
 
 test('one instance per interface; only those named in mmds-config carry MMDS', () => {
@@ -48,4 +48,20 @@ test('code-cache training: an interface on a TAP the VMM makes, only where one c
     section: 'network-interfaces', value: [{ iface_id: 'eth0', host_dev_name: 'sptrain1', guest_mac: '06:00:ac:10:00:02' }],
   });
   assert.equal(netTrainingSection('sptrain1', shim(-1)), undefined, 'EPERM opening /dev/net/tun: no interface');
+});
+
+test("tap_write_agg: Firecracker's {min_us, max_us, sum_us} per interface (sum as a difference); the `net` sum has min and max 0", () => {
+  const m = new (require('../../../metrics/metrics') as typeof import('../../../metrics/metrics')).Metrics();
+  const a = new NetMetrics();
+  a.recordTapWrite(7_400n);
+  a.recordTapWrite(3_000n);
+  m.register('net_eth0', () => a.toJson(), NET_GAUGES);
+  m.register('net', () => sumNetMetrics([a.toJson()]));
+  const line = m.snapshot() as Record<string, Record<string, unknown>>;
+  assert.deepEqual(line.net_eth0.tap_write_agg, { sum_us: 10, min_us: 3, max_us: 7 });
+  assert.deepEqual(line.net.tap_write_agg, { sum_us: 10, min_us: 0, max_us: 0 });
+  assert.equal(line.net_eth0['tap_write_agg.sum_us'], undefined);
+  a.recordTapWrite(5_000n);
+  const next = m.snapshot() as Record<string, Record<string, unknown>>;
+  assert.deepEqual(next.net_eth0.tap_write_agg, { sum_us: 5, min_us: 3, max_us: 7 });
 });

@@ -10,6 +10,7 @@ import type { VirtioDeviceSpec } from '../device-spec';
 
 const device = () => require('./device') as typeof import('./device');
 const tap = () => require('./tap') as typeof import('./tap');
+const netMetricsModule = () => require('./metrics') as typeof import('./metrics');
 const nativeShim = (): NativeShim => (require('../../../native') as typeof import('../../../native')).native();
 
 /** The VM's metadata service and the interfaces that reach it (mmds-config network_interfaces). */
@@ -83,6 +84,7 @@ export const netSpec: VirtioDeviceSpec<NetInstance> = {
       device: net,
       metricsGroup: `net_${iface.ifaceId}`,
       metrics: () => net.metrics.toJson(),
+      gauges: netMetricsModule().NET_GAUGES,
       update: (u) => {
         const { rxRateLimiter, txRateLimiter } = u as NetworkInterfaceUpdate;
         net.update({ rxRateLimiter, txRateLimiter });
