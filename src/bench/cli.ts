@@ -1,8 +1,8 @@
 /**
  * `sparkler bench [--quick] [--only SUITES] [--out DIR]`: runs the benchmark suites side by side
  * with QEMU's microvm and writes DIR/latest.json (bench/results by default), a markdown report
- * and an SVG chart. Suites: boot (inside the emulated KVM host when this /dev/kvm is PVM),
- * memory, startup, create, exits (on this machine's /dev/kvm). See docs/benchmarks.md.
+ * and an SVG chart. Suites: boot and net (inside the emulated KVM host when this /dev/kvm is
+ * PVM), memory, startup, create, exits (on this machine's /dev/kvm). See docs/benchmarks.md.
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -15,12 +15,13 @@ import { BenchContext, REPO_ROOT } from './context';
 import { createSuite } from './create';
 import { exitSuite } from './exits';
 import { memorySuite } from './memory';
+import { netSuite } from './net';
 import { findQemu, qemuVersion } from './qemu';
 import { BenchEntry, markdownReport, orderEntries, RunInfo } from './results';
 import { startupSuite } from './startup';
 import { prepareExperiments } from './variants';
 
-const SUITES = ['boot', 'memory', 'startup', 'create', 'exits'] as const;
+const SUITES = ['boot', 'memory', 'startup', 'create', 'exits', 'net'] as const;
 
 /** Details drawn in the chart beside the five headlines (the report's tables have them all). */
 const CHART_DETAILS = [
@@ -31,11 +32,15 @@ const CHART_DETAILS = [
   /^exit_roundtrip_cpu_us$/, /^exit_roundtrip_us\/(pinned|qemu)$/, /^serial_tx_us_per_byte$/,
 ];
 type Suite = (typeof SUITES)[number];
+/** Without --only: all but net, which is asked for by name (minutes of transfers in the emulated host). */
+const DEFAULT_SUITES: readonly Suite[] = SUITES.filter((s) => s !== 'net');
 
 const USAGE = `Usage: sparkler bench [--quick] [--only ${SUITES.join(',')}] [--out DIR] [--no-experiments]
 
 Runs Sparkler and QEMU microvm side by side and writes DIR/latest.json (default bench/results),
 DIR/report.md and DIR/chart.svg. --quick: fewer repetitions (under 10 minutes on 2 cores).
+The net suite (TCP throughput, ping, CPU per GiB beside QEMU's virtio-net) runs only when
+named: --only net.
 --no-experiments: measure bin/sparkler only, not the comparisons (unbundled start-up, pinned CPU).
 `;
 
@@ -66,7 +71,7 @@ export async function run(argv: string[]): Promise<number> {
     process.stdout.write(USAGE);
     return 0;
   }
-  const only = values.only ? values.only.split(',').map((s) => s.trim()) : [...SUITES];
+  const only = values.only ? values.only.split(',').map((s) => s.trim()) : [...DEFAULT_SUITES];
   const unknown = only.filter((s) => !(SUITES as readonly string[]).includes(s));
   if (unknown.length > 0) {
     process.stderr.write(`sparkler bench: unknown suite ${unknown.join(', ')}; the suites are ${SUITES.join(', ')}.\n`);
@@ -109,6 +114,7 @@ export async function run(argv: string[]): Promise<number> {
     startup: () => startupSuite(ctx),
     create: () => createSuite(ctx),
     exits: () => exitSuite(ctx),
+    net: () => netSuite(ctx),
   };
   try {
     for (const name of only as Suite[]) {
