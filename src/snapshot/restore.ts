@@ -25,6 +25,7 @@ import { restoreVcpuState } from './vcpu-state';
 import { restoreVmState } from './vm-state';
 import { createUffdGuestMemory } from './uffd';
 import { applyLoadOverrides, LoadOverrides } from './load-overrides';
+import { announceNewGeneration, lacksVmGenId } from './generation-id';
 import type { GuestMemory } from '../memory/guest-memory';
 import { native } from '../native';
 
@@ -117,7 +118,10 @@ export function restoreMicroVm(opts: RestoreOptions): RestoredVm {
       vcpus.push(vcpu);
     }
     const queuedWrites = queueSerialTransmit(core.kvm, core.vm, vcpus[0], legacy.serial);
+    if (state.vmGenId !== undefined) announceNewGeneration(core.vm, memory, state.vmGenId);
     markStartup('vcpus_configured');
-    return { vmm: new Vmm({ ...core, vcpus, pio, mmio, devices: legacy, virtio: devices, queuedWrites, teardown }), config, state };
+    const vmm = new Vmm({ ...core, vcpus, pio, mmio, devices: legacy, virtio: devices, queuedWrites, teardown });
+    if (state.vmGenId === undefined) lacksVmGenId.add(vmm);
+    return { vmm, config, state };
   });
 }
