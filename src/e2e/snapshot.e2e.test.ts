@@ -49,6 +49,16 @@ describe(`snapshots end to end with a Linux guest (in ${where()})`, { skip }, ()
 
   test('a paused Linux guest is saved by one process and counts on in a fresh one, without rebooting', () => countsOn(reports.initrd));
 
+  test('vsock: the guest agent answers a new connection on the vsock_override socket after the restore; VMGenID makes the kernel reseed once', () => {
+    const report = reports.initrd;
+    const context = JSON.stringify(report, null, 1);
+    assert.equal(report.vsock, 204, context);
+    assert.equal(report.echoBefore, 'before the snapshot', context);
+    assert.equal(report.echoAfter, 'after the restore', context);
+    assert.match(String(report.tickLineBefore), /FORK=0 GENDEV=1 GED=0 CRNG=1/, `the vmgenid driver is bound, the crng ready, no GED interrupt or reseed before the restore\n${context}`);
+    assert.match(String(report.lastTickLine), /FORK=1 GENDEV=1 GED=1 /, `one GED interrupt and one "virtual machine fork" reseed after the restore\n${context}`);
+  });
+
   test('the same, restored through the Uffd backend with sparkler uffd-handler serving the pages', () => countsOn(reports.uffd));
 
   test('a guest on a root drive with an entropy device: both devices answer after the restore, the file written before it reads back', () => {

@@ -1,9 +1,10 @@
 /**
  * `sparkler --snapshot-version`, `sparkler --describe-snapshot FILE`, and the `snapshot`
- * subcommand: `merge` (a Diff memory file onto its base) and `describe` (a file's header and
- * what it holds, as JSON).
+ * subcommand: `merge` (a Diff memory file onto its base), `describe` (a file's header and
+ * what it holds, as JSON) and `clones` (the clones benchmark, clones-bench.ts).
  */
 import * as fs from 'node:fs';
+import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 import { decodeSnapshotFile, decodeSnapshotHeader, SNAPSHOT_FORMAT_VERSION } from './file-format';
 import { mergeDiffOnto } from './memory-file';
@@ -61,5 +62,9 @@ export async function run(argv: string[]): Promise<number> {
       return fail((err as Error).message);
     }
   }
-  return fail('usage: sparkler snapshot merge --memory-path BASE --diff-path DIFF | sparkler snapshot describe FILE');
+  if (command === 'clones') {
+    const { REPO_ROOT } = require('../bench/context') as typeof import('../bench/context');
+    return (require('./clones-bench') as typeof import('./clones-bench')).clonesCommand(rest, path.join(REPO_ROOT, 'bin', 'sparkler'));
+  }
+  return fail('usage: sparkler snapshot merge --memory-path BASE --diff-path DIFF | sparkler snapshot describe FILE | sparkler snapshot clones [--count N] [--json]');
 }

@@ -11,6 +11,8 @@ import { dirtyBitmapFor, memoryFileLayout, PAGE_SIZE, writeDiffMemoryFile, write
 import type { SnapshotState } from './state';
 import { saveVcpuState, VcpuStateCaps } from './vcpu-state';
 import { saveVmState } from './vm-state';
+import { VMGENID_ADDRESS, VMGENID_GSI } from '../arch/x86_64/acpi/vmgenid';
+import { lacksVmGenId } from './generation-id';
 
 export class SnapshotCreateError extends SparklerError {
   constructor(code: string, message: string, options?: { cause?: unknown }) {
@@ -60,6 +62,8 @@ export function captureState(vmm: Vmm, opts: Pick<CreateSnapshotOptions, 'snapsh
     memory: { regions: memoryFileLayout(memory), pageSize: PAGE_SIZE },
     vm: saveVmState(vm),
     vcpus: vcpus.map((v) => saveVcpuState(v, msrIndices, caps)),
+    // Every VM this build boots has the VGEN device (the DSDT); one restored from an older snapshot keeps what it had.
+    ...(lacksVmGenId.has(vmm) ? {} : { vmGenId: { address: VMGENID_ADDRESS, gsi: VMGENID_GSI } }),
     devices: { serial: devices.serial.saveState(), i8042: devices.i8042.saveState(), virtio: vmm.devices.saveStates() },
   };
 }

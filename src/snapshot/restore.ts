@@ -24,6 +24,8 @@ import { checkSnapshotState, SnapshotState } from './state';
 import { restoreVcpuState } from './vcpu-state';
 import { restoreVmState } from './vm-state';
 import { createUffdGuestMemory } from './uffd';
+import { applyLoadOverrides, LoadOverrides } from './load-overrides';
+import { announceNewGeneration, lacksVmGenId } from './generation-id';
 import type { GuestMemory } from '../memory/guest-memory';
 import { native } from '../native';
 
@@ -36,6 +38,8 @@ export interface RestoreOptions extends LegacyDeviceOptions {
   clockRealtime: boolean;
   kvm?: Kvm;
   deviceContext?: DeviceContext;
+  /** network_overrides and vsock_override, applied to the saved configuration first. */
+  overrides?: LoadOverrides;
 }
 
 export interface RestoredVm {
@@ -66,7 +70,9 @@ export function readSnapshot(path: string): { state: SnapshotState; config: VmCo
 
 export function restoreMicroVm(opts: RestoreOptions): RestoredVm {
   markStartup('snapshot_read');
-  const { state, config } = readSnapshot(opts.snapshotPath);
+  const read = readSnapshot(opts.snapshotPath);
+  const state = read.state;
+  const config = applyLoadOverrides(read.config, opts.overrides ?? {});
   markStartup('build');
   const teardown = new Teardown();
   return teardown.guard(() => {
@@ -92,7 +98,10 @@ export function restoreMicroVm(opts: RestoreOptions): RestoredVm {
     markStartup('vm_state');
     const pio = new Bus();
     const mmio = new Bus();
-    const devices = attachDevices(core, mmio, { drives: config.drives, entropy: config.entropy }, teardown, opts.deviceContext);
+    // Restored RAM is a file or userfaultfd mapping of 4 KiB pages, so the balloon gets no huge page size.
+    const devices = attachDevices(core, mmio, {
+      drives: config.drives, entropy: config.entropy, networkInterfaces: config.networkInterfaces, vsock: config.vsock, balloon: config.balloon,
+    }, teardown, opts.deviceContext);
     devices.restoreStates(state.devices.virtio ?? []);
     const legacy = attachLegacyDevices(core.vm, pio, mmio, opts);
     teardown.add('the legacy devices', () => legacy.close());
@@ -109,7 +118,10 @@ export function restoreMicroVm(opts: RestoreOptions): RestoredVm {
       vcpus.push(vcpu);
     }
     const queuedWrites = queueSerialTransmit(core.kvm, core.vm, vcpus[0], legacy.serial);
+    if (state.vmGenId !== undefined) announceNewGeneration(core.vm, memory, state.vmGenId);
     markStartup('vcpus_configured');
-    return { vmm: new Vmm({ ...core, vcpus, pio, mmio, devices: legacy, virtio: devices, queuedWrites, teardown }), config, state };
+    const vmm = new Vmm({ ...core, vcpus, pio, mmio, devices: legacy, virtio: devices, queuedWrites, teardown });
+    if (state.vmGenId === undefined) lacksVmGenId.add(vmm);
+    return { vmm, config, state };
   });
 }

@@ -18,6 +18,7 @@ import { createSnapshot, vcpuStateCaps } from './create';
 import { restoreMicroVm } from './restore';
 import { saveVcpuState, restoreVcpuState } from './vcpu-state';
 import { saveVmState, restoreVmState } from './vm-state';
+import { readGenerationId } from '../arch/x86_64/acpi/vmgenid';
 
 const skip = kvmUnavailableReason();
 
@@ -221,4 +222,48 @@ test('Uffd: a restore whose memory a separate handler process serves counts on; 
   } finally {
     handler.kill('SIGKILL');
   }
+});
+
+test('a VM with vsock and balloon devices is saved and restored: vsock_override moves the socket, a new generation ID is written', { skip }, async () => {
+  const dir = tempDir('sparkler-snap-');
+  const snapshotPath = path.join(dir, 'vm.snap');
+  const memFilePath = path.join(dir, 'vm.mem');
+  const kernel = path.join(dir, 'counter.elf');
+  fs.writeFileSync(kernel, tinyKernel(COUNTER_GUEST));
+  const config = emptyVmConfig();
+  config.bootSource = { kernelImagePath: kernel, bootArgs: 'console=ttyS0' };
+  config.machineConfig = { ...DEFAULT_MACHINE_CONFIG, vcpuCount: 1, memSizeMib: 64 };
+  config.vsock = { guestCid: 3, udsPath: path.join(dir, 'v.sock') };
+  config.balloon = { amountMib: 2, deflateOnOom: false, statsPollingIntervalS: 1, freePageHinting: false, freePageReporting: false };
+  const vmm = buildMicroVm({ ...config, bootSource: config.bootSource, serialOutput: () => {}, onReset: () => {} });
+  vmm.start();
+  let savedId: Buffer;
+  try {
+    await countsOn(vmm, 0n);
+    await vmm.pause();
+    savedId = readGenerationId(vmm.parts.memory);
+    assert.ok(savedId.some((b) => b !== 0), 'the boot wrote a generation ID');
+    createSnapshot(vmm, { snapshotPath, memFilePath, snapshotType: 'Full', vmConfig: vmConfigToJson(config), vmmVersion: 'test', trackDirtyPages: false });
+  } finally {
+    await vmm.close();
+  }
+  const load = (overrides: Parameters<typeof restoreMicroVm>[0]['overrides']) => restoreMicroVm({ snapshotPath, memFilePath, trackDirtyPages: false, clockRealtime: false, serialOutput: () => {}, onReset: () => {}, overrides });
+  assert.throws(() => load({ networkOverrides: [{ ifaceId: 'eth0', hostDevName: 'tap9' }] }), /Unknown Network Device/);
+  const moved = path.join(dir, 'moved.sock');
+  const restored = load({ vsockOverride: { udsPath: moved } });
+  try {
+    assert.deepEqual(restored.vmm.devices.devices.map((d) => `${d.type}:${d.id}@${d.slot}`), ['vsock:vsock@0', 'balloon:balloon@1']);
+    assert.ok(fs.statSync(moved).isSocket(), 'the restored vsock listens on the override path');
+    assert.equal(restored.config.vsock?.udsPath, moved);
+    const id = readGenerationId(restored.vmm.parts.memory);
+    assert.notDeepEqual(id, savedId, 'the restored VM has a new generation ID');
+    assert.ok(id.some((b) => b !== 0));
+    assert.equal(restored.state.vmGenId?.gsi, 3);
+    const at = counter(restored.vmm);
+    restored.vmm.start();
+    await countsOn(restored.vmm, at);
+  } finally {
+    await restored.vmm.close();
+  }
+  assert.ok(!fs.existsSync(moved), 'its socket is removed when the VM closes');
 });

@@ -9,6 +9,7 @@ import type { SavedVirtioDevice } from '../vmm/device-manager';
 import { SnapshotFileError } from './file-format';
 import type { VcpuState } from './vcpu-state';
 import type { VmState } from './vm-state';
+import type { VmGenIdLocation } from './generation-id';
 
 export interface SnapshotState {
   /** The Sparkler version that wrote it. */
@@ -21,6 +22,8 @@ export interface SnapshotState {
   memory: { regions: MemoryRegionLayout[]; pageSize: number };
   vm: VmState;
   vcpus: VcpuState[];
+  /** The guest's VM generation ID (ACPI VGEN): absent in snapshots of VMs booted without one. */
+  vmGenId?: VmGenIdLocation;
   devices: {
     serial: SerialState;
     i8042: I8042State;

@@ -181,6 +181,7 @@ export class DeviceManager {
       // network frame, a balloon target): refuse rather than write a snapshot that restores wrong.
       throw new DeviceManagerError('ESNAPSHOTUNSUPPORTED', `The ${unsaved.type} device \`${unsaved.id}\` cannot be saved in a snapshot yet: its state is not persisted. Snapshot a VM without it.`);
     }
+    for (const d of this.attached) d.created.prepareSave?.();
     return this.attached.map((d) => {
       const info = d.created.save?.();
       if (info && info.inFlight > 0) throw new DeviceManagerError('EDEVICEBUSY', `The ${d.type} device \`${d.id}\` still has ${info.inFlight} requests in flight.`);

@@ -56,6 +56,7 @@ export function loadSnapshotAction(params: SnapshotLoadParams, legacy: LegacyDev
     restored = snapshotRestore().restoreMicroVm({
       ...legacy, snapshotPath: params.snapshotPath, memFilePath: params.memBackend.backendPath, memBackend: params.memBackend.backendType,
       trackDirtyPages: params.trackDirtyPages, clockRealtime: params.clockRealtime,
+      overrides: { networkOverrides: params.networkOverrides, vsockOverride: params.vsockOverride },
     });
   } catch (err) {
     throw new ApiError(400, `Load snapshot error: Failed to restore from snapshot: ${(err as Error).message}`, err, (err as { code?: string }).code);

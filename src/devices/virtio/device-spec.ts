@@ -48,6 +48,8 @@ export interface CreatedDevice {
   setPaused?(paused: boolean): void;
   /** Stops timers and backends and closes host files; the manager calls it once. */
   dispose(): void;
+  /** Called once per snapshot, before save(): vsock drops its host connections and tells the driver. */
+  prepareSave?(): void;
   /** For a snapshot of the paused VM (absent: nothing in flight, nothing held, no own state). */
   save?(): DeviceSnapshot;
   /** Puts back a saved `state` on the fresh device of a restore, before its transport is restored. */

@@ -10,6 +10,7 @@ import { loadKernel } from '../../../loader/kernel';
 import { makeElf } from '../../../loader/fixtures';
 import { mmioSlotAddress, mmioSlotGsi, VIRTIO_MMIO_MAX_SLOTS } from '../../../devices/virtio/mmio-slots';
 import { configureBoot } from '../boot';
+import { readGenerationId, VMGENID_ADDRESS, VMGENID_GSI, writeGenerationId } from './vmgenid';
 import { BP, parseE820 } from '../boot-params';
 import { E820_RAM, E820_RESERVED } from '../e820';
 import {
@@ -272,8 +273,45 @@ test('writing clears the whole area, so an old RSDP cannot be found by a scan', 
   const rsdp = writeAcpiTables(mem, { vcpuCount: 1, virtioDevices: [] });
   const t = buildAcpiTables({ vcpuCount: 1, virtioDevices: [] });
   assert.deepEqual(mem.read(ACPI_TABLES_START, t.bytes.length), t.bytes);
-  assert.ok(mem.read(ACPI_TABLES_START + t.bytes.length, ACPI_TABLES_SIZE - t.bytes.length).every((b) => b === 0));
+  const afterTables = ACPI_TABLES_START + t.bytes.length;
+  assert.ok(mem.read(afterTables, VMGENID_ADDRESS - afterTables).every((b) => b === 0));
+  assert.ok(mem.read(VMGENID_ADDRESS + 16, ACPI_TABLES_END - VMGENID_ADDRESS - 16).every((b) => b === 0));
   assert.equal(scanForRsdp(mem, rsdp + 16), undefined, 'nothing but ours');
+});
+
+test('DSDT: VGEN (VMGENCTR) points ADDR at the generation ID; GED0 (ACPI0013) on GSI 3 has an _EVT method', () => {
+  const mem = lowMem();
+  const { devices } = dsdtDevices(mem, writeAcpiTables(mem, { vcpuCount: 1, virtioDevices: slots(2) }));
+  const vgen = devices.find((d) => d.name === 'VGEN');
+  assert.ok(vgen);
+  assert.deepEqual(findName(vgen.children, '_HID'), { kind: 'string', value: 'VMGENCTR' });
+  assert.deepEqual(findName(vgen.children, '_CID'), { kind: 'string', value: 'VM_Gen_Counter' });
+  assert.deepEqual(findName(vgen.children, 'ADDR'), { kind: 'package', elements: [{ kind: 'integer', value: BigInt(VMGENID_ADDRESS) }, { kind: 'integer', value: 0n }] });
+  const ged = devices.find((d) => d.name === 'GED0');
+  assert.ok(ged);
+  assert.deepEqual(findName(ged.children, '_HID'), { kind: 'string', value: 'ACPI0013' });
+  const crs = findName(ged.children, '_CRS');
+  const gsi = Buffer.alloc(4);
+  gsi.writeUInt32LE(VMGENID_GSI);
+  assert.deepEqual(crs, { kind: 'buffer', value: Buffer.concat([hex('89 06 00 03 01'), gsi, hex('79 00')]) }, 'Interrupt (ResourceConsumer, Edge, ActiveHigh, Exclusive) { 3 }');
+  const evt = ged.children.find((c) => c.kind === 'method' && c.name === '_EVT');
+  assert.ok(evt && evt.kind === 'method');
+  assert.equal(evt.flags, 0x09, 'one argument, serialized');
+  // If (LEqual (Arg0, 3)) { Notify (\_SB.VGEN, 0x80) }
+  assert.equal(evt.body.toString('hex'), hex('a0 12 93 68 0a 03 86 5c 2e 5f 53 42 5f 56 47 45 4e 0a 80').toString('hex'));
+});
+
+test('each write of the tables puts a fresh random VM generation ID where the DSDT\'s VGEN.ADDR points', () => {
+  const mem = lowMem();
+  writeAcpiTables(mem, { vcpuCount: 1, virtioDevices: [] });
+  const first = readGenerationId(mem);
+  assert.ok(first.some((b) => b !== 0), 'not zero');
+  writeAcpiTables(mem, { vcpuCount: 1, virtioDevices: [] });
+  assert.notDeepEqual(readGenerationId(mem), first);
+  const id = Buffer.alloc(16, 0x5a);
+  writeGenerationId(mem, id);
+  assert.deepEqual(readGenerationId(mem), id);
+  assert.equal(VMGENID_GSI, 3, 'ISA IRQ 3: not the serial port, the i8042 or a virtio slot');
 });
 
 test('buildAcpiTables is position-independent: tables built for another base read back there', () => {

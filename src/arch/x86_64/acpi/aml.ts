@@ -37,6 +37,10 @@ export const AML = {
   ROOT_CHAR: 0x5c, // '\'
   PARENT_PREFIX_CHAR: 0x5e, // '^'
   RETURN_OP: 0xa4,
+  IF_OP: 0xa0,
+  LEQUAL_OP: 0x93,
+  NOTIFY_OP: 0x86,
+  ARG0_OP: 0x68,
   ONES_OP: 0xff,
   NULL_NAME: 0x00,
 } as const;
@@ -200,6 +204,27 @@ export function method(path: string, argCount: number, serialized: boolean, ...t
 /** Return(value) (DefReturn). */
 export function returnOp(value: Buffer): Buffer {
   return cat([Buffer.from([AML.RETURN_OP]), value]);
+}
+
+/** If (predicate) { terms } (DefIfElse without Else: IfOp PkgLength Predicate TermList). */
+export function ifOp(predicate: Buffer, ...terms: Buffer[]): Buffer {
+  return cat([Buffer.from([AML.IF_OP]), withPkgLength(cat([predicate, ...terms]))]);
+}
+
+/** LEqual (a, b) (DefLEqual). */
+export function lEqual(a: Buffer, b: Buffer): Buffer {
+  return cat([Buffer.from([AML.LEQUAL_OP]), a, b]);
+}
+
+/** ArgN (ArgObj: Arg0Op + n), a method's n-th argument. */
+export function arg(n: number): Buffer {
+  if (!Number.isInteger(n) || n < 0 || n > 6) throw new AmlError(`A method argument is Arg0-Arg6, not Arg${n}.`);
+  return Buffer.from([AML.ARG0_OP + n]);
+}
+
+/** Notify (object, value) (DefNotify: NotifyOp NotifyObject NotifyValue). */
+export function notify(path: string, value: number): Buffer {
+  return cat([Buffer.from([AML.NOTIFY_OP]), nameString(path), integer(value)]);
 }
 
 /** Package() { elements } (DefPackage: PackageOp PkgLength NumElements PackageElementList). */

@@ -22,6 +22,8 @@
  *           Memory32Fixed (ReadWrite, 0xC0001000, 0x1000)
  *           Interrupt (ResourceConsumer, Edge, ActiveHigh, Exclusive) { 5 } })
  *       }
+ *       Device (VGEN) { ... }                // the VM generation ID and its event device (vmgenid.ts)
+ *       Device (GED0) { ... }
  *     }
  *     Name (\_S5, Package () { 5, 0 })       // SLP_TYP for the sleep control register
  *   }
@@ -38,6 +40,7 @@ import {
 } from './aml';
 import { S5_SLP_TYP } from './fadt';
 import { sdt } from './sdt';
+import { gedDevice, vmGenIdDevice } from './vmgenid';
 
 /** DSDT revision 2: integers are 64 bits wide. */
 export const DSDT_REVISION = 2;
@@ -98,7 +101,7 @@ export function s5Object(): Buffer {
 /** The DSDT's AML body (everything after the header). */
 export function dsdtAml(virtioDevices: readonly VirtioMmioDeviceDesc[]): Buffer {
   return Buffer.concat([
-    scope('\\_SB', com1Device(), i8042Device(), ...virtioDevices.map((d, i) => virtioDevice(i, d))),
+    scope('\\_SB', com1Device(), i8042Device(), ...virtioDevices.map((d, i) => virtioDevice(i, d)), vmGenIdDevice(), gedDevice()),
     s5Object(),
   ]);
 }

@@ -20,8 +20,10 @@ import { buildFadt, FADT_SIZE } from './fadt';
 import { buildMadt } from './madt';
 import { buildRsdp, buildXsdt, RSDP_SIZE, xsdtSizeFor } from './rsdp';
 import { AcpiError } from './sdt';
+import { newGenerationId, VMGENID_ADDRESS, writeGenerationId } from './vmgenid';
 
 export { AcpiError } from './sdt';
+export { newGenerationId, readGenerationId, VMGENID_ADDRESS, VMGENID_GSI, writeGenerationId } from './vmgenid';
 export type { VirtioMmioDeviceDesc } from './dsdt';
 export {
   SLEEP_CONTROL_PORT, SLEEP_STATUS_PORT, S5_SLEEP_CONTROL_VALUE, isS5Request, RESET_PORT, RESET_VALUE,
@@ -114,8 +116,12 @@ export function writeAcpiTables(mem: GuestMemory, config: AcpiConfig): number {
   if (!mem.isValidRange(ACPI_TABLES_START, ACPI_TABLES_SIZE)) {
     throw new AcpiError(`Guest RAM does not cover the ACPI area 0x${ACPI_TABLES_START.toString(16)}-0x${ACPI_TABLES_END.toString(16)}: the guest needs at least 1 MiB.`);
   }
+  if (ACPI_TABLES_START + tables.bytes.length > VMGENID_ADDRESS) {
+    throw new AcpiError(`The ACPI tables need ${tables.bytes.length} bytes and would overlap the VM generation ID at 0x${VMGENID_ADDRESS.toString(16)}.`);
+  }
   const area = mem.view(ACPI_TABLES_START, ACPI_TABLES_SIZE);
   area.set(tables.bytes);
   area.fill(0, tables.bytes.length);
+  writeGenerationId(mem, newGenerationId());
   return tables.rsdp;
 }

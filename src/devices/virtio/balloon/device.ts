@@ -67,6 +67,18 @@ export interface HintingStatus {
   guest_cmd?: number;
 }
 
+/** The device's part of a snapshot (the held stats buffer travels as the stats queue's held chain). */
+export interface BalloonSavedState {
+  amountMib: number;
+  statsPollingIntervalS: number;
+  actualPages: number;
+  hintCmdId: number;
+  guestHintCmd?: number;
+  ackOnStop: boolean;
+  nextHintCmd: number;
+  stats: GuestStats;
+}
+
 type Role = 'inflate' | 'deflate' | 'stats' | 'hint' | 'report';
 
 /** At most this many page numbers are read from one chain (Linux sends 256). */
@@ -169,6 +181,41 @@ export class VirtioBalloon implements VirtioDevice {
     if (a === undefined) return;
     const role = a.roles[index];
     if (role !== undefined) this.run(role);
+  }
+
+  // --- snapshots ------------------------------------------------------------------------------
+
+  /** Per queue index, 1 where a chain is popped but held (the stats buffer until the next poll). */
+  heldChains(): number[] {
+    const roles = this.active?.roles ?? [];
+    return roles.map((role) => (role === 'stats' && this.heldStatsHead !== undefined ? 1 : 0));
+  }
+
+  saveState(): BalloonSavedState {
+    const { amountMib, statsPollingIntervalS } = this.settings;
+    return {
+      amountMib, statsPollingIntervalS, actualPages: this.actualPages, hintCmdId: this.hintCmdId,
+      ...(this.guestHintCmd === undefined ? {} : { guestHintCmd: this.guestHintCmd }),
+      ackOnStop: this.ackOnStop, nextHintCmd: this.nextHintCmd, stats: { ...this.stats },
+    };
+  }
+
+  /**
+   * On the fresh device of a restore, before its transport activates it: activation takes the
+   * held stats buffer again (the restored queue pops it once more) and re-arms the stats timer.
+   */
+  restoreState(s: BalloonSavedState): void {
+    if ((s.statsPollingIntervalS === 0) !== (this.settings.statsPollingIntervalS === 0)) {
+      throw new BalloonError('ESNAPSHOTDEVICE', `virtio-balloon: the snapshot's statistics interval (${s.statsPollingIntervalS} s) does not match the configured device's (${this.settings.statsPollingIntervalS} s).`);
+    }
+    this.targetPages = pagesFor(s.amountMib);
+    this.settings = { ...this.settings, amountMib: s.amountMib, statsPollingIntervalS: s.statsPollingIntervalS };
+    this.actualPages = s.actualPages >>> 0;
+    this.hintCmdId = s.hintCmdId >>> 0;
+    this.guestHintCmd = s.guestHintCmd;
+    this.ackOnStop = s.ackOnStop;
+    this.nextHintCmd = s.nextHintCmd >>> 0;
+    this.stats = { ...s.stats };
   }
 
   // --- the API side ---------------------------------------------------------------------------

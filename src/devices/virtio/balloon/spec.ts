@@ -6,6 +6,7 @@
 import type { BalloonConfig } from '../../../config/balloon';
 import { native } from '../../../native';
 import type { VirtioDeviceSpec } from '../device-spec';
+import type { BalloonSavedState } from './device';
 
 const device = () => require('./device') as typeof import('./device');
 
@@ -44,6 +45,8 @@ export const balloonSpec: VirtioDeviceSpec<BalloonDeviceConfig> = {
         if ('amountMib' in u) balloon.setTarget(u.amountMib);
         else balloon.setStatsInterval(u.statsPollingIntervalS);
       },
+      save: () => ({ inFlight: 0, heldChains: balloon.heldChains(), state: balloon.saveState() }),
+      restore: (state) => balloon.restoreState(state as BalloonSavedState),
       dispose: () => balloon.dispose(),
     };
   },

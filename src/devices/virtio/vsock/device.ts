@@ -6,6 +6,7 @@
  * never the VMM.
  */
 import type { GuestMemory } from '../../../memory/guest-memory';
+import { SparklerError } from '../../../errors';
 import type { Timers } from '../../../ratelimit/clock';
 import { DeviceType } from '../constants';
 import type { VirtioDevice, VirtioInterrupt } from '../device';
@@ -21,6 +22,13 @@ export const VSOCK_QUEUE_SIZE = 256;
 export const RX_QUEUE = 0;
 export const TX_QUEUE = 1;
 export const EVENT_QUEUE = 2;
+/** struct virtio_vsock_event's id (spec 5.10.6.7): the driver drops every connection and re-reads the CID. */
+export const VIRTIO_VSOCK_EVENT_TRANSPORT_RESET = 0;
+
+/** The device's part of a snapshot: host connections are not kept (Firecracker's rule), so only the CID. */
+export interface VsockSavedState {
+  guestCid: number;
+}
 
 export interface VirtioVsockOptions {
   guestCid: number;
@@ -36,6 +44,7 @@ interface Active {
   memory: GuestMemory;
   rx: Queue;
   tx: Queue;
+  ev: Queue;
   interrupt: VirtioInterrupt;
 }
 
@@ -48,6 +57,10 @@ export class VirtioVsock implements VirtioDevice {
   readonly muxer: VsockMuxer;
   private readonly config = Buffer.alloc(8);
   private readonly log: LogSink;
+  private readonly timers: Timers;
+  private readonly guestCid: number;
+  /** Set by a restore: the restored driver still holds connections whose host side is gone. */
+  private resetOnActivate = false;
   private active: Active | undefined;
   private draining = false;
   private drainAgain = false;
@@ -55,6 +68,8 @@ export class VirtioVsock implements VirtioDevice {
   constructor(opts: VirtioVsockOptions) {
     this.config.writeBigUInt64LE(BigInt(opts.guestCid));
     this.log = opts.log;
+    this.timers = opts.timers;
+    this.guestCid = opts.guestCid;
     this.muxer = new VsockMuxer({ ...opts, metrics: this.metrics, wake: () => this.drainRx() });
   }
 
@@ -68,7 +83,13 @@ export class VirtioVsock implements VirtioDevice {
   writeConfig(): void { this.metrics.cfgFails++; }
 
   activate(memory: GuestMemory, queues: readonly Queue[], interrupt: VirtioInterrupt): void {
-    this.active = { memory, rx: queues[RX_QUEUE], tx: queues[TX_QUEUE], interrupt };
+    this.active = { memory, rx: queues[RX_QUEUE], tx: queues[TX_QUEUE], ev: queues[EVENT_QUEUE], interrupt };
+    if (this.resetOnActivate) {
+      this.resetOnActivate = false;
+      // Later, not now: during a restore the vCPUs (and their LAPICs) do not exist yet, and an
+      // interrupt raised before they do is lost.
+      this.timers.setTimeout(() => this.sendTransportReset(), 0);
+    }
     // Host connections may be waiting for the guest already.
     this.drainRx();
   }
@@ -81,6 +102,43 @@ export class VirtioVsock implements VirtioDevice {
   dispose(): void {
     this.active = undefined;
     this.muxer.dispose();
+  }
+
+  /**
+   * Before a snapshot (Firecracker does the same): the host side's connections are closed and
+   * the driver gets a transport-reset event, so it drops its connections too; new ones work.
+   */
+  sendTransportReset(): void {
+    this.muxer.reset();
+    const a = this.active;
+    if (a === undefined) return;
+    const chain = a.ev.pop();
+    if (chain === undefined) {
+      this.metrics.evQueueEventFails++;
+      this.log.warn('virtio-vsock: no event buffer for the transport-reset event; the guest keeps its stale connections.');
+      return;
+    }
+    const event = Buffer.alloc(4);
+    event.writeUInt32LE(VIRTIO_VSOCK_EVENT_TRANSPORT_RESET, 0);
+    const written = chain.write(a.memory, 0, event);
+    if (written < event.length) {
+      this.metrics.evQueueEventFails++;
+      this.log.warn(`virtio-vsock: the event buffer at descriptor ${chain.head} has room for ${chain.writableBytes} bytes, not a 4-byte event.`);
+    }
+    a.ev.addUsed(chain.head, written);
+    a.interrupt.signalUsed(a.ev);
+  }
+
+  saveState(): VsockSavedState {
+    return { guestCid: this.guestCid };
+  }
+
+  /** On the fresh device of a restore, before its transport activates it again. */
+  restoreState(state: VsockSavedState): void {
+    if (state.guestCid !== this.guestCid) {
+      throw new SparklerError('ESNAPSHOTDEVICE', `virtio-vsock: the snapshot's guest CID ${state.guestCid} is not the configured ${this.guestCid}.`);
+    }
+    this.resetOnActivate = true;
   }
 
   processQueue(index: number): void {

@@ -6,6 +6,7 @@ import * as fs from 'node:fs';
 import type { VsockConfig } from '../../../config/vsock';
 import { SparklerError } from '../../../errors';
 import type { VirtioDeviceSpec } from '../device-spec';
+import type { VsockSavedState } from './device';
 
 const device = () => require('./device') as typeof import('./device');
 const hostNet = () => require('./host-net') as typeof import('./host-net');
@@ -35,6 +36,9 @@ export const vsockSpec: VirtioDeviceSpec<VsockConfig> = {
       device: vsock,
       metricsGroup: 'vsock',
       metrics: () => vsock.metrics.toJson(),
+      prepareSave: () => vsock.sendTransportReset(),
+      save: () => ({ inFlight: 0, state: vsock.saveState() }),
+      restore: (state) => vsock.restoreState(state as VsockSavedState),
       dispose: () => {
         vsock.dispose();
         try { fs.unlinkSync(config.udsPath); } catch { /* already gone */ }

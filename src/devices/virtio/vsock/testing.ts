@@ -87,6 +87,7 @@ export class VsockGuest {
   readonly line = new SpyLine();
   readonly device: VirtioVsock;
   readonly driver: MockMmioDriver;
+  readonly transport: MmioTransport;
   readonly rx = new MockQueue(this.memory, REGION_A, 16);
   readonly tx = new MockQueue(this.memory, REGION_A + 0x2000, 16);
   readonly ev = new MockQueue(this.memory, REGION_A + 0x4000, 16);
@@ -103,8 +104,8 @@ export class VsockGuest {
       timers: opts.timers ?? this.clock, maxConnections: opts.maxConnections,
     });
     this.device.listen();
-    const transport = new MmioTransport(this.device, this.memory, this.line, { name: 'virtio-vsock', log: this.log });
-    this.driver = new MockMmioDriver(transport);
+    this.transport = new MmioTransport(this.device, this.memory, this.line, { name: 'virtio-vsock', log: this.log });
+    this.driver = new MockMmioDriver(this.transport);
     this.driver.init([this.rx, this.tx, this.ev]);
     this.postRx(opts.rxBuffers ?? 16);
   }
