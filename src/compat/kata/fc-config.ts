@@ -22,13 +22,17 @@ export const KATA = {
   agentPort: 1024,
 } as const;
 
-/** fcKernelParams (with commonVirtioblkKernelRootParams) and, without debug, the no-console pair. */
-export function kataKernelParams(debug: boolean): string {
+/**
+ * fcInitConfiguration's kernel command line: the user's `kernel_params` from
+ * configuration-fc.toml first, then fcKernelParams (with commonVirtioblkKernelRootParams) and,
+ * without debug, the no-console pair.
+ */
+export function kataKernelParams(debug: boolean, userParams: readonly string[] = []): string {
   const params = [
     'root=/dev/vda1', 'rootflags=data=ordered,errors=remount-ro ro', 'rootfstype=ext4',
     'pci=off', 'reboot=k', 'panic=1', 'iommu=off', 'net.ifnames=0', 'random.trust_cpu=on', 'acpi=off',
   ];
-  return [...params, ...(debug ? ['console=ttyS0'] : ['8250.nr_uarts=0', 'agent.log_vport=1025'])].join(' ');
+  return [...userParams, ...params, ...(debug ? ['console=ttyS0'] : ['8250.nr_uarts=0', 'agent.log_vport=1025'])].join(' ');
 }
 
 /** setPaths: <chroot_base>/<basename(hypervisor)>/<id>/root, and the sockets in it. */
@@ -55,6 +59,8 @@ export interface KataVm {
   memMiB: number;
   vcpus: number;
   debug: boolean;
+  /** configuration-fc.toml `kernel_params`. */
+  kernelParams?: readonly string[];
   /** The tap inside the netns, and the rate limits in bits/s (0: none). */
   net?: { ifaceId: string; tap: string; mac: string; rxBits: number; txBits: number };
 }
@@ -70,7 +76,7 @@ export function kataFcConfig(vm: KataVm): Record<string, unknown> {
     ...Array.from({ length: KATA.diskPoolSize }, (_, i) => ({ drive_id: `drive_${i}`, is_read_only: false, is_root_device: false, path_on_host: `/drive_${i}` })),
   ];
   return {
-    'boot-source': { kernel_image_path: `/${KATA.kernel}`, boot_args: kataKernelParams(vm.debug) },
+    'boot-source': { kernel_image_path: `/${KATA.kernel}`, boot_args: kataKernelParams(vm.debug, vm.kernelParams) },
     drives,
     logger: { level: vm.debug ? 'Debug' : 'Error', log_path: `/${KATA.logFifo}` },
     'machine-config': { mem_size_mib: vm.memMiB, smt: false, vcpu_count: vm.vcpus },
