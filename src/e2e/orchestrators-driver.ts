@@ -27,7 +27,6 @@ import { AgentClient, AGENT_PORT, dialVsock } from '../sdk';
 import { waitFor } from '../testing/wait';
 
 type Report = Record<string, unknown>;
-const procs: Proc[] = [];
 const b64 = (s: string) => Buffer.from(s).toString('base64');
 const BOOT = 'console=ttyS0 reboot=k panic=1 pci=off i8042.noaux i8042.nomux i8042.dumbkbd';
 
@@ -35,7 +34,7 @@ function workDir(name: string): string {
   return fs.mkdtempSync(path.join(fs.existsSync('/dev/shm') ? '/dev/shm' : os.tmpdir(), `sparkler-orch-${name}-`));
 }
 
-async function kata(kernel: string, initrd: string): Promise<Report> {
+async function kata(kernel: string, initrd: string, procs: Proc[]): Promise<Report> {
   const r: Report = {};
   const dir = workDir('kata');
   const at = (n: string) => path.join(dir, n);
@@ -46,7 +45,7 @@ async function kata(kernel: string, initrd: string): Promise<Report> {
   // Non-jailed Kata uses host paths; the same builder, rebased onto dir. Debug: console=ttyS0.
   // kernel_params from configuration-fc.toml: this guest kernel has the i8042 built in (Kata's
   // has none), and its probes cost tens of seconds under TCG.
-  const config = kataFcConfig({ memMiB: 256, vcpus: 2, debug: true, kernelParams: ['i8042.noaux', 'i8042.nomux', 'i8042.dumbkbd'] }) as Record<string, any>;
+  const config = kataFcConfig({ memMiB: 256, vcpus: 1, debug: true, kernelParams: ['i8042.noaux', 'i8042.nomux', 'i8042.dumbkbd'] }) as Record<string, any>;
   config['boot-source'] = { kernel_image_path: kernel, initrd_path: initrd, boot_args: `${config['boot-source'].boot_args} sparkler.agent=1` };
   for (const d of config.drives) d.path_on_host = at(d.path_on_host.slice(1));
   config.logger.log_path = logs.file;
@@ -115,7 +114,7 @@ async function kata(kernel: string, initrd: string): Promise<Report> {
 const TICKS = 'i=0; while true; do echo TICK=$i; i=$((i+1)); sleep 0.2; done';
 const lastTick = (out: string) => Math.max(-1, ...[...out.matchAll(/TICK=(\d+)(?=[ \r\n])/g)].map((m) => Number(m[1])));
 
-async function gosdk(kernel: string, initrd: string): Promise<Report> {
+async function gosdk(kernel: string, initrd: string, procs: Proc[]): Promise<Report> {
   const r: Report = {};
   const dir = workDir('gosdk');
   const at = (n: string) => path.join(dir, n);
@@ -134,7 +133,7 @@ async function gosdk(kernel: string, initrd: string): Promise<Report> {
     const metrics = new FifoReader(at('metrics.fifo'));
     await a.api.send('PUT', '/logger', { log_path: log.file, level: 'Debug', show_level: true, show_log_origin: false });
     await a.api.send('PUT', '/metrics', { metrics_path: metrics.file });
-    await a.api.send('PUT', '/machine-config', { vcpu_count: 2, mem_size_mib: 128, smt: false });
+    await a.api.send('PUT', '/machine-config', { vcpu_count: 1, mem_size_mib: 128, smt: false });
     await a.api.send('GET', '/machine-config');
     await a.api.send('PUT', '/boot-source', { kernel_image_path: kernel, initrd_path: initrd, boot_args: `${BOOT} sparkler.cmd=${b64(TICKS)}` });
     fs.writeFileSync(at('root.img'), Buffer.alloc(1 << 20));
@@ -184,7 +183,7 @@ async function gosdk(kernel: string, initrd: string): Promise<Report> {
   return r;
 }
 
-async function flintlock(kernel: string, initrd: string): Promise<Report> {
+async function flintlock(kernel: string, initrd: string, procs: Proc[]): Promise<Report> {
   const r: Report = {};
   const dir = workDir('flintlock');
   const at = (n: string) => path.join(dir, n);
@@ -224,17 +223,24 @@ async function main(): Promise<void> {
   const [file, kernel, initrd] = process.argv.slice(2);
   const report: Record<string, Report> = {};
   const save = () => fs.writeFileSync(file, JSON.stringify(report, null, 1));
-  for (const [name, run] of [['kata', kata], ['gosdk', gosdk], ['flintlock', flintlock]] as const) {
+  const scenario = async (name: string, run: (k: string, i: string, procs: Proc[]) => Promise<Report>) => {
+    const procs: Proc[] = [];
     const t0 = performance.now();
     try {
-      report[name] = await run(kernel, initrd);
+      report[name] = await run(kernel, initrd, procs);
     } catch (err) {
       report[name] = { error: (err as Error).stack ?? String(err) };
     }
     report[name].scenarioMs = performance.now() - t0;
-    for (const p of procs.splice(0)) p.child.kill('SIGKILL');
+    for (const p of procs) p.child.kill('SIGKILL');
     save();
-  }
+  };
+  // Two lanes at once (1-vCPU guests on the emulated host's two CPUs): the go-sdk lane boots one
+  // guest and restores it twice; the other boots Kata's guest, then flintlock's.
+  await Promise.all([
+    scenario('gosdk', gosdk),
+    (async () => { await scenario('kata', kata); await scenario('flintlock', flintlock); })(),
+  ]);
 }
 
 if (require.main === module) {

@@ -70,8 +70,9 @@ describe(`orchestrators end to end with Linux guests (in ${where()})`, { skip },
     const r = report.gosdk;
     assert.ok(r.firstTickC >= r.tickAtSnapshot && r.firstTickC <= r.tickAtSnapshot + 2, context('gosdk'));
     assert.deepEqual(r.mmdsC, { latest: { 'instance-id': 'i-c' } });
-    // Generous for the emulated host (TCG); on hardware KVM this is tens of milliseconds.
-    assert.ok(r.resume.totalMs < 5000, context('gosdk'));
+    // Only a hang fails here: under TCG on a loaded machine the sequence took 1.2-4.6 s; the
+    // budget itself is measured with a tiny guest on local KVM (src/compat/snapshot-resume).
+    assert.ok(r.resume.totalMs < 30_000, context('gosdk'));
   });
 
   test('flintlock: --id --boot-timer --no-api --config-file --metadata; the guest reads meta-data and user-data from MMDS; boot time logged', () => {

@@ -15,7 +15,7 @@ import { kvmUnavailableReason } from '../../testing/kvm-available';
 import { tempDir } from '../../testing/temp-dir';
 import { tinyKernel } from '../../testing/tiny-guests';
 import { waitFor } from '../../testing/wait';
-import { FifoReader, ReplayApi, SPARKLER, apiStarted, startProcess } from '../replay';
+import { FifoReader, ReplayApi, SPARKLER, startProcess } from '../replay';
 
 const kvmSkip = kvmUnavailableReason();
 /** Prints '.' on COM1 forever. */
@@ -70,13 +70,14 @@ test('go-sdk default handlers in order: logger+metrics on FIFOs, machine-config 
   assert.deepEqual([mc.vcpu_count, mc.mem_size_mib, mc.smt, mc.track_dirty_pages], [2, 128, false, true]);
   // CreateBootSourceHandler (initrd_path omitted when empty: omitempty).
   await api.send('PUT', '/boot-source', { kernel_image_path: kernel, boot_args: 'ro console=ttyS0 noapic reboot=k panic=1 pci=off nomodules' });
-  // AttachDrivesHandler: firectl's root drive is id "1", the rest count up.
+  // AttachDrivesHandler, with firectl's drives (firectl options.go getBlockDevices): the
+  // --add-drive ones ("2", "3", ...) first, the root drive "1" appended last.
   const root = path.join(dir, 'root.img');
   const extra = path.join(dir, 'extra.img');
   fs.writeFileSync(root, Buffer.alloc(1 << 20));
   fs.writeFileSync(extra, Buffer.alloc(1 << 20));
-  await api.send('PUT', '/drives/1', { drive_id: '1', path_on_host: root, is_root_device: true, is_read_only: false });
   await api.send('PUT', '/drives/2', { drive_id: '2', path_on_host: extra, is_root_device: false, is_read_only: true, cache_type: 'Unsafe', io_engine: 'Sync' });
+  await api.send('PUT', '/drives/1', { drive_id: '1', path_on_host: root, is_root_device: true, is_read_only: false });
   // CreateNetworkInterfacesHandler: createNetworkInterface, iface id = its index + 1.
   const tap = makeTap(`spkgo${process.pid % 10000}`);
   if (tap) await api.send('PUT', '/network-interfaces/1', { iface_id: '1', guest_mac: '02:fc:00:00:00:05', host_dev_name: tap });
@@ -113,6 +114,9 @@ test('go-sdk default handlers in order: logger+metrics on FIFOs, machine-config 
   await api.send('GET', '/vm/config'); // GetExportVmConfig
   await api.send('GET', '/version'); // GetFirecrackerVersion
   await api.send('PUT', '/actions', { action_type: 'FlushMetrics' });
+  // The root drive is the guest's first (vda) whatever the PUT order.
+  const drives = ((await api.send('GET', '/vm/config')).json as { drives: { drive_id: string }[] }).drives.map((d) => d.drive_id);
+  assert.deepEqual(drives, ['1', '2']);
   t.diagnostic(api.transcript().split('\n').filter((l) => !/ 20[04]$/.test(l)).join('; ') || 'every call answered 2xx');
   const unexpected = api.failures().filter((c) => !(c.path === '/snapshot/create' && (tap !== undefined)));
   assert.deepEqual(unexpected, [], api.transcript());
