@@ -146,5 +146,5 @@ test('bin/sparkler runs the same CLI bundled and unbundled', () => {
   const unbundled = run({ SPARKLER_NO_BUNDLE: '1' });
   assert.equal(bundled.status, 0, bundled.stderr);
   assert.equal(bundled.stdout, unbundled.stdout);
-  assert.match(bundled.stdout, /^Sparkler v\d+\.\d+\.\d+/);
+  assert.match(bundled.stdout, /^Firecracker v\d+\.\d+\.\d+ \(Sparkler v\d+\.\d+\.\d+\)/);
 });

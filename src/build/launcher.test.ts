@@ -27,7 +27,7 @@ test('the written launcher runs the built Sparkler, also through a symlink, with
     for (const entry of [bin, link]) {
       const run = spawnSync(entry, ['--version'], { encoding: 'utf8' });
       assert.equal(run.status, 0, run.stderr);
-      assert.match(run.stdout, /^Sparkler v\d+\.\d+\.\d+\n$/);
+      assert.match(run.stdout, /^Firecracker v\d+\.\d+\.\d+ \(Sparkler v\d+\.\d+\.\d+\)\n$/);
     }
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });

@@ -36,7 +36,7 @@ function tinyConfig(vcpuCount: number): string {
 test('--version prints the version', () => {
   const r = sparkler(['--version']);
   assert.equal(r.code, 0);
-  assert.match(r.stdout, /^Sparkler v\d+\.\d+\.\d+\n$/);
+  assert.match(r.stdout, /^Firecracker v\d+\.\d+\.\d+ \(Sparkler v\d+\.\d+\.\d+\)\n$/);
 });
 
 test('bad arguments exit 153 with a sentence', () => {

@@ -15,7 +15,7 @@ import { native, NativeShim } from '../native';
 import { ArgumentError, InvalidLevelError, parseVmmArgs, StartTimes, USAGE, VmmArgs } from './args';
 import { installFatalSignalHandlers } from './fatal-signals';
 import { loadMetadata, MmdsMetadata } from './metadata';
-import { VERSION } from './version';
+import { VERSION, versionLine } from './version';
 import { markStartup, startupMarksReport } from '../vmm/startup-marks';
 import type { Vmm } from '../vmm/vmm';
 import type { VmStopReason } from '../vmm/vcpu-runner';
@@ -230,7 +230,7 @@ export async function runVmm(argv: string[]): Promise<number> {
     return EXIT.OK;
   }
   if (args.version) {
-    process.stdout.write(`Sparkler v${VERSION}\n`);
+    process.stdout.write(versionLine());
     return EXIT.OK;
   }
   if (args.snapshotVersion || args.describeSnapshot !== undefined) {

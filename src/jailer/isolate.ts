@@ -22,7 +22,7 @@ const MS_NODEV = 4;
 const MS_REMOUNT = 32;
 const MS_BIND = 4096;
 const MS_REC = 16384;
-const MS_PRIVATE = 1 << 18;
+const MS_SLAVE = 1 << 19;
 const MNT_DETACH = 2;
 export const PR_SET_NO_NEW_PRIVS = 38;
 export const RLIMIT_FSIZE = 1;
@@ -63,12 +63,14 @@ function bindReadOnly(sys: Sys, source: string, target: string): void {
 }
 
 /**
- * In the new mount namespace: stops mount events reaching the host (rprivate), makes root a
+ * In the new mount namespace: stops mount events reaching the host (rslave, as Firecracker's
+ * jailer: mounts the host makes under a shared chroot still reach the jail, which is how Kata
+ * hot-plugs a drive: a bind mount over a placeholder, then PATCH /drives), makes root a
  * mount point, mounts the runtime under it read-only, then pivot_root into it and detaches the
  * host's tree, so nothing of it stays reachable from the jail.
  */
 export function pivotInto(sys: Sys, root: string, mounts: readonly RuntimeMount[]): void {
-  check(sys.mount(null, '/', null, MS_REC | MS_PRIVATE, null), 'EJAILMOUNT', 'Failed to make the mounts private');
+  check(sys.mount(null, '/', null, MS_REC | MS_SLAVE, null), 'EJAILMOUNT', 'Failed to make the mounts slaves of the host\'s');
   check(sys.mount(root, root, null, MS_BIND | MS_REC, null), 'EJAILMOUNT', `Failed to bind-mount ${root} on itself`);
   for (const m of mounts) bindReadOnly(sys, m.source, `${root}${m.target}`);
   process.chdir(root);

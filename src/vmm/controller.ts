@@ -22,6 +22,7 @@ import type { DriveConfig } from '../config/drive';
 import type { NetworkInterfaceConfig } from '../config/network-interface';
 import { MmdsService } from './mmds-service';
 import { registerNetMetrics } from './net-metrics';
+import { registerBlockMetrics } from './block-metrics';
 import type { InstanceState, Vmm } from './vmm';
 import type { SnapshotLoadParams } from '../config/snapshot';
 import { BOOT_SPECIFIC_ACTIONS, createSnapshotAction, LOAD_AFTER_BOOT_CONFIG, loadSnapshotAction } from './snapshot-actions';
@@ -273,6 +274,7 @@ function registerVmMetrics(metrics: Metrics, vmm: Vmm): void {
     write_count: serial.bytesOut, read_count: serial.bytesIn, missed_read_count: serial.missedReads, overrun_count: serial.overruns,
   }));
   for (const [group, { counters, gauges }] of vmm.devices.metrics()) metrics.register(group, counters, gauges);
+  registerBlockMetrics(metrics, vmm);
 }
 
 /**

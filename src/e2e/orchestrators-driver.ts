@@ -1,0 +1,248 @@
+/**
+ * The guest side of the orchestrator replays (src/compat/), run where Linux guests boot (by
+ * orchestrators.e2e.test.ts, inside the emulated KVM host on a PVM machine). Three scenarios, one
+ * after the other, each writing its part of the JSON report at argv[2]:
+ *   kata:      Kata's non-jailed start (fc.go fcInit: --api-sock --config-file) with its config
+ *              file (acpi=off, a read-only rootfs drive, drive_0..7 placeholders, hybrid vsock,
+ *              logger/metrics FIFOs), GET / every 10 ms, the guest agent reached over the hybrid
+ *              vsock, drive_0 hot-plugged by PATCH and read by the guest, then unplugged;
+ *   gosdk:     go-sdk's default handler order with InstanceStart, pause + snapshot; its snapshot
+ *              path (load, File backend) in a fresh process; then the snapshot-resume control
+ *              plane (Uffd, resume_vm false, limiters, Resumed, PUT /mmds, timed) in another;
+ *   flintlock: `--id --boot-timer --no-api --config-file --metadata` with an interface allowed to
+ *              MMDS; the guest reads its cloud-init meta-data and user-data from MMDS.
+ *
+ *   node dist/e2e/orchestrators-driver.js REPORT KERNEL INITRD
+ */
+import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { request } from '../api/testing';
+import { FifoReader, Proc, ReplayApi, SPARKLER, apiStarted, startProcess } from '../compat/replay';
+import { KATA, kataFcConfig } from '../compat/kata/fc-config';
+import { flintlockArgs, flintlockConfig, flintlockMetadata } from '../compat/flintlock/flintlock';
+import { ResumeDevice, resumeFromSnapshot } from '../compat/snapshot-resume/control-plane';
+import { AgentClient, AGENT_PORT, dialVsock } from '../sdk';
+import { waitFor } from '../testing/wait';
+
+type Report = Record<string, unknown>;
+const b64 = (s: string) => Buffer.from(s).toString('base64');
+const BOOT = 'console=ttyS0 reboot=k panic=1 pci=off i8042.noaux i8042.nomux i8042.dumbkbd';
+
+function workDir(name: string): string {
+  return fs.mkdtempSync(path.join(fs.existsSync('/dev/shm') ? '/dev/shm' : os.tmpdir(), `sparkler-orch-${name}-`));
+}
+
+async function kata(kernel: string, initrd: string, procs: Proc[]): Promise<Report> {
+  const r: Report = {};
+  const dir = workDir('kata');
+  const at = (n: string) => path.join(dir, n);
+  fs.writeFileSync(at(KATA.rootfs), Buffer.alloc(1 << 20)); // the image: attached read-only, not as root
+  for (let i = 0; i < KATA.diskPoolSize; i++) fs.writeFileSync(at(`drive_${i}`), ''); // createDiskPool
+  const logs = new FifoReader(at(KATA.logFifo));
+  const metrics = new FifoReader(at(KATA.metricsFifo));
+  // Non-jailed Kata uses host paths; the same builder, rebased onto dir. Debug: console=ttyS0.
+  // kernel_params from configuration-fc.toml: this guest kernel has the i8042 built in (Kata's
+  // has none), and its probes cost tens of seconds under TCG.
+  const config = kataFcConfig({ memMiB: 256, vcpus: 1, debug: true, kernelParams: ['i8042.noaux', 'i8042.nomux', 'i8042.dumbkbd'] }) as Record<string, any>;
+  config['boot-source'] = { kernel_image_path: kernel, initrd_path: initrd, boot_args: `${config['boot-source'].boot_args} sparkler.agent=1` };
+  for (const d of config.drives) d.path_on_host = at(d.path_on_host.slice(1));
+  config.logger.log_path = logs.file;
+  config.metrics.metrics_path = metrics.file;
+  config.vsock.uds_path = at(KATA.hybridVsock);
+  r.bootArgs = config['boot-source'].boot_args;
+  fs.writeFileSync(at(KATA.config), JSON.stringify(config, null, '\t'));
+  const sock = at(KATA.socket);
+  const t0 = performance.now();
+  const vmm = startProcess(SPARKLER, ['--api-sock', sock, '--config-file', at(KATA.config)]);
+  procs.push(vmm);
+  try {
+    // waitVMMRunning: GET / every 10 ms.
+    for (;;) {
+      try {
+        const res = await request(sock, 'GET', '/');
+        if ((res.json as { state?: string } | undefined)?.state === 'Running') break;
+      } catch { /* not yet */ }
+      if (performance.now() - t0 > 10_000) throw new Error(`GET / did not say Running within fcTimeout (10 s):\n${vmm.out()}`);
+      await new Promise((res) => setTimeout(res, 10));
+    }
+    r.runningMs = performance.now() - t0;
+    fs.chmodSync(at(KATA.hybridVsock), 0o640);
+    const agent = new AgentClient(() => dialVsock(at(KATA.hybridVsock), AGENT_PORT, 120_000));
+    // Kata's agent client dials the hybrid vsock again until the agent listens (the guest is
+    // still booting when GET / first says Running).
+    for (;;) {
+      try {
+        r.agentVersion = await agent.ping();
+        break;
+      } catch (err) {
+        if (performance.now() - t0 > 180_000) throw err;
+        await new Promise((res) => setTimeout(res, 100));
+      }
+    }
+    r.agentMs = performance.now() - t0;
+    const acpi = await agent.exec(['sh', '-c', 'cat /proc/cmdline; ls /sys/firmware/acpi/tables 2>/dev/null | wc -l; cat /sys/block/vdb/size']);
+    r.guestBefore = acpi.stdout.toString();
+    // hotplugBlockDevice(AddDevice) -> fcUpdateBlockDrive: the container's disk in place of drive_0.
+    const disk = at('container.img');
+    fs.writeFileSync(disk, Buffer.concat([Buffer.from('KATA-HOTPLUG-OK\n'), Buffer.alloc((1 << 20) - 16)]));
+    const api = new ReplayApi(sock);
+    await api.send('PATCH', '/drives/drive_0', { drive_id: 'drive_0', path_on_host: disk });
+    const read = await agent.exec(['sh', '-c', 'for i in $(seq 50); do [ "$(cat /sys/block/vdb/size)" != 0 ] && break; sleep 0.1; done; cat /sys/block/vdb/size; head -c 16 /dev/vdb']);
+    r.hotplugged = read.stdout.toString();
+    await api.send('PATCH', '/drives/drive_0', { drive_id: 'drive_0', path_on_host: at('drive_0') }); // RemoveDevice
+    const back = await agent.exec(['sh', '-c', 'for i in $(seq 50); do [ "$(cat /sys/block/vdb/size)" = 0 ] && break; sleep 0.1; done; cat /sys/block/vdb/size']);
+    r.unplugged = back.stdout.toString().trim();
+    await api.send('PUT', '/actions', { action_type: 'FlushMetrics' });
+    await waitFor(() => metrics.lines().length > 0, 'a metrics line on the FIFO', 10_000);
+    r.metricsBlockReads = (JSON.parse(metrics.lines().at(-1)!) as { block?: { read_count?: number } }).block?.read_count;
+    r.calls = api.transcript();
+    r.failures = api.failures();
+  } finally {
+    r.console = vmm.out().slice(-2500);
+    r.log = logs.text().slice(-1500);
+    vmm.child.kill('SIGTERM');
+    await vmm.exit;
+    logs.close();
+    metrics.close();
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+  return r;
+}
+
+const TICKS = 'i=0; while true; do echo TICK=$i; i=$((i+1)); sleep 0.2; done';
+const lastTick = (out: string) => Math.max(-1, ...[...out.matchAll(/TICK=(\d+)(?=[ \r\n])/g)].map((m) => Number(m[1])));
+
+async function gosdk(kernel: string, initrd: string, procs: Proc[]): Promise<Report> {
+  const r: Report = {};
+  const dir = workDir('gosdk');
+  const at = (n: string) => path.join(dir, n);
+  const start = async (name: string) => {
+    const vmm = startProcess(SPARKLER, ['--api-sock', at(`${name}.sock`), '--id', name]);
+    procs.push(vmm);
+    await apiStarted(vmm);
+    return { vmm, api: new ReplayApi(at(`${name}.sock`)) };
+  };
+  try {
+    // defaultFcInitHandlerList with InstanceStart (no interface and no vsock: a block-only VM
+    // can be snapshotted on main; DEVICES gets { kind: 'iface', id: '1' } once net persists).
+    const DEVICES: ResumeDevice[] = [{ kind: 'drive', id: '1' }];
+    const a = await start('gosdk-a');
+    const log = new FifoReader(at('log.fifo'));
+    const metrics = new FifoReader(at('metrics.fifo'));
+    await a.api.send('PUT', '/logger', { log_path: log.file, level: 'Debug', show_level: true, show_log_origin: false });
+    await a.api.send('PUT', '/metrics', { metrics_path: metrics.file });
+    await a.api.send('PUT', '/machine-config', { vcpu_count: 1, mem_size_mib: 128, smt: false });
+    await a.api.send('GET', '/machine-config');
+    await a.api.send('PUT', '/boot-source', { kernel_image_path: kernel, initrd_path: initrd, boot_args: `${BOOT} sparkler.cmd=${b64(TICKS)}` });
+    fs.writeFileSync(at('root.img'), Buffer.alloc(1 << 20));
+    await a.api.send('PUT', '/drives/1', { drive_id: '1', path_on_host: at('root.img'), is_root_device: false, is_read_only: false });
+    await a.api.send('PUT', '/mmds', { latest: { 'instance-id': 'i-a' } });
+    await a.api.send('PUT', '/actions', { action_type: 'InstanceStart' });
+    await waitFor(() => lastTick(a.vmm.out()) >= 3, 'the guest ticking', 180_000);
+    await a.api.send('PATCH', '/vm', { state: 'Paused' });
+    await a.api.send('PUT', '/snapshot/create', { snapshot_type: 'Full', snapshot_path: at('vm.snap'), mem_file_path: at('vm.mem') });
+    r.tickAtSnapshot = lastTick(a.vmm.out());
+    r.callsA = a.api.transcript();
+    r.failuresA = a.api.failures();
+    a.vmm.child.kill('SIGKILL');
+    log.close();
+    metrics.close();
+
+    // loadSnapshotHandlerList: StartVMM, logger, LoadSnapshot (File, resume_vm true).
+    const b = await start('gosdk-b');
+    const logB = new FifoReader(at('log-b.fifo'));
+    await b.api.send('PUT', '/logger', { log_path: logB.file, level: 'Info', show_level: true, show_log_origin: false });
+    await b.api.send('PUT', '/snapshot/load', { snapshot_path: at('vm.snap'), mem_backend: { backend_type: 'File', backend_path: at('vm.mem') }, enable_diff_snapshots: false, resume_vm: true });
+    await waitFor(() => lastTick(b.vmm.out()) >= Number(r.tickAtSnapshot) + 1, 'the loaded guest ticking on', 120_000);
+    r.firstTickB = Number(/TICK=(\d+)/.exec(b.vmm.out())?.[1]);
+    r.failuresB = b.api.failures();
+    b.vmm.child.kill('SIGKILL');
+    logB.close();
+
+    // The snapshot-resume control plane on a third process, pages served by uffd-handler.
+    const handler = startProcess(SPARKLER, ['uffd-handler', '--mem-file', at('vm.mem'), '--socket', at('uffd.sock')]);
+    procs.push(handler);
+    await waitFor(() => handler.out().includes('listening'), 'the uffd handler', 30_000);
+    const spawned = performance.now();
+    const c = await start('gosdk-c');
+    r.spawnToApiMs = performance.now() - spawned;
+    r.resume = await resumeFromSnapshot(c.api, { snapshotPath: at('vm.snap'), uffdSocket: at('uffd.sock'), devices: DEVICES, metadata: { latest: { 'instance-id': 'i-c' } } });
+    const tResumed = performance.now();
+    await waitFor(() => lastTick(c.vmm.out()) >= Number(r.tickAtSnapshot) + 1, 'the resumed guest ticking on', 120_000);
+    r.resumeToFirstTickMs = performance.now() - tResumed;
+    r.firstTickC = Number(/TICK=(\d+)/.exec(c.vmm.out())?.[1]);
+    r.mmdsC = (await c.api.send('GET', '/mmds')).json;
+    r.outputC = c.vmm.out().slice(-1000);
+    c.vmm.child.kill('SIGKILL');
+    handler.child.kill('SIGKILL');
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+  return r;
+}
+
+async function flintlock(kernel: string, initrd: string, procs: Proc[]): Promise<Report> {
+  const r: Report = {};
+  const dir = workDir('flintlock');
+  const at = (n: string) => path.join(dir, n);
+  const tap = `spkfl${process.pid % 10000}`;
+  const made = spawnSync('sh', ['-c', `ip tuntap add dev ${tap} mode tap && ip link set ${tap} up`], { encoding: 'utf8' });
+  if (made.status !== 0) return { skipped: `no TAP: ${made.stderr}` };
+  try {
+    const guest = [
+      'ip route add 169.254.169.254 dev eth0',
+      "echo MD=$(printf 'GET /latest/meta-data HTTP/1.1\\r\\n\\r\\n' | timeout 5 nc 169.254.169.254 80 | tail -n 1)",
+      "echo UD=$(printf 'GET /latest/user-data HTTP/1.1\\r\\n\\r\\n' | timeout 5 nc 169.254.169.254 80 | tail -n 1)",
+    ].join('; ');
+    const cmdline = `${BOOT} ip=172.16.9.2::172.16.9.1:255.255.255.0::eth0:off ds=nocloud-net;s=http://169.254.169.254/latest/ sparkler.cmd=${b64(guest)}`;
+    fs.writeFileSync(at('root.img'), Buffer.alloc(1 << 20));
+    for (const f of ['firecracker.log', 'firecracker.metrics']) fs.writeFileSync(at(f), ''); // ensureState
+    fs.writeFileSync(at('firecracker.cfg'), JSON.stringify(flintlockConfig({
+      vcpus: 1, memMiB: 256, kernel, initrd, cmdline, rootVolume: at('root.img'),
+      iface: { guestDeviceName: 'eth0', hostDevName: tap, mac: '02:f1:00:00:00:01' },
+      logPath: at('firecracker.log'), metricsPath: at('firecracker.metrics'),
+    })));
+    fs.writeFileSync(at('metadata.json'), JSON.stringify(flintlockMetadata({ 'meta-data': 'instance-id-flintlock-1', 'user-data': 'cloud-config-runcmd-42' })));
+    const t0 = performance.now();
+    const vmm = startProcess(SPARKLER, flintlockArgs('01HZX4M6Q8E2J0RYV5T1C9B3KD', at('firecracker.cfg'), at('metadata.json')));
+    procs.push(vmm);
+    r.code = await vmm.exit;
+    r.ms = performance.now() - t0;
+    r.out = vmm.out().slice(-2500);
+    r.log = fs.readFileSync(at('firecracker.log'), 'utf8').slice(-2000);
+  } finally {
+    spawnSync('ip', ['link', 'del', tap]);
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+  return r;
+}
+
+async function main(): Promise<void> {
+  const [file, kernel, initrd] = process.argv.slice(2);
+  const report: Record<string, Report> = {};
+  const save = () => fs.writeFileSync(file, JSON.stringify(report, null, 1));
+  const scenario = async (name: string, run: (k: string, i: string, procs: Proc[]) => Promise<Report>) => {
+    const procs: Proc[] = [];
+    const t0 = performance.now();
+    try {
+      report[name] = await run(kernel, initrd, procs);
+    } catch (err) {
+      report[name] = { error: (err as Error).stack ?? String(err) };
+    }
+    report[name].scenarioMs = performance.now() - t0;
+    for (const p of procs) p.child.kill('SIGKILL');
+    save();
+  };
+  // Two lanes at once (1-vCPU guests on the emulated host's two CPUs): the go-sdk lane boots one
+  // guest and restores it twice; the other boots Kata's guest, then flintlock's.
+  await Promise.all([
+    scenario('gosdk', gosdk),
+    (async () => { await scenario('kata', kata); await scenario('flintlock', flintlock); })(),
+  ]);
+}
+
+if (require.main === module) {
+  main().then(() => process.exit(0), (err) => { process.stderr.write(`${err}\n`); process.exit(1); });
+}
