@@ -104,6 +104,7 @@ export function fakeVmm(): FakeVmm {
     stop: () => { calls.push('stop'); resolveStop({ kind: 'requested' }); },
     waitForStop: () => stopped,
     exitCounters: { io: 0, mmio: 0, other: 0 },
+    exitDirections: { ioIn: 0, ioOut: 0, mmioRead: 0, mmioWrite: 0 },
     devices: {
       metrics: () => new Map(),
       update: (type: string, id: string) => { calls.push(`update ${type} ${id}`); },

@@ -1,5 +1,5 @@
 /**
- * `sparkler` entry point. Subcommands (doctor, guest, emuhost, demo, bench, openapi, pool) are loaded lazily so that
+ * `sparkler` entry point. Subcommands (doctor, guest, emuhost, demo, bench, soak, openapi, pool) are loaded lazily so that
  * the VMM path loads only what a boot needs. Without a subcommand, the arguments are
  * Firecracker's flags (--api-sock, --config-file, --no-api, ...).
  */
@@ -11,6 +11,7 @@ const SUBCOMMANDS: Record<string, () => SubcommandRunner> = {
   emuhost: () => require('../emuhost/cli').run,
   demo: () => require('./demo').run,
   bench: () => require('../bench/cli').run,
+  soak: () => require('../soak/cli').run,
   openapi: () => require('../api/openapi').run,
   pool: () => require('../pool/cli').run,
   exec: () => require('./exec').run,

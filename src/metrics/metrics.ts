@@ -8,6 +8,7 @@
 import * as fs from 'node:fs';
 import { SparklerError } from '../errors';
 import { ApiMetrics } from './api-metrics';
+import { conformLine } from './conform';
 
 export type CounterGroup = Record<string, number>;
 /** Returns cumulative counters; called at every flush. */
@@ -87,10 +88,18 @@ export class Metrics {
     return line;
   }
 
+  /**
+   * The next line as written: the deltas shaped to Firecracker's strict schema (every group and
+   * field it defines, zeros where there is no source, none of Sparkler's own extras).
+   */
+  line(): Record<string, unknown> {
+    return conformLine(this.snapshot());
+  }
+
   /** Writes one line; returns false when no metrics path is configured (nothing to do). */
   flush(): boolean {
     if (this.fd === undefined) return false;
-    const text = `${JSON.stringify(this.snapshot())}\n`;
+    const text = `${JSON.stringify(this.line())}\n`;
     try {
       fs.writeSync(this.fd, text);
       this.linesWritten++;

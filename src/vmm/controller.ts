@@ -269,7 +269,10 @@ export class VmmController {
 
 function registerVmMetrics(metrics: Metrics, vmm: Vmm): void {
   const serial = vmm.parts.devices.serial;
-  metrics.register('vcpu', () => ({ exit_io: vmm.exitCounters.io, exit_mmio: vmm.exitCounters.mmio, exit_other: vmm.exitCounters.other }));
+  metrics.register('vcpu', () => {
+    const d = vmm.exitDirections;
+    return { exit_io_in: d.ioIn, exit_io_out: d.ioOut, exit_mmio_read: d.mmioRead, exit_mmio_write: d.mmioWrite };
+  });
   metrics.register('uart', () => ({
     write_count: serial.bytesOut, read_count: serial.bytesIn, missed_read_count: serial.missedReads, overrun_count: serial.overruns,
   }));

@@ -101,6 +101,13 @@ export interface VcpuExitCounters {
   other: number;
 }
 
+export interface VcpuExitDirections {
+  ioIn: number;
+  ioOut: number;
+  mmioRead: number;
+  mmioWrite: number;
+}
+
 /** How exits reached the VMM thread: through onExit (a wake-up) or taken while spinning. */
 export interface VcpuHandoverCounters {
   posted: number;
@@ -125,6 +132,8 @@ export class VcpuRunner {
   private readonly mainSpinNs: number;
   private readonly vcpuSpinNs: number;
   readonly exits: VcpuExitCounters = { io: 0, mmio: 0, other: 0 };
+  /** The same I/O and MMIO exits by direction (Firecracker's vcpu metrics). */
+  readonly exitDirections: VcpuExitDirections = { ioIn: 0, ioOut: 0, mmioRead: 0, mmioWrite: 0 };
   readonly handovers: VcpuHandoverCounters = { posted: 0, spun: 0, missed: 0, declined: 0, yielded: 0 };
 
   constructor(vcpus: VcpuFd[], private readonly opts: VcpuRunnerOptions) {
@@ -334,6 +343,8 @@ export class VcpuRunner {
         const port = run.ioPort;
         const data = run.ioData();
         const out = run.ioIsOut;
+        if (out) this.exitDirections.ioOut++;
+        else this.exitDirections.ioIn++;
         for (let at = 0; at < data.length; at += size) {
           const chunk = data.subarray(at, at + size);
           const handled = out ? this.opts.pio.write(port, chunk) : this.opts.pio.read(port, chunk);
@@ -349,6 +360,8 @@ export class VcpuRunner {
         const address = run.mmioAddress;
         const data = run.mmioData();
         const write = run.mmioIsWrite;
+        if (write) this.exitDirections.mmioWrite++;
+        else this.exitDirections.mmioRead++;
         const handled = write ? this.opts.mmio.write(address, data) : this.opts.mmio.read(address, data);
         if (!handled) {
           if (!write) data.fill(0);

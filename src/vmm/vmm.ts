@@ -175,6 +175,10 @@ export class Vmm {
     return this.runner.exits;
   }
 
+  get exitDirections() {
+    return this.runner.exitDirections;
+  }
+
   /** How exits reached the VMM thread (woken, or taken while spinning): for the Debug log. */
   get handoverCounters() {
     return this.runner.handovers;

@@ -1,0 +1,207 @@
+/**
+ * Faults at the API and process boundaries, on bin/sparkler with a tiny guest on the local
+ * /dev/kvm (docs/reliability.md): clients that stall mid-request do not hold up the others; a
+ * sustained request rate is served while the guest runs; every route fuzzed after boot leaves the
+ * VMM and the guest running; a guest memory size the process may not map (RLIMIT_AS) is a clean
+ * error with Firecracker's exit code; SIGTERM ends the process (Firecracker installs no handler
+ * for it either) with the socket left for the caller to remove, as Firecracker's is.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { ChildProcess, spawn, spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as http from 'node:http';
+import * as net from 'node:net';
+import * as path from 'node:path';
+import { kvmUnavailableReason } from '../testing/kvm-available';
+import { tinyKernel } from '../testing/tiny-guests';
+import { waitFor } from '../testing/wait';
+import { tempDir } from '../testing/temp-dir';
+import { request, SAMPLE_REQUESTS } from './testing';
+
+const BIN = path.resolve(__dirname, '..', '..', 'bin', 'sparkler');
+const skip = kvmUnavailableReason();
+const dir = tempDir('sparkler-faults-');
+/** '.' on COM1 forever with a short busy-wait (the same loop as api.kvm.test.ts). */
+const DOTS_FOREVER = Buffer.from('66baf803b02eeeb900040000ffc975fcebf2', 'hex');
+
+interface Running { child: ChildProcess; sock: string; out: () => string; exit: Promise<number | null>; serial: string }
+
+async function bootDots(name: string, prefix: string[] = []): Promise<Running> {
+  const sock = path.join(dir, `${name}.sock`);
+  const serial = path.join(dir, `${name}.serial`);
+  const child = spawn(prefix[0] ?? BIN, [...prefix.slice(1), ...(prefix.length ? [BIN] : []), '--api-sock', sock], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  child.stdout!.on('data', (c) => { out += c; });
+  child.stderr!.on('data', (c) => { out += c; });
+  const exit = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  await waitFor(() => /API server started\./.test(out) || child.exitCode !== null, 'API server started');
+  const kernel = path.join(dir, `${name}.elf`);
+  fs.writeFileSync(kernel, tinyKernel(DOTS_FOREVER));
+  for (const [p, body] of [['/serial', { serial_out_path: serial }], ['/boot-source', { kernel_image_path: kernel }], ['/machine-config', { vcpu_count: 1, mem_size_mib: 32 }]] as const) {
+    const r = await request(sock, 'PUT', p, body);
+    assert.equal(r.status, 204, `${p}: ${r.text}`);
+  }
+  return { child, sock, out: () => out, exit, serial };
+}
+
+const size = (f: string) => (fs.existsSync(f) ? fs.statSync(f).size : 0);
+
+async function start(vm: Running): Promise<void> {
+  const r = await request(vm.sock, 'PUT', '/actions', { action_type: 'InstanceStart' });
+  assert.equal(r.status, 204, r.text);
+  await waitFor(() => size(vm.serial) > 20, 'the guest to print');
+}
+
+/** The guest is still making progress (it printed more within 2 s). */
+async function guestProgresses(vm: Running): Promise<void> {
+  const before = size(vm.serial);
+  await waitFor(() => size(vm.serial) > before + 10, 'the guest to print more', 2000);
+}
+
+function percentile(xs: number[], q: number): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.ceil((q / 100) * s.length) - 1)];
+}
+
+test('20 clients stalled mid-request (headers, body) do not hold up 200 others; the guest runs on', { skip }, async () => {
+  const vm = await bootDots('stall');
+  try {
+    await start(vm);
+    const stalled: net.Socket[] = [];
+    for (let i = 0; i < 20; i++) {
+      const s = net.createConnection(vm.sock);
+      s.on('error', () => {});
+      s.write(i % 2 ? 'PUT /machine-config HTTP/1.1\r\nHost: x\r\nContent-Le' : 'PUT /logger HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{"le');
+      stalled.push(s);
+    }
+    const latencies: number[] = [];
+    for (let i = 0; i < 200; i++) {
+      const t0 = performance.now();
+      const r = await request(vm.sock, 'GET', '/machine-config');
+      latencies.push(performance.now() - t0);
+      assert.equal(r.status, 200);
+    }
+    console.log(`stalled clients: 200 GETs beside them, p50 ${percentile(latencies, 50).toFixed(2)} ms, max ${Math.max(...latencies).toFixed(1)} ms`);
+    assert.ok(percentile(latencies, 99) < 500, `p99 ${percentile(latencies, 99)} ms`);
+    await guestProgresses(vm);
+    for (const s of stalled) s.destroy();
+  } finally {
+    vm.child.kill('SIGKILL');
+    await vm.exit;
+  }
+});
+
+test('1,000 requests per second for 5 s while the guest runs: all answered, the guest keeps printing', { skip }, async () => {
+  const vm = await bootDots('rate');
+  try {
+    await start(vm);
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 8 });
+    const latencies: number[] = [];
+    const statuses = new Map<number, number>();
+    const seconds = 5;
+    const t0 = performance.now();
+    const inFlight: Promise<void>[] = [];
+    for (let i = 0; i < seconds * 1000; i++) {
+      // Pace to 1,000 per second: request i goes out at i ms.
+      const due = t0 + i;
+      const wait = due - performance.now();
+      if (wait > 1) await new Promise((r) => setTimeout(r, wait));
+      const s = SAMPLE_REQUESTS[i % 4]; // GET /, /version, /vm/config, /machine-config
+      const t = performance.now();
+      inFlight.push(request(vm.sock, s.method, s.path, undefined, agent).then((r) => {
+        latencies.push(performance.now() - t);
+        statuses.set(r.status, (statuses.get(r.status) ?? 0) + 1);
+      }));
+    }
+    await Promise.all(inFlight);
+    const elapsed = (performance.now() - t0) / 1000;
+    agent.destroy();
+    const rate = latencies.length / elapsed;
+    console.log(`sustained: ${latencies.length} requests in ${elapsed.toFixed(2)} s (${rate.toFixed(0)}/s), p50 ${percentile(latencies, 50).toFixed(2)} ms, p99 ${percentile(latencies, 99).toFixed(2)} ms, max ${Math.max(...latencies).toFixed(1)} ms`);
+    assert.deepEqual([...statuses.keys()], [200]);
+    assert.ok(rate > 700, `answered ${rate.toFixed(0)} requests per second`);
+    await guestProgresses(vm);
+  } finally {
+    vm.child.kill('SIGKILL');
+    await vm.exit;
+  }
+});
+
+/** mulberry32, seeded so a failing case can be replayed. */
+function rng(seed: number): () => number {
+  return () => {
+    seed = (seed + 0x6d2b79f5) | 0;
+    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+test('every route fuzzed after boot (2,000 requests): valid answers, the VMM and the guest run on', { skip }, async () => {
+  const vm = await bootDots('fuzz');
+  const random = rng(21);
+  const pick = <T>(xs: readonly T[]): T => xs[Math.floor(random() * xs.length)];
+  const junk = [null, true, 0, -1, 1e300, 'x'.repeat(300), [], {}, [1, 'a'], { a: { b: [] } }];
+  const mutate = (body: unknown): unknown => {
+    if (body === undefined || random() < 0.2) return pick(junk);
+    if (typeof body !== 'object' || body === null) return pick(junk);
+    const copy = { ...(body as Record<string, unknown>) };
+    const keys = Object.keys(copy);
+    const k = keys.length && random() < 0.8 ? pick(keys) : `extra_${Math.floor(random() * 100)}`;
+    if (random() < 0.3) delete copy[k]; else copy[k] = random() < 0.5 ? pick(junk) : mutate(copy[k]);
+    return copy;
+  };
+  try {
+    await start(vm);
+    const routes = SAMPLE_REQUESTS.filter((s) => s.path !== '/snapshot/load'); // a load replaces the VM by design
+    let checked = 0;
+    for (let i = 0; i < 2000; i++) {
+      const s = routes[i % routes.length];
+      const body = s.method === 'GET' ? undefined : mutate(s.body);
+      const r = await request(vm.sock, s.method, s.path, body);
+      assert.ok([200, 204, 400, 404, 405, 413].includes(r.status), `${s.method} ${s.path} ${JSON.stringify(body)} -> ${r.status} ${r.text}`);
+      if (r.status >= 400) assert.equal(typeof (r.json as { fault_message?: unknown })?.fault_message, 'string', `${s.method} ${s.path}: ${r.text}`);
+      checked++;
+    }
+    assert.equal(checked, 2000);
+    assert.equal(vm.child.exitCode, null, vm.out().slice(-2000));
+    // A fuzzed body may have been a valid pause: resume, then the guest must go on.
+    assert.equal((await request(vm.sock, 'PATCH', '/vm', { state: 'Resumed' })).status, 204);
+    assert.equal(((await request(vm.sock, 'GET', '/')).json as { state: string }).state, 'Running');
+    await guestProgresses(vm);
+  } finally {
+    vm.child.kill('SIGKILL');
+    await vm.exit;
+  }
+});
+
+test('guest RAM the process may not map (RLIMIT_AS below mem_size): a clean error, no crash; the API answers on', { skip: skip ?? (spawnSync('sh', ['-c', 'command -v prlimit']).status === 0 ? undefined : 'prlimit is not installed') }, async () => {
+  // 3 GiB of address space: enough for Node and the VMM, not for 4 GiB of guest RAM.
+  const vm = await bootDots('rlimit', ['prlimit', `--as=${3 * 1024 ** 3}`, '--']);
+  try {
+    assert.equal((await request(vm.sock, 'PATCH', '/machine-config', { mem_size_mib: 4096 })).status, 204);
+    const r = await request(vm.sock, 'PUT', '/actions', { action_type: 'InstanceStart' });
+    assert.equal(r.status, 400, r.text);
+    assert.match((r.json as { fault_message: string }).fault_message, /memory|mmap|Cannot allocate|ENOMEM/i);
+    assert.equal(vm.child.exitCode, null, 'the process is still up');
+    assert.equal((await request(vm.sock, 'GET', '/')).status, 200);
+  } finally {
+    vm.child.kill('SIGKILL');
+    await vm.exit;
+  }
+});
+
+test('SIGTERM and SIGINT end a running VMM at once (Firecracker does not handle them); the guest stops', { skip }, async () => {
+  for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+    const vm = await bootDots(`sig-${signal}`);
+    await start(vm);
+    vm.child.kill(signal);
+    const code = await vm.exit;
+    const after = size(vm.serial);
+    await new Promise((r) => setTimeout(r, 300));
+    assert.equal(size(vm.serial), after, 'no more guest output');
+    console.log(`${signal}: exit code ${code}, signal ${vm.child.signalCode}`);
+    assert.ok(code !== null || vm.child.signalCode === signal, vm.out().slice(-1000));
+  }
+});

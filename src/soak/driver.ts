@@ -1,0 +1,200 @@
+/**
+ * The soak itself, run where Linux guests boot (inside the emulated KVM host on a PVM machine;
+ * `sparkler soak` starts it): N microVMs (SDK, the agent initrd, a scratch drive each) for M
+ * minutes. Each VM's worker loops: 64 KiB written to its drive with fsync and read back past the
+ * page cache (compared), then 64 KiB echoed over a host-initiated vsock connection (compared).
+ * Meanwhile one client hammers the APIs (GET /, GET /machine-config, PATCH /drives rate limiter
+ * on and off, FlushMetrics, pause/resume). VMM memory, fds and threads are sampled at the start
+ * and the end; API round trips are the event loop's responsiveness seen from outside (no
+ * Sparkler-only endpoint needed). Writes a JSON report to argv[2].
+ *
+ *   node dist/soak/driver.js REPORT VMS MINUTES KERNEL INITRD
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { dialVsock, MicroVM } from '../sdk';
+import { ProcessSample, Reservoir, sampleProcess } from './probes';
+
+const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
+const ECHO_PORT = 5000;
+const BLOCK_BYTES = 64 * 1024;
+/** A worker iteration slower than this counts as a guest-visible stall (TCG guests are slow). */
+const STALL_MS = 10_000;
+
+interface VmState {
+  name: string;
+  vm: MicroVM;
+  pid: number;
+  iterations: number;
+  iteration: Reservoir;
+  stalls: number;
+  paused: boolean;
+  start?: ProcessSample;
+  end?: ProcessSample;
+  exited?: string;
+}
+
+class Errors {
+  readonly byKind = new Map<string, { count: number; first: string }>();
+  add(kind: string, err: unknown): void {
+    const e = this.byKind.get(kind) ?? { count: 0, first: String((err as Error)?.message ?? err).slice(0, 300) };
+    e.count++;
+    this.byKind.set(kind, e);
+  }
+  toJson(): Record<string, { count: number; first: string }> {
+    return Object.fromEntries(this.byKind);
+  }
+}
+
+async function echo(uds: string, blob: Buffer): Promise<Buffer> {
+  const { socket, head } = await dialVsock(uds, ECHO_PORT);
+  const parts = [head];
+  let n = head.length;
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => { socket.destroy(); reject(new Error('vsock echo timed out after 60 s')); }, 60_000);
+    const done = () => { clearTimeout(timer); socket.destroy(); resolve(Buffer.concat(parts)); };
+    socket.on('data', (d: Buffer) => { parts.push(d); n += d.length; if (n >= blob.length) done(); });
+    socket.on('error', (e) => { clearTimeout(timer); reject(e); });
+    socket.on('close', done);
+    socket.write(blob);
+  });
+}
+
+async function worker(s: VmState, until: number, errors: Errors): Promise<void> {
+  let slot = 0;
+  while (Date.now() < until && !s.exited) {
+    const t0 = performance.now();
+    try {
+      const data = randomBytes(BLOCK_BYTES);
+      const seek = (slot++ % 64) * 16; // 4 KiB blocks: 64 slots of 64 KiB in the 4 MiB drive
+      await s.vm.writeFile('/tmp/blk.in', data);
+      const r = await s.vm.exec(['sh', '-c', `dd if=/tmp/blk.in of=/dev/vda bs=4096 seek=${seek} conv=fsync,notrunc 2>/dev/null && dd if=/dev/vda bs=4096 skip=${seek} count=16 iflag=direct 2>/dev/null | sha256sum`]);
+      if (r.exitCode !== 0 || !r.stdout.toString().startsWith(sha(data))) errors.add('block-readback-mismatch', `${s.name}: exit ${r.exitCode}, ${r.stdout.toString().slice(0, 80)} ${r.stderr.toString().slice(0, 200)}`);
+      const blob = randomBytes(BLOCK_BYTES);
+      const back = await echo(s.vm.vsockPath, blob);
+      if (sha(back) !== sha(blob)) errors.add('vsock-echo-mismatch', `${s.name}: ${back.length} bytes back of ${blob.length}`);
+    } catch (err) {
+      if (s.exited) return;
+      errors.add('worker', `${s.name}: ${(err as Error).message}`);
+      await new Promise((r) => setTimeout(r, 1000));
+    }
+    const ms = performance.now() - t0;
+    s.iteration.add(ms);
+    if (ms > STALL_MS) s.stalls++;
+    s.iterations++;
+  }
+}
+
+/** One client, `concurrency` requests in flight, round-robin over the VMs. */
+async function hammer(vms: VmState[], until: number, errors: Errors, api: Record<string, Reservoir>): Promise<number> {
+  let n = 0;
+  const timed = async (kind: string, call: () => Promise<unknown>) => {
+    const t0 = performance.now();
+    try {
+      await call();
+    } catch (err) {
+      errors.add(`api-${kind}`, err);
+    }
+    (api[kind] ??= new Reservoir()).add(performance.now() - t0);
+    n++;
+  };
+  const lane = async (lane: number) => {
+    for (let i = lane; Date.now() < until; i++) {
+      const s = vms[i % vms.length];
+      if (s.exited) continue;
+      const c = s.vm.api;
+      switch (i % 8) {
+        case 0: case 1: case 2: await timed('get_instance', () => c.describeInstance()); break;
+        case 3: await timed('get_machine_config', () => c.getMachineConfig()); break;
+        case 4: await timed('patch_drive_limiter', () => c.patchDrive({ drive_id: 'scratch', rate_limiter: i % 16 < 8 ? { bandwidth: { size: 32 << 20, refill_time: 100 } } : {} })); break;
+        case 5: await timed('get_vm_config', () => c.getVmConfig()); break;
+        case 6: await timed('get_version', () => c.getVersion()); break;
+        case 7:
+          if (i % 64 === 7 && !s.paused) {
+            s.paused = true;
+            await timed('pause', () => c.pause());
+            await new Promise((r) => setTimeout(r, 100));
+            await timed('resume', () => c.resume());
+            s.paused = false;
+          } else {
+            await timed('flush_metrics', () => c.flushMetrics().catch((err: Error) => {
+              // No metrics path was configured (the SDK does not set one): Firecracker answers 400 too.
+              if (!/metrics/i.test(err.message)) throw err;
+            }));
+          }
+          break;
+      }
+    }
+  };
+  await Promise.all([0, 1, 2, 3].map(lane));
+  return n;
+}
+
+async function main(): Promise<void> {
+  const [file, vmsArg, minutesArg, kernel, initrd] = process.argv.slice(2);
+  const count = Number(vmsArg);
+  const minutes = Number(minutesArg);
+  const report: Record<string, unknown> = { vms: count, minutes, cpus: os.cpus().length, memTotalMiB: Math.round(os.totalmem() / 1048576) };
+  const save = () => fs.writeFileSync(file, JSON.stringify(report, null, 1));
+  const errors = new Errors();
+  const work = fs.mkdtempSync(path.join(fs.existsSync('/dev/shm') ? '/dev/shm' : os.tmpdir(), 'sparkler-soak-'));
+  const vms: VmState[] = [];
+  try {
+    const t0 = performance.now();
+    // Boot in waves of 4: a TCG host booting all at once starves the agents' first answers.
+    for (let at = 0; at < count; at += 4) {
+      await Promise.all(Array.from({ length: Math.min(4, count - at) }, async (_, k) => {
+        const name = `vm${at + k}`;
+        const dir = fs.mkdtempSync(path.join(work, `${name}-`));
+        const drive = path.join(dir, 'scratch.img');
+        fs.writeFileSync(drive, Buffer.alloc(4 << 20));
+        try {
+          const vm = await MicroVM.start({
+            kernel, initrd, vcpus: 1, memMiB: 96, workDir: dir, timeoutMs: 300_000,
+            drives: [{ drive_id: 'scratch', path_on_host: drive, is_root_device: false, is_read_only: false, cache_type: 'Writeback' }],
+          });
+          const s: VmState = { name, vm, pid: vm.process.pid!, iterations: 0, iteration: new Reservoir(), stalls: 0, paused: false };
+          vm.on('exit', (code, signal) => { s.exited = `code ${code} signal ${signal}`; });
+          await vm.exec(['sh', '-c', `/sbin/sparkler-agent -e -p ${ECHO_PORT} </dev/null >/dev/null 2>&1 &`]);
+          vms.push(s);
+        } catch (err) {
+          errors.add('boot', `${name}: ${(err as Error).message}`);
+        }
+      }));
+    }
+    report.bootSeconds = (performance.now() - t0) / 1000;
+    report.booted = vms.length;
+    const until = Date.now() + minutes * 60_000;
+    // The start sample comes after a warm-up (a fifth of the run, at most a minute): keep-alive API
+    // connections, the agent's connections and first-touch allocations are in place by then, so
+    // the start-to-end difference is drift, not set-up.
+    const warmup = setTimeout(() => { for (const s of vms) s.start = sampleProcess(s.pid); }, Math.min(60_000, minutes * 12_000));
+    const api: Record<string, Reservoir> = {};
+    const [requests] = await Promise.all([hammer(vms, until, errors, api), ...vms.map((s) => worker(s, until, errors))]);
+    clearTimeout(warmup);
+    for (const s of vms) s.end = sampleProcess(s.pid);
+    report.apiRequests = requests;
+    report.apiRequestsPerSecond = requests / (minutes * 60);
+    report.apiLatencyMs = Object.fromEntries(Object.entries(api).map(([k, r]) => [k, r.summary()]));
+    report.perVm = vms.map((s) => ({ name: s.name, iterations: s.iterations, iterationMs: s.iteration.summary(), stalls: s.stalls, exited: s.exited, start: s.start, end: s.end }));
+    const all = new Reservoir();
+    for (const s of vms) for (const v of s.iteration.values) all.add(v);
+    report.iterationMs = all.summary();
+    report.stalls = vms.reduce((n, s) => n + s.stalls, 0);
+    report.vmmExited = vms.filter((s) => s.exited).map((s) => `${s.name}: ${s.exited}`);
+    const drift = (k: keyof ProcessSample) => vms.filter((s) => s.start && s.end).map((s) => s.end![k] - s.start![k]);
+    report.drift = { rssKiB: drift('rssKiB'), privateKiB: drift('privateKiB'), fds: drift('fds'), threads: drift('threads') };
+  } catch (err) {
+    report.error = (err as Error).stack ?? String(err);
+  } finally {
+    report.errors = errors.toJson();
+    save();
+    await Promise.all(vms.map((s) => s.vm.stop().catch(() => {})));
+    fs.rmSync(work, { recursive: true, force: true });
+    save();
+  }
+}
+
+void main();
