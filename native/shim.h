@@ -119,6 +119,14 @@ napi_value js_low_memory_notification(napi_env env, napi_callback_info info);
 napi_value js_set_v8_flags(napi_env env, napi_callback_info info);
 napi_value js_map_file_latin1(napi_env env, napi_callback_info info);
 
+// native/fast-pio.c
+typedef struct fast_pio fast_pio_t;
+napi_value js_fast_pio_create(napi_env env, napi_callback_info info);
+bool fast_pio_handle(fast_pio_t* t, uint8_t* run, size_t run_len);
+void fast_pio_ref(fast_pio_t* t);
+fast_pio_t* fast_pio_from(napi_env env, napi_value buffer);
+void fast_pio_unref(fast_pio_t* t);
+
 // native/vcpu.c
 void vcpu_install_kick_signal(void);
 napi_value js_vcpu_start(napi_env env, napi_callback_info info);
@@ -128,6 +136,7 @@ napi_value js_vcpu_resume_watched(napi_env env, napi_callback_info info);
 napi_value js_vcpu_await_exit(napi_env env, napi_callback_info info);
 napi_value js_vcpu_kick(napi_env env, napi_callback_info info);
 napi_value js_vcpu_join(napi_env env, napi_callback_info info);
+napi_value js_vcpu_set_fast_pio(napi_env env, napi_callback_info info);
 
 // native/isolation.c
 napi_value js_chroot(napi_env env, napi_callback_info info);

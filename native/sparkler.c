@@ -284,6 +284,8 @@ static napi_value init(napi_env env, napi_value exports) {
       {"vcpuAwaitExit", NULL, js_vcpu_await_exit, NULL, NULL, NULL, napi_enumerable, NULL},
       {"vcpuKick", NULL, js_vcpu_kick, NULL, NULL, NULL, napi_enumerable, NULL},
       {"vcpuJoin", NULL, js_vcpu_join, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"vcpuSetFastPio", NULL, js_vcpu_set_fast_pio, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"fastPioCreate", NULL, js_fast_pio_create, NULL, NULL, NULL, napi_enumerable, NULL},
       {"mallocTrim", NULL, js_malloc_trim, NULL, NULL, NULL, napi_enumerable, NULL},
       {"lowMemoryNotification", NULL, js_low_memory_notification, NULL, NULL, NULL, napi_enumerable, NULL},
       {"setV8Flags", NULL, js_set_v8_flags, NULL, NULL, NULL, napi_enumerable, NULL},

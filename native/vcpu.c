@@ -122,10 +122,18 @@ typedef struct {
   // so a handle collected while its thread still runs cannot leave the thread on freed memory.
   _Atomic int refs;
   int joined;               // pthread_join returned (main thread only)
+  // The port-I/O fast path (native/fast-pio.c), once attached: run and run_len are set before
+  // `fast` is published, and never change after.
+  _Atomic(fast_pio_t*) fast;
+  uint8_t* run;
+  size_t run_len;
 } vcpu_t;
 
 static void vcpu_unref(vcpu_t* v) {
-  if (atomic_fetch_sub(&v->refs, 1) == 1) free(v);
+  if (atomic_fetch_sub(&v->refs, 1) == 1) {
+    fast_pio_unref(atomic_load(&v->fast));
+    free(v);
+  }
 }
 
 static void kick_handler(int sig) { (void)sig; }
@@ -207,6 +215,10 @@ static void* vcpu_thread(void* arg) {
   v->first_run_ns = vcpu_now_ns();
   for (;;) {
     long r = ioctl(v->fd, KVM_RUN_IOCTL, 0);
+    if (r == 0) {
+      fast_pio_t* fast = atomic_load_explicit(&v->fast, memory_order_acquire);
+      if (fast && fast_pio_handle(fast, v->run, v->run_len)) continue;  // answered: no hand-over
+    }
     v->last_result = r < 0 ? -errno : 0;
     // Publish the exit (the CAS orders last_result and kvm_run before it): to the watching
     // main thread if it spins for us, else through the threadsafe function.
@@ -428,6 +440,26 @@ napi_value js_vcpu_join(napi_env env, napi_callback_info info) {
   return make_int64(env, -err);
 }
 
+// vcpuSetFastPio(handle, table, runBytes) -> 0 | -EBUSY: from now on this vCPU's thread answers
+// the port accesses `table` (fastPioCreate) matches itself, in its kvm_run mapping `runBytes`.
+// Once per vCPU; the table lives as long as any vCPU uses it.
+napi_value js_vcpu_set_fast_pio(napi_env env, napi_callback_info info) {
+  napi_value argv[3];
+  if (!get_args(env, info, 3, argv)) return NULL;
+  vcpu_t* v = get_vcpu(env, argv[0]);
+  if (!v) return NULL;
+  fast_pio_t* t = fast_pio_from(env, argv[1]);
+  if (!t) return NULL;
+  void* data = NULL;
+  size_t length = 0;
+  NAPI_CALL(env, napi_get_buffer_info(env, argv[2], &data, &length));
+  if (atomic_load(&v->fast) != NULL) return make_int64(env, -EBUSY);
+  v->run = (uint8_t*)data;
+  v->run_len = length;
+  fast_pio_ref(t);
+  atomic_store_explicit(&v->fast, t, memory_order_release);
+  return make_int64(env, 0);
+}
 
 // Called once when the addon loads. The kick signal interrupts syscalls (no SA_RESTART) and is
 // blocked on every thread but the vCPU threads, so a stray delivery cannot disturb Node's own.

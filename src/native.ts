@@ -155,6 +155,14 @@ export interface NativeShim {
   vcpuAwaitExit(handle: VcpuHandle, spinNs: number): number;
   vcpuKick(handle: VcpuHandle): number;
   vcpuJoin(handle: VcpuHandle): number;
+  /**
+   * The port-I/O fast path (native/fast-pio.c, layout in vmm/fast-pio.ts): an empty rule table and
+   * byte ring as an ArrayBuffer; C writes 1 to `eventfd` (-1: none) when the ring turns non-empty.
+   * Optional: an addon built before it lacks it (and the fake has none).
+   */
+  fastPioCreate?(eventfd: number): ArrayBuffer;
+  /** Lets the vCPU's thread answer the accesses `table` matches, in its kvm_run mapping `run`: 0, or -EBUSY if already set. */
+  vcpuSetFastPio?(handle: VcpuHandle, table: ArrayBuffer, run: Uint8Array): number;
   // The four below are optional: an addon built before they existed lacks them.
   /** glibc malloc_trim(pad): gives the free pages of every malloc arena back; 1 if any were, else 0. */
   mallocTrim?(pad: number): number;

@@ -9,6 +9,7 @@ import { detectKvmHost } from '../host/kvm-host';
 import { BootConfig, bootKey, bootOrder, BootPlan, BootResults, BootSample, runBootPlan } from './boot';
 import { BenchContext } from './context';
 import { BenchEntry, makeEntry } from './results';
+import { pairedBootEntries } from './paired';
 
 export interface BootArtifacts {
   bzImage: string;
@@ -29,23 +30,26 @@ function plan(ctx: BenchContext, a: BootArtifacts, out: string): BootPlan {
   // the others once or twice, process start only; no new boot 300 s after the start, and the
   // emulated host killed 150 s later, so that the whole quick run stays under 10 minutes (on a
   // slow day the budget cuts the other configurations' second runs first, never the headline's).
+  // The paired measure: the headline configuration 21 times, Sparkler and QEMU in ABBA order
+  // (boot.ts bootOrder), the api span and the vmlinux boots in its first 5 runs only; the
+  // console-on configurations 9 and 7 times for their own paired ratios.
   const configs: BootConfig[] = ctx.quick
     ? [
-      { console: false, vcpus: 1, modes: ['process', 'api'], extras: ['sparkler-vmlinux', 'qemu-vmlinux'], runs: 11 },
+      { console: false, vcpus: 1, modes: ['process', 'api'], extras: ['sparkler-vmlinux', 'qemu-vmlinux'], runs: 21, fullRuns: 5 },
       { console: false, vcpus: 2, modes: ['process'], runs: 2 },
-      { console: true, vcpus: 1, modes: ['process'], runs: 2 },
-      { console: true, vcpus: 2, modes: ['process'], runs: 1 },
+      { console: true, vcpus: 1, modes: ['process'], runs: 9 },
+      { console: true, vcpus: 2, modes: ['process'], runs: 7 },
     ]
     : [
-      { console: false, vcpus: 1, modes: ['process', 'api'], extras: ['sparkler-vmlinux', 'qemu-vmlinux', 'sparkler-unbundled', 'sparkler-pinned'], runs: 10 },
-      { console: false, vcpus: 2, modes: ['process', 'api'], runs: 5 },
-      { console: true, vcpus: 1, modes: ['process', 'api'], extras: ['sparkler-vmlinux', 'qemu-vmlinux', 'sparkler-pinned'], runs: 5 },
-      { console: true, vcpus: 2, modes: ['process', 'api'], extras: ['sparkler-pinned'], runs: 5 },
+      { console: false, vcpus: 1, modes: ['process', 'api'], extras: ['sparkler-vmlinux', 'qemu-vmlinux', 'sparkler-unbundled', 'sparkler-pinned'], runs: 31, fullRuns: 10 },
+      { console: false, vcpus: 2, modes: ['process', 'api'], runs: 11, fullRuns: 5 },
+      { console: true, vcpus: 1, modes: ['process', 'api'], extras: ['sparkler-vmlinux', 'qemu-vmlinux', 'sparkler-pinned'], runs: 21, fullRuns: 5 },
+      { console: true, vcpus: 2, modes: ['process', 'api'], extras: ['sparkler-pinned'], runs: 21, fullRuns: 5 },
     ];
   return {
     sparklerBin: ctx.bin, qemu: ctx.qemu, bzImage: a.bzImage, vmlinux: a.vmlinux, initrd: a.initrd,
     memMiB: 128, configs, timeoutMs: ctx.quick ? 60_000 : 180_000, out,
-    budgetMs: ctx.quick ? 300_000 : 0,
+    budgetMs: ctx.quick ? 420_000 : 0,
     experiment: ctx.experiments.find((v) => v.name === 'unbundled'),
   };
 }
@@ -69,8 +73,9 @@ export async function runBootSuite(ctx: BenchContext): Promise<{ entries: BenchE
       ctx.progress(`boot suite: ${host.kind === 'pvm' ? 'this /dev/kvm is PVM' : 'no /dev/kvm'}: running inside the emulated KVM host (both VMMs in the same run)`);
       results = await runInEmulatedHost(ctx, p, planFile);
     }
+    if (results.stalls) ctx.problems.push(`boot: the emulated KVM host stalled ${results.stalls} time(s) in this run (killed and started again); the paired entries say so too`);
     if (results.skipped) ctx.problems.push(`boot: the quick run's time budget was spent; ${results.skipped} boots were skipped (fewer runs than planned)`);
-    return { entries: bootEntries(ctx, results.samples, where), where, samples: results.samples };
+    return { entries: [...bootEntries(ctx, results.samples, where), ...pairedBootEntries(ctx, results.samples, where, results.stalls ?? 0)], where, samples: results.samples };
   } finally {
     fs.rmSync(shared, { recursive: true, force: true });
   }
@@ -92,6 +97,7 @@ async function runInEmulatedHost(ctx: BenchContext, p: BootPlan, planFile: strin
   const aliveFile = `${p.out}.alive`;
   const measured: BootSample[] = [];
   let host = '';
+  let stalls = 0;
   for (let attempt = 1; ; attempt++) {
     const left = total - (Date.now() - started);
     const plan: BootPlan = { ...p, budgetMs: p.budgetMs > 0 ? Math.max(60_000, left - 150_000) : 0, done: measured.map(bootKey) };
@@ -121,20 +127,21 @@ async function runInEmulatedHost(ctx: BenchContext, p: BootPlan, planFile: strin
     // through the read-only root share (cached). Both VMMs' files now come the same way.
     const r = await runInEmuHost([process.execPath, path.join(__dirname, 'boot.js'), planFile], { cwd: path.dirname(planFile), stdio: 'inherit', timeoutMs: Math.max(60_000, left), signal: abort.signal });
     clearInterval(watch);
+    if (stalled) stalls++;
     const results = fs.existsSync(p.out) ? (JSON.parse(fs.readFileSync(p.out, 'utf8')) as BootResults) : undefined;
     if (results) {
       measured.push(...results.samples);
       host = results.host;
     }
-    if (r.code === 0 && results) return { host, where: '', samples: measured, skipped: results.skipped };
+    if (r.code === 0 && results) return { host, where: '', samples: measured, skipped: results.skipped, stalls };
     // A host that failed only after its last boot (while shutting down) leaves nothing to redo.
-    if (results && bootOrder({ ...p, done: measured.map(bootKey) }).length === 0) return { host, where: '', samples: measured };
+    if (results && bootOrder({ ...p, done: measured.map(bootKey) }).length === 0) return { host, where: '', samples: measured, stalls };
     const why = stalled ? 'showed no sign of life' : `ended with code ${r.code}`;
     const boots = results?.samples.length ?? 0;
     if (attempt >= MAX_EMUHOST_STARTS || total - (Date.now() - started) < 120_000) {
       if (measured.length === 0) throw new Error(`the emulated KVM host run ${why} before any boot finished`);
       ctx.problems.push(`boot: the emulated KVM host run ${why} after ${boots} boots and was not started again (no time or starts left); the results are the ${measured.length} boots measured`);
-      return { host, where: '', samples: measured };
+      return { host, where: '', samples: measured, stalls };
     }
     ctx.problems.push(`boot: the emulated KVM host run ${why} after ${boots} boots; started it again for the boots not yet done`);
     ctx.progress(`boot suite: the emulated KVM host ${why} after ${boots} boots; starting it again for the boots not yet done`);

@@ -30,6 +30,11 @@ export interface BootConfig {
   /** Repetitions of this configuration. */
   runs: number;
   /**
+   * Runs (the first ones) that boot every mode and extra; the runs after them boot only Sparkler
+   * and QEMU in the process span, the pairs of the paired measure. Default: all of them.
+   */
+  fullRuns?: number;
+  /**
    * Variants also booted (process span): either VMM on the uncompressed ELF vmlinux (no
    * in-guest decompression; QEMU enters it through its PVH note), Sparkler's start-up experiment
    * (plan.experiment), or Sparkler pinned to one CPU (taskset: the vCPU thread and the VMM thread
@@ -77,6 +82,8 @@ export interface BootResults {
   samples: BootSample[];
   /** Boots not started because the time budget was spent. */
   skipped?: number;
+  /** Times the emulated host stalled (showed no sign of life) and was started again. */
+  stalls?: number;
 }
 
 /**
@@ -233,7 +240,9 @@ export const bootKey = (b: { vmm: BootVmm; mode: BootMode; console: boolean; vcp
  * The plan's boots in the order they run: every configuration once first, then the first
  * (headline) configuration's remaining runs, then the others' round by round, so that a run cut
  * short loses the least; within a round the VMMs alternate which goes first. Boots named in
- * plan.done (measured by an earlier start of the emulated host) are left out.
+ * plan.done (measured by an earlier start of the emulated host) are left out. Sparkler and QEMU
+ * go ABBA (run 0 Sparkler first, run 1 QEMU first, ...): each run's two boots are a pair whose
+ * ratio a slow drift of the host (other tenants, the emulated host's state) barely moves.
  */
 export function bootOrder(plan: Pick<BootPlan, 'configs' | 'qemu' | 'experiment' | 'done'>): BootTask[] {
   const rounds: { run: number; c: BootConfig; order: number }[] = [];
@@ -244,10 +253,11 @@ export function bootOrder(plan: Pick<BootPlan, 'configs' | 'qemu' | 'experiment'
   const done = new Set(plan.done ?? []);
   const tasks: BootTask[] = [];
   for (const { run, c } of rounds) {
-    for (const mode of c.modes) {
+    const full = run < (c.fullRuns ?? c.runs);
+    for (const mode of full ? c.modes : c.modes.filter((m) => m === 'process')) {
       const vmms: BootVmm[] = plan.qemu ? ['sparkler', 'qemu'] : ['sparkler'];
       if (run % 2 === 1) vmms.reverse();
-      if (mode === 'process') {
+      if (mode === 'process' && full) {
         const extras = (c.extras ?? []).filter((x) => (x !== 'sparkler-unbundled' || plan.experiment) && (x !== 'qemu-vmlinux' || plan.qemu));
         vmms.push(...(run % 2 === 1 ? extras.reverse() : extras));
       }

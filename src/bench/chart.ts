@@ -2,7 +2,7 @@
  * The report's chart: an SVG drawn here (no dependency), one panel per measurement with
  * Sparkler's bar beside its peer's (QEMU, or the C floor for the exit round trip). Each panel
  * has its own scale (the units differ); bars are medians, whiskers span min to max, and the
- * ratio is printed at the right.
+ * ratio is printed at the right. Paired entries get a ratio axis instead (ratioPanel).
  */
 import type { BenchEntry } from './results';
 import type { Summary } from './stats';
@@ -41,8 +41,33 @@ function splitName(name: string): [string, string] {
   return [name.slice(0, slash), tail.length > 40 ? `${tail.slice(0, 39)}…` : tail];
 }
 
+/**
+ * A paired entry's panel: the ratio axis (0 to at least 1.5), a line at 1.0 (parity with QEMU),
+ * the interquartile range of the pair ratios as a pale band, the 95% interval as a whisker and
+ * the median as a dot.
+ */
+function ratioPanel(y: number, e: BenchEntry): string {
+  const p = e.paired!;
+  const top = Math.max(1.5, Math.ceil(p.spread.max * 4) / 4);
+  const scale = (BAR_W - 60) / top;
+  const x = (r: number): string => (LABEL_W + r * scale).toFixed(1);
+  const mid = y + BAR_H;
+  return [
+    `<line x1="${LABEL_W}" y1="${mid + 12}" x2="${x(top)}" y2="${mid + 12}" stroke="#adb5bd"/>`,
+    ...[0, 0.5, 1, 1.5, 2, 2.5, 3].filter((t) => t <= top).map((t) => `<text x="${x(t)}" y="${mid + 24}" class="s" text-anchor="middle">${t.toFixed(1)}</text>`),
+    `<line x1="${x(1)}" y1="${y - 2}" x2="${x(1)}" y2="${mid + 12}" stroke="#1c7ed6" stroke-dasharray="3,2"/>`,
+    `<rect x="${x(p.spread.q1)}" y="${mid - 6}" width="${Math.max(1, (p.spread.q3 - p.spread.q1) * scale).toFixed(1)}" height="12" fill="${COLORS.sparkler}" opacity="0.25"/>`,
+    `<line x1="${x(p.ci95[0])}" y1="${mid}" x2="${x(p.ci95[1])}" y2="${mid}" stroke="#212529" stroke-width="2"/>`,
+    `<line x1="${x(p.ci95[0])}" y1="${mid - 5}" x2="${x(p.ci95[0])}" y2="${mid + 5}" stroke="#212529" stroke-width="2"/>`,
+    `<line x1="${x(p.ci95[1])}" y1="${mid - 5}" x2="${x(p.ci95[1])}" y2="${mid + 5}" stroke="#212529" stroke-width="2"/>`,
+    `<circle cx="${x(p.median)}" cy="${mid}" r="4" fill="${COLORS.sparkler}"/>`,
+    `<text x="${(Number(x(Math.max(p.ci95[1], p.spread.q3))) + 8).toFixed(1)}" y="${mid + 4}" class="t">${p.median.toFixed(2)}x [${p.ci95[0].toFixed(2)}, ${p.ci95[1].toFixed(2)}], ${p.pairs} pairs</text>`,
+  ].join('');
+}
+
 export function chartSvg(entries: BenchEntry[], title: string): string {
-  const rows = entries;
+  // Paired ratios (with their intervals) first: they are the figures that hold still.
+  const rows = [...entries.filter((e) => e.paired), ...entries.filter((e) => !e.paired)];
   const height = 58 + rows.length * PANEL_H + 20;
   const parts: string[] = [];
   parts.push(`<svg xmlns="http://www.w3.org/2000/svg" width="${WIDTH}" height="${height}" viewBox="0 0 ${WIDTH} ${height}" font-family="sans-serif">`);
@@ -63,7 +88,12 @@ export function chartSvg(entries: BenchEntry[], title: string): string {
     parts.push(`<text x="12" y="${y + 10}" class="h">${esc(first)}</text>`);
     if (rest) parts.push(`<text x="12" y="${y + 23}" class="s">${esc(rest)}</text>`);
     parts.push(`<text x="12" y="${y + (rest ? 36 : 25)}" class="s">${esc(e.unit)}, ${e.better} is better</text>`);
-    if (e.ratio !== null) parts.push(`<text x="12" y="${y + (rest ? 49 : 38)}" class="s">ratio ${e.ratio.toFixed(2)}x ${e.against === 'c_floor' ? 'the C floor' : 'QEMU'}</text>`);
+    if (e.ratio !== null && !e.paired) parts.push(`<text x="12" y="${y + (rest ? 49 : 38)}" class="s">ratio ${e.ratio.toFixed(2)}x ${e.against === 'c_floor' ? 'the C floor' : 'QEMU'}</text>`);
+    if (e.paired) {
+      parts.push(`<text x="12" y="${y + (rest ? 49 : 38)}" class="s">Sparkler / QEMU per ABBA pair</text>`);
+      parts.push(ratioPanel(y, e));
+      return;
+    }
     parts.push(bar(y, e.sparkler, scale, COLORS.sparkler, 'Sparkler'));
     parts.push(bar(y + BAR_H + 6, peer, scale, e.against === 'c_floor' ? COLORS.floor : COLORS.qemu, e.against === 'c_floor' ? 'C floor' : 'QEMU'));
   });

@@ -4,6 +4,7 @@
  * and an SVG chart. Suites: boot and net (inside the emulated KVM host when this /dev/kvm is
  * PVM), memory, startup, create, exits (on this machine's /dev/kvm). See docs/benchmarks.md.
  */
+import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -25,6 +26,7 @@ const SUITES = ['boot', 'memory', 'startup', 'create', 'exits', 'net'] as const;
 
 /** Details drawn in the chart beside the five headlines (the report's tables have them all). */
 const CHART_DETAILS = [
+  /^boot_paired_ratio\//,
   /^boot_to_init_ms\/unbundled\//, /^boot_to_init_ms\/instance_start\/console_off\/1vcpu$/, /^boot_to_init_ms\/process_start\/console_on\/1vcpu$/,
   /^guest_boot_ms\/console_off\/1vcpu$/, /^guest_boot_ms\/(pinned\/)?console_on\/1vcpu$/,
   /^vmm_pss_mib\/20_vms$/, /^vmm_private_mib\/node_floor$/,
@@ -54,6 +56,13 @@ function kernelRelease(): string {
   } catch {
     return os.release();
   }
+}
+
+function gitCommit(): string | undefined {
+  const r = spawnSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: REPO_ROOT, encoding: 'utf8' });
+  if (r.status !== 0) return undefined;
+  const dirty = spawnSync('git', ['status', '--porcelain', '--untracked-files=no'], { cwd: REPO_ROOT, encoding: 'utf8' }).stdout.trim() !== '';
+  return `${r.stdout.trim()}${dirty ? '+dirty' : ''}`;
 }
 
 export async function run(argv: string[]): Promise<number> {
@@ -146,6 +155,7 @@ export async function run(argv: string[]): Promise<number> {
     qemu: qemu ? qemuVersion(qemu) : null,
     kernel: kernelRelease(),
     problems: ctx.problems,
+    commit: gitCommit(),
   };
   fs.mkdirSync(outDir, { recursive: true });
   fs.writeFileSync(path.join(outDir, 'latest.json'), `${JSON.stringify(ordered, null, 2)}\n`);

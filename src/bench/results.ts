@@ -4,7 +4,7 @@
  * vmm_private_mib, api_ready_ms, create_per_core_s, exit_roundtrip_us) come first and appear
  * once each; the other entries are the details and variants behind them, with unique names.
  */
-import { ratio, round, Summary, summarize } from './stats';
+import { PairedRatio, ratio, round, Summary, summarize } from './stats';
 
 export interface BenchEntry {
   name: string;
@@ -27,6 +27,12 @@ export interface BenchEntry {
   variant: string;
   note?: string;
   samples: { sparkler: number[]; qemu: number[]; floor?: number[] };
+  /**
+   * Paired entries (bench/paired.ts): the median of per-pair ratios with its 95% bootstrap
+   * interval and spread (then `ratio` is that median, and sparkler/qemu keep the per-VMM
+   * medians beside it), and how often the emulated host stalled during the run.
+   */
+  paired?: PairedRatio & { emuhostStalls: number };
 }
 
 export const HEADLINES = ['boot_to_init_ms', 'vmm_private_mib', 'api_ready_ms', 'create_per_core_s', 'exit_roundtrip_us'] as const;
@@ -41,6 +47,7 @@ export interface EntrySpec {
   where: string;
   variant: string;
   note?: string;
+  paired?: PairedRatio & { emuhostStalls: number };
 }
 
 export function makeEntry(spec: EntrySpec): BenchEntry {
@@ -66,6 +73,10 @@ export function makeEntry(spec: EntrySpec): BenchEntry {
     entry.samples.floor = roundAll(spec.floor);
   }
   if (spec.note) entry.note = spec.note;
+  if (spec.paired) {
+    entry.paired = spec.paired;
+    entry.ratio = spec.paired.median;
+  }
   return entry;
 }
 
@@ -88,9 +99,18 @@ export interface RunInfo {
   qemu: string | null;
   kernel: string;
   problems: string[];
+  /** The checkout's commit (git rev-parse --short HEAD), for the history tables; absent outside git. */
+  commit?: string;
 }
 
 const fmt = (x: number): string => (Math.abs(x) >= 100 ? x.toFixed(0) : Math.abs(x) >= 10 ? x.toFixed(1) : x.toFixed(2));
+/** The ratio, and for a paired entry its 95% interval, pairs and spread. */
+export const ratioCell = (e: BenchEntry): string => {
+  if (e.ratio === null) return '—';
+  if (!e.paired) return `${e.ratio.toFixed(2)}x`;
+  const p = e.paired;
+  return `**${p.median.toFixed(3)}x** [${p.ci95[0].toFixed(3)}, ${p.ci95[1].toFixed(3)}] (${p.pairs} pairs; ratios ${p.spread.min.toFixed(2)}–${p.spread.max.toFixed(2)}, IQR ${p.spread.q1.toFixed(2)}–${p.spread.q3.toFixed(2)}${p.emuhostStalls > 0 ? `; emulated host stalled ${p.emuhostStalls}x` : ''})`;
+};
 const cell = (s: Summary | null | undefined): string => (s ? `**${fmt(s.median)}** (${fmt(s.min)}–${fmt(s.max)}, n=${s.runs})` : '—');
 
 export function markdownReport(entries: BenchEntry[], info: RunInfo, chartFile: string): string {
@@ -104,7 +124,7 @@ export function markdownReport(entries: BenchEntry[], info: RunInfo, chartFile: 
     lines.push('| --- | --- | --- | --- | --- | --- | --- |');
     for (const e of rows) {
       const peer = e.against === 'c_floor' ? `C floor ${cell(e.floor)}` : cell(e.qemu);
-      lines.push(`| ${e.name} | ${e.unit} | ${cell(e.sparkler)} | ${peer} | ${e.ratio === null ? '—' : `${e.ratio.toFixed(2)}x`} | ${e.where} | ${e.variant}${e.note ? ` (${e.note})` : ''} |`);
+      lines.push(`| ${e.name} | ${e.unit} | ${cell(e.sparkler)} | ${peer} | ${ratioCell(e)} | ${e.where} | ${e.variant}${e.note ? ` (${e.note})` : ''} |`);
     }
     lines.push('');
   };
@@ -112,6 +132,17 @@ export function markdownReport(entries: BenchEntry[], info: RunInfo, chartFile: 
   table(entries.filter((e) => e.headline));
   lines.push('## Details', '');
   table(entries.filter((e) => !e.headline));
+  const paired = entries.filter((e) => e.paired);
+  if (paired.length > 0) {
+    // Ready to paste into docs/benchmarks.md's history tables (one per figure).
+    lines.push('## History rows (docs/benchmarks.md)', '');
+    lines.push('| figure | date | commit | ratio | 95% interval | pairs |', '| --- | --- | --- | --- | --- | --- |');
+    for (const e of paired) {
+      const p = e.paired!;
+      lines.push(`| ${e.name} | ${info.date.slice(0, 10)} | ${info.commit ?? '—'} | ${p.median.toFixed(3)}x | ${p.ci95[0].toFixed(3)}–${p.ci95[1].toFixed(3)} | ${p.pairs}${p.emuhostStalls > 0 ? ` (stalled ${p.emuhostStalls}x)` : ''} |`);
+    }
+    lines.push('');
+  }
   if (info.problems.length > 0) {
     lines.push('## Problems in this run', '');
     for (const p of info.problems) lines.push(`- ${p}`);

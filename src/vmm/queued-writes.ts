@@ -9,25 +9,33 @@
  */
 import { COM1_PORT } from '../arch/x86_64/layout';
 import { Serial } from '../devices/legacy/serial';
-import { CoalescedRing } from '../kvm/coalesced-ring';
+import { CoalescedRing, CoalescedWrite } from '../kvm/coalesced-ring';
 import { KVM_CAP } from '../kvm/ioctl-numbers';
 import { Kvm } from '../kvm/kvm';
 import { VcpuFd } from '../kvm/vcpu';
 import { VmFd } from '../kvm/vm';
+import { native, NativeShim } from '../native';
+import { SerialFastPath } from './serial-fast-path';
 
 const PAGE_SIZE = 4096;
 
 /** The ring KVM queues writes in, and whether it queues any right now. */
 export interface QueuedWrites {
-  ring: CoalescedRing;
+  ring: { drain(apply: CoalescedWrite): number };
   queuing(): boolean;
+  /** The vCPU loop's fast path, where it replaces coalesced PIO: attached to every vCPU, closed at the end. */
+  fastPath?: SerialFastPath;
 }
 
 /**
- * Queues COM1's THR writes while the guest polls; undefined where KVM cannot (or with
+ * Takes COM1's console output off the exit path: the vCPU loop's fast path (serial-fast-path.ts)
+ * where the addon has it, which answers the LSR polls too; else KVM's coalesced PIO for the THR
+ * writes. Undefined where neither can (or with SPARKLER_NO_FAST_PIO=1 and
  * SPARKLER_NO_COALESCED_PIO=1, to measure without).
  */
-export function queueSerialTransmit(kvm: Kvm, vm: VmFd, vcpu: VcpuFd, serial: Serial): QueuedWrites | undefined {
+export function queueSerialTransmit(kvm: Kvm, vm: VmFd, vcpu: VcpuFd, serial: Serial, shim: NativeShim = native()): QueuedWrites | undefined {
+  const fastPath = SerialFastPath.create(shim, serial);
+  if (fastPath) return { ring: fastPath, queuing: () => false, fastPath };
   if (process.env.SPARKLER_NO_COALESCED_PIO === '1' || kvm.checkExtension(KVM_CAP.COALESCED_PIO) <= 0) return undefined;
   // KVM_CAP_COALESCED_MMIO answers with the ring's page offset in every vCPU's mapping.
   const page = kvm.checkExtension(KVM_CAP.COALESCED_MMIO);

@@ -91,6 +91,8 @@ export interface VcpuRunnerOptions {
   /** Applies the guest writes KVM queued instead of exiting (coalesced PIO); run before each exit is handled. */
   drainQueuedWrites?: () => void;
   shim?: NativeShim;
+  /** The serial fast path (serial-fast-path.ts): attached to every vCPU thread as it starts. */
+  fastPath?: { attach(handle: VcpuHandle, run: Uint8Array): void };
   /** Spin budget per hand-over (ns), 0 = never spin; default vcpuSpinNs() (SPARKLER_VCPU_SPIN_NS). */
   spinNs?: number;
 }
@@ -157,6 +159,7 @@ export class VcpuRunner {
     for (const [index, slot] of this.slots.entries()) {
       slot.state = 'running';
       slot.handle = this.shim.vcpuStart(slot.fd.fd, index, onExit, this.vcpuSpinNs);
+      this.opts.fastPath?.attach(slot.handle, slot.fd.run.bytes);
     }
   }
 

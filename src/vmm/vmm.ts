@@ -72,6 +72,7 @@ export class Vmm {
         resolveStopped(reason);
       },
       drainQueuedWrites: parts.queuedWrites && (() => this.drainQueuedWrites()),
+      fastPath: parts.queuedWrites?.fastPath,
       onFirstRun: (ns) => { this.firstRunNs = ns; },
       onUnhandledAccess: (kind, address, isWrite) => {
         // On the exit path (Linux writes port 0x80 often): no formatting unless Debug is on.
@@ -80,6 +81,8 @@ export class Vmm {
       },
       onDeviceError: (message) => this.guestLog.warn(message),
     });
+    // Bytes the vCPU threads queued with no exit after them (serial-fast-path.ts): applied here.
+    parts.queuedWrites?.fastPath?.setOnPending(() => this.drainQueuedWrites(true));
   }
 
   /** The virtio devices, in slot order. */
@@ -132,6 +135,7 @@ export class Vmm {
   async pause(): Promise<void> {
     await this.runner.pause();
     if (this.state !== 'Paused') return;
+    this.drainQueuedWrites(); // the output the vCPUs queued reaches the sink before the pause is reported
     this.devices.setPaused(true);
     for (const vcpu of this.parts.vcpus) {
       try {
@@ -166,6 +170,8 @@ export class Vmm {
     this.closing ??= (async () => {
       this.stop({ kind: 'requested' });
       await this.runner.joinThreads();
+      this.parts.queuedWrites?.ring.drain(this.applyQueuedWrite);
+      this.parts.queuedWrites?.fastPath?.close();
       this.parts.teardown.run();
     })();
     return this.closing;

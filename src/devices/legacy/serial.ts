@@ -87,6 +87,19 @@ export interface SerialOptions {
  */
 export type PolledTransmitHook = (polled: boolean) => void;
 
+/**
+ * Which of the guest's accesses the vCPU threads may answer themselves (vmm/serial-fast-path.ts),
+ * recomputed after every access and input: `lsr`, the value an LSR read returns while nothing
+ * would change it (no input waiting, no error bit, and the guest already polls, so the first
+ * poll is seen here); `thr`, whether a THR write may only be queued for the sink (polled
+ * transmit, DLAB clear, no loopback: nothing but the output depends on it).
+ */
+export interface SerialFastRules {
+  lsr: number | undefined;
+  thr: boolean;
+}
+export type SerialFastRulesHook = (rules: SerialFastRules) => void;
+
 /** Serial.saveState's plain data. */
 export interface SerialState {
   ier: number; lcr: number; mcr: number; scr: number; dll: number; dlm: number;
@@ -137,6 +150,9 @@ export class Serial implements BusDevice {
   };
 
   private polledTransmitHook: PolledTransmitHook | undefined;
+  private fastRulesHook: SerialFastRulesHook | undefined;
+  private fastLsr: number | undefined;
+  private fastThr = false;
   private lsrPolled = false;
   private toldPolled = false;
 
@@ -171,6 +187,33 @@ export class Serial implements BusDevice {
     this.rxHead = 0;
     this.rxCount = 0;
     for (const byte of s.rx.slice(0, this.rx.length)) this.pushRx(byte);
+    this.noteFastRules();
+  }
+
+  /** Installs the hook and tells it the current rules; it is told again on every change. */
+  onFastRules(hook: SerialFastRulesHook): void {
+    this.fastRulesHook = hook;
+    this.fastLsr = this.fastLsrValue();
+    this.fastThr = this.fastThrAllowed();
+    hook({ lsr: this.fastLsr, thr: this.fastThr });
+  }
+
+  private fastLsrValue(): number | undefined {
+    return this.lsrPolled && this.rxCount === 0 && !this.overrun ? LSR_THRE | LSR_TEMT : undefined;
+  }
+
+  private fastThrAllowed(): boolean {
+    return this.transmitPolled() && (this.lcr & LCR_DLAB) === 0 && (this.mcr & MCR_LOOP) === 0;
+  }
+
+  private noteFastRules(): void {
+    if (!this.fastRulesHook) return;
+    const lsr = this.fastLsrValue();
+    const thr = this.fastThrAllowed();
+    if (lsr === this.fastLsr && thr === this.fastThr) return;
+    this.fastLsr = lsr;
+    this.fastThr = thr;
+    this.fastRulesHook({ lsr, thr });
   }
 
   /** Installs the hook and tells it the current mode; it is told again on every change. */
@@ -202,6 +245,7 @@ export class Serial implements BusDevice {
     if (accepted < bytes.length) this.inputBlocked = true;
     this.bytesIn += accepted;
     this.updateInterrupt();
+    this.noteFastRules();
     return accepted;
   }
 
@@ -232,12 +276,14 @@ export class Serial implements BusDevice {
     for (let i = 0; i < data.length; i++) data[i] = this.readByte(offset + i);
     this.updateInterrupt();
     this.maybeSignalSpace();
+    this.noteFastRules();
   }
 
   write(offset: number, data: Buffer): void {
     for (let i = 0; i < data.length; i++) this.writeByte(offset + i, data[i]);
     this.updateInterrupt();
     this.maybeSignalSpace();
+    this.noteFastRules();
   }
 
   private readByte(offset: number): number {
