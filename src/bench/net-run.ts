@@ -5,7 +5,8 @@
  * on the same bzImage, initramfs and command line. The guest pings the host, sends BYTES to the
  * host over TCP, then receives BYTES; this process is the host's end, so it times each transfer
  * from its first byte (guest->host) or its connection (host->guest) to its last, and reads the
- * VMM's CPU time (/proc/PID/stat utime + stime, every thread) at both ends. Writes PLAN.out.
+ * VMM's CPU time (/proc/PID/stat utime + stime, every thread; and the live threads but the
+ * vCPU's, from /proc/PID/task) at both ends. Writes PLAN.out.
  */
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -34,9 +35,12 @@ export interface NetSample {
   /** MiB/s, guest -> host and host -> guest. */
   upMiBps?: number;
   downMiBps?: number;
-  /** VMM CPU seconds per GiB moved, each way. */
+  /** VMM CPU seconds per GiB moved, each way: every thread, the vCPU's (guest time) included. */
   upCpuSPerGiB?: number;
   downCpuSPerGiB?: number;
+  /** The same without the vCPU thread: the VMM's own work (device emulation, event loop). */
+  upVmmCpuSPerGiB?: number;
+  downVmmCpuSPerGiB?: number;
   /** The guest's ping to the host: average round trip in ms. */
   rttMs?: number;
   error?: string;
@@ -49,6 +53,7 @@ const UP_PORT = 5101;
 const DOWN_PORT = 5102;
 const GiB = 1024 ** 3;
 const MiB = 1024 ** 2;
+const DONE = /NET-BENCH-DONE/;
 
 /** The guest's side: ping, send, receive, then the init reboots (both VMMs end on it). */
 export function guestCommand(bytes: number): string {
@@ -79,11 +84,30 @@ export function procCpuSeconds(pid: number, ticksPerS: number, read = (p: string
   return (Number(fields[11]) + Number(fields[12])) / ticksPerS;
 }
 
+/** vCPU threads by name: Sparkler's (Firecracker's name) and QEMU's. */
+export const VCPU_THREAD = /^(fc_vcpu \d+|CPU \d+\/KVM)$/;
+
+/** utime + stime of the process's live threads other than vCPUs, in seconds. */
+export function procNonVcpuCpuSeconds(pid: number, ticksPerS: number): number {
+  let total = 0;
+  for (const tid of fs.readdirSync(`/proc/${pid}/task`)) {
+    try {
+      const comm = fs.readFileSync(`/proc/${pid}/task/${tid}/comm`, 'utf8').trim();
+      if (!VCPU_THREAD.test(comm)) total += procCpuSeconds(Number(tid), ticksPerS, () => fs.readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8'));
+    } catch {
+      // the thread ended meanwhile
+    }
+  }
+  return total;
+}
+
 export function qemuNetArgs(plan: Pick<NetPlan, 'bzImage' | 'initrd' | 'memMiB' | 'bytes'>): string[] {
   return [
     ...microvmArgs({ kernel: plan.bzImage, initrd: plan.initrd, cmdline: guestCmdline(plan.bytes), vcpus: 1, memMiB: plan.memMiB }),
     '-netdev', `tap,id=n0,ifname=${TAP},script=no,downscript=no,vhost=off`,
     '-device', `virtio-net-device,netdev=n0,mac=${GUEST_MAC}`,
+    // Thread names (`CPU 0/KVM`), so the vCPU thread can be told from the others.
+    '-name', 'net-bench,debug-threads=on',
   ];
 }
 
@@ -95,31 +119,33 @@ export function sparklerNetConfig(plan: Pick<NetPlan, 'bzImage' | 'initrd' | 'me
   };
 }
 
-interface Span { t0: number; cpu0: number }
+interface Span { t0: number; cpu0: number; vmm0: number }
+interface Took { s: number; cpu: number; vmm: number }
 
 /** The host's ends of both transfers for one boot; `pid` is the VMM's. */
 function hostEnds(bytes: number, pid: () => number, ticks: number) {
   const now = () => Number(process.hrtime.bigint()) / 1e9;
-  const cpu = () => procCpuSeconds(pid(), ticks);
-  const result: { up?: { s: number; cpu: number }; down?: { s: number; cpu: number } } = {};
+  const start = (): Span => ({ t0: now(), cpu0: procCpuSeconds(pid(), ticks), vmm0: procNonVcpuCpuSeconds(pid(), ticks) });
+  const took = (span: Span): Took => ({ s: now() - span.t0, cpu: procCpuSeconds(pid(), ticks) - span.cpu0, vmm: procNonVcpuCpuSeconds(pid(), ticks) - span.vmm0 });
+  const result: { up?: Took; down?: Took } = {};
   const blob = Buffer.alloc(bytes);
   const up = net.createServer((s) => {
     let n = 0;
     let span: Span | undefined;
     s.on('error', () => {});
     s.on('data', (d) => {
-      span ??= { t0: now(), cpu0: cpu() };
+      span ??= start();
       n += d.length;
       if (n >= bytes && result.up === undefined) {
-        result.up = { s: now() - span.t0, cpu: cpu() - span.cpu0 };
+        result.up = took(span);
         s.end();
       }
     });
   });
   const down = net.createServer((s) => {
-    const span = { t0: now(), cpu0: cpu() };
+    const span = start();
     s.on('error', () => {});
-    s.on('close', () => { result.down = { s: now() - span.t0, cpu: cpu() - span.cpu0 }; });
+    s.on('close', () => { result.down = took(span); });
     s.end(blob);
   });
   const listening = Promise.all([
@@ -142,13 +168,22 @@ async function oneRun(plan: NetPlan, vmm: NetVmm, run: number, ticks: number, sc
     } else {
       p = spawnTimed(plan.qemu!, qemuNetArgs(plan));
     }
-    p.child.stdout?.on('data', (d: Buffer) => { stdout = (stdout + d.toString()).slice(-65536); });
-    const code = await withTimeout(p.exited, plan.timeoutMs, `${vmm} run ${run + 1}`);
+    // The run ends at the guest's marker: QEMU microvm has no keyboard controller, so the
+    // guest's reboot=k reset never ends QEMU (its -no-reboot does not see one).
+    const done = new Promise<string>((resolve) => {
+      p!.child.stdout?.on('data', (d: Buffer) => {
+        stdout = (stdout + d.toString()).slice(-65536);
+        if (DONE.test(stdout)) resolve('done');
+      });
+      void p!.exited.then((c) => resolve(`exit ${c}`));
+    });
+    const how = await withTimeout(done, plan.timeoutMs, `${vmm} run ${run + 1}`);
     const sample: NetSample = { vmm, run, rttMs: parseRtt(stdout) };
     const { up, down } = ends.result;
-    if (up) { sample.upMiBps = plan.bytes / MiB / up.s; sample.upCpuSPerGiB = up.cpu / (plan.bytes / GiB); }
-    if (down) { sample.downMiBps = plan.bytes / MiB / down.s; sample.downCpuSPerGiB = down.cpu / (plan.bytes / GiB); }
-    if (!up || !down || !/NET-BENCH-DONE/.test(stdout)) sample.error = `the guest did not finish both transfers (exit ${code}): ${stdout.slice(-600)} ${p.stderrTail().slice(-600)}`;
+    const gib = plan.bytes / GiB;
+    if (up) Object.assign(sample, { upMiBps: plan.bytes / MiB / up.s, upCpuSPerGiB: up.cpu / gib, upVmmCpuSPerGiB: up.vmm / gib });
+    if (down) Object.assign(sample, { downMiBps: plan.bytes / MiB / down.s, downCpuSPerGiB: down.cpu / gib, downVmmCpuSPerGiB: down.vmm / gib });
+    if (!up || !down || how !== 'done') sample.error = `the guest did not finish both transfers (${how}): ${stdout.slice(-600)} ${p.stderrTail().slice(-600)}`;
     return sample;
   } catch (err) {
     return { vmm, run, error: `${(err as Error).message}: ${stdout.slice(-600)} ${p?.stderrTail().slice(-600) ?? ''}` };
@@ -170,7 +205,7 @@ export async function runNetPlan(plan: NetPlan, progress: (line: string) => void
       // Alternate who goes first, so that a drift in the machine's load falls on both.
       for (const vmm of run % 2 === 0 ? vmms : [...vmms].reverse()) {
         const s = await oneRun(plan, vmm, run, ticks, scratch);
-        progress(`${vmm} run ${run + 1}: ${s.error ?? `up ${s.upMiBps?.toFixed(1)} MiB/s, down ${s.downMiBps?.toFixed(1)} MiB/s, rtt ${s.rttMs} ms, CPU/GiB up ${s.upCpuSPerGiB?.toFixed(2)} s down ${s.downCpuSPerGiB?.toFixed(2)} s`}`);
+        progress(`${vmm} run ${run + 1}: ${s.error ?? `up ${s.upMiBps?.toFixed(1)} MiB/s, down ${s.downMiBps?.toFixed(1)} MiB/s, rtt ${s.rttMs} ms, CPU/GiB up ${s.upCpuSPerGiB?.toFixed(2)} s down ${s.downCpuSPerGiB?.toFixed(2)} s, without the vCPU up ${s.upVmmCpuSPerGiB?.toFixed(2)} s down ${s.downVmmCpuSPerGiB?.toFixed(2)} s`}`);
         samples.push(s);
         fs.writeFileSync(plan.out, JSON.stringify(samples));
       }

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { guestCmdline, guestCommand, parseRtt, procCpuSeconds, qemuNetArgs, sparklerNetConfig, TAP } from './net-run';
+import { guestCmdline, guestCommand, parseRtt, procCpuSeconds, qemuNetArgs, sparklerNetConfig, TAP, VCPU_THREAD } from './net-run';
 import { netEntries } from './net';
 import type { BenchContext } from './context';
 
@@ -23,6 +23,8 @@ test("busybox ping's summary gives the average; /proc/PID/stat's utime + stime i
   assert.equal(parseRtt('ping: sendto: Network unreachable'), undefined);
   const stat = '1234 (node (v) x) S 1 1234 1234 0 -1 4194560 100 0 0 0 250 50 0 0 20 0 11 0 100 0 0';
   assert.equal(procCpuSeconds(1234, 100, () => stat), 3);
+  assert.ok(['fc_vcpu 0', 'CPU 0/KVM', 'fc_vcpu 12'].every((n) => VCPU_THREAD.test(n)));
+  assert.ok(!['node', 'qemu-system-x86', 'libuv-worker', 'fc_api'].some((n) => VCPU_THREAD.test(n)));
 });
 
 test('entries: medians per direction with Sparkler/QEMU ratios; a failed run is a problem, not a sample', () => {

@@ -57,5 +57,7 @@ export function netEntries(ctx: BenchContext, samples: NetSample[], where: strin
     makeEntry({ name: 'net_rtt_ms', unit: 'ms', where, ...both((s) => s.rttMs), variant: `the guest pings the host 5 times (busybox ping average); ${peer}` }),
     makeEntry({ name: 'net_vmm_cpu_s_per_gib/guest_to_host', unit: 's/GiB', where, ...both((s) => s.upCpuSPerGiB), variant: `VMM utime + stime (/proc/PID/stat, all threads, vCPU included) over the transfer / GiB moved; ${size}` }),
     makeEntry({ name: 'net_vmm_cpu_s_per_gib/host_to_guest', unit: 's/GiB', where, ...both((s) => s.downCpuSPerGiB), variant: `as above, host -> guest` }),
+    makeEntry({ name: 'net_vmm_cpu_s_per_gib/no_vcpu/guest_to_host', unit: 's/GiB', where, ...both((s) => s.upVmmCpuSPerGiB), variant: `the VMM's threads but the vCPU's (Sparkler: fc_vcpu 0; QEMU: CPU 0/KVM): device emulation and event loop, / GiB; guest -> host` }),
+    makeEntry({ name: 'net_vmm_cpu_s_per_gib/no_vcpu/host_to_guest', unit: 's/GiB', where, ...both((s) => s.downVmmCpuSPerGiB), variant: `as above, host -> guest` }),
   ];
 }
