@@ -129,3 +129,24 @@ test('a snapshot refuses a device whose state is not persisted, naming it', () =
   manager.attachAll([spec('vsock', [])], { vsock: [{ id: 'vsock' }] } as never);
   assert.throws(() => manager.saveStates(), (e: Error & { code?: string }) => e.code === 'ESNAPSHOTUNSUPPORTED' && /vsock device `vsock` cannot be saved in a snapshot yet/.test(e.message));
 });
+
+test('a snapshot calls every device\'s prepareSave once, before any save; none when a device cannot be saved', () => {
+  const log: string[] = [];
+  const saving = (type: string): VirtioDeviceSpec<FakeConfig> => ({
+    ...spec(type, log),
+    create(config, ctx) {
+      const created = spec(type, log).create(config, ctx);
+      return { ...created, prepareSave: () => log.push(`prepare ${config.id}`), save: () => { log.push(`save ${config.id}`); return { inFlight: 0, state: { id: config.id } }; } };
+    },
+  });
+  const { manager } = setup();
+  manager.attachAll([saving('a'), saving('b')], { a: [{ id: 'a1' }], b: [{ id: 'b1' }] } as never);
+  const saved = manager.saveStates();
+  assert.deepEqual(log, ['prepare a1', 'prepare b1', 'save a1', 'save b1']);
+  assert.deepEqual(saved.map((s) => s.device), [{ id: 'a1' }, { id: 'b1' }]);
+  log.length = 0;
+  const mixed = setup().manager;
+  mixed.attachAll([saving('a'), spec('vsock', log)], { a: [{ id: 'a1' }], vsock: [{ id: 'v' }] } as never);
+  assert.throws(() => mixed.saveStates(), /cannot be saved in a snapshot yet/);
+  assert.deepEqual(log, [], 'a refused snapshot changes no device');
+});
