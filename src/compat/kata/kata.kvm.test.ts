@@ -15,7 +15,7 @@ import { tempDir } from '../../testing/temp-dir';
 import { tinyKernel } from '../../testing/tiny-guests';
 import { waitFor } from '../../testing/wait';
 import { FifoReader, JAILER, ReplayApi, SPARKLER, alive, startProcess, threadNames } from '../replay';
-import { KATA, kataFcConfig, kataJailerArgs, kataPaths } from './fc-config';
+import { KATA, kataFcConfig, kataJailerArgs, kataPaths, revertBytes } from './fc-config';
 
 const hasIp = spawnSync('sh', ['-c', 'command -v ip && command -v mount']).status === 0;
 const skip = process.getuid?.() !== 0 ? 'Kata runs the jailer as root' : kvmUnavailableReason() ?? (hasIp ? undefined : 'ip(8) and mount(8) are needed');
@@ -122,8 +122,16 @@ test('Kata: jailer --id --node 0 --exec-file --uid --gid --chroot-base-dir --dae
   const vcpus = [...threadNames(pid).values()].filter((n) => n.startsWith('fc_vcpu')).map((n) => Number.parseInt(n.split('fc_vcpu')[1].trim(), 10)).sort();
   assert.deepEqual(vcpus, [0, 1]);
 
-  // The VMM writes its log and metrics into Kata's FIFOs (Kata parses each metrics line as JSON).
+  // The config file as the VMM took it: Kata's rx limit (8 Mbit/s -> 1,000,000 B -> revertBytes)
+  // and the empty tx limiter object (no limit).
   const api = new ReplayApi(socketPath);
+  const vmConfig = (await api.send('GET', '/vm/config')).json as { 'network-interfaces': { rx_rate_limiter?: { bandwidth?: { size: number; refill_time: number } }; tx_rate_limiter?: object }[]; drives: unknown[] };
+  const iface = vmConfig['network-interfaces'][0];
+  assert.deepEqual([iface.rx_rate_limiter?.bandwidth?.size, iface.rx_rate_limiter?.bandwidth?.refill_time], [revertBytes(1_000_000), 1000]);
+  assert.equal((iface.tx_rate_limiter as { bandwidth?: unknown } | undefined)?.bandwidth, undefined);
+  assert.equal(vmConfig.drives.length, 1 + KATA.diskPoolSize);
+
+  // The VMM writes its log and metrics into Kata's FIFOs (Kata parses each metrics line as JSON).
   await api.send('PUT', '/actions', { action_type: 'FlushMetrics' });
   await waitFor(() => metrics.lines().length > 0, 'a metrics line on the FIFO', 10_000);
   const line = JSON.parse(metrics.lines().at(-1)!) as Record<string, unknown>;
