@@ -128,7 +128,7 @@ test('Kata: jailer --id --node 0 --exec-file --uid --gid --chroot-base-dir --dae
   const vmConfig = (await api.send('GET', '/vm/config')).json as { 'network-interfaces': { rx_rate_limiter?: { bandwidth?: { size: number; refill_time: number } }; tx_rate_limiter?: object }[]; drives: unknown[] };
   const iface = vmConfig['network-interfaces'][0];
   assert.deepEqual([iface.rx_rate_limiter?.bandwidth?.size, iface.rx_rate_limiter?.bandwidth?.refill_time], [revertBytes(1_000_000), 1000]);
-  assert.equal((iface.tx_rate_limiter as { bandwidth?: unknown } | undefined)?.bandwidth, undefined);
+  assert.equal((iface.tx_rate_limiter as { bandwidth?: unknown } | undefined)?.bandwidth ?? null, null, 'no tx limit');
   assert.equal(vmConfig.drives.length, 1 + KATA.diskPoolSize);
 
   // The VMM writes its log and metrics into Kata's FIFOs (Kata parses each metrics line as JSON).
