@@ -66,7 +66,19 @@ test('Kata: jailer --id --node 0 --exec-file --uid --gid --chroot-base-dir --dae
   sh(`mount --bind '${jailerRoot}' '${jailerRoot}' && mount --make-shared '${jailerRoot}'`);
   cleanups.push(() => sh(`umount -l '${jailerRoot}'`));
   // --node 0 puts the VMM in cpuset <root>/sparkler/<id> (this test's own cpuset is the root).
-  cleanups.push(() => { for (const d of [`/sys/fs/cgroup/cpuset/sparkler/${id}`, '/sys/fs/cgroup/cpuset/sparkler']) try { fs.rmdirSync(d); } catch { /* absent or in use */ } });
+  cleanups.push(() => {
+    // The cgroup stays busy for a moment after its last task ended: retry for up to 3 s.
+    const deadline = Date.now() + 3000;
+    for (const d of [`/sys/fs/cgroup/cpuset/sparkler/${id}`, '/sys/fs/cgroup/cpuset/sparkler']) {
+      for (;;) {
+        try { fs.rmdirSync(d); break; } catch (err) {
+          const code = (err as NodeJS.ErrnoException).code;
+          if (code === 'ENOENT' || code === 'ENOTEMPTY' || Date.now() > deadline) break; // gone, or another jail's parent
+          Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 20);
+        }
+      }
+    }
+  });
 
   fs.writeFileSync(path.join(assets, 'vmlinux'), tinyKernel(DOTS_FOREVER));
   fs.writeFileSync(path.join(assets, 'rootfs.img'), Buffer.alloc(1 << 20));
