@@ -127,6 +127,8 @@ test('go-sdk default handlers in order: logger+metrics on FIFOs, machine-config 
   assert.ok(metrics.lines().every((l) => typeof JSON.parse(l) === 'object'));
   assert.match(log.text(), /\[gosdk:[a-z_]+:(INFO|DEBUG|WARN)\] /);
   assert.doesNotMatch(log.text(), /\[gosdk:[a-z_]+:[A-Z]+:[^\]]+\.js:\d+\]/, 'no log origin');
+  // Machine.Shutdown -> sendCtrlAltDel (the tiny guest ignores it; a Linux guest reboots), then StopVMM.
+  assert.equal((await api.send('PUT', '/actions', { action_type: 'SendCtrlAltDel' })).status, 204, api.transcript());
   vmm.child.kill('SIGTERM'); // StopVMM
   assert.notEqual(await vmm.exit, null);
 });

@@ -15,7 +15,7 @@ import { tempDir } from '../../testing/temp-dir';
 import { tinyKernel } from '../../testing/tiny-guests';
 import { waitFor } from '../../testing/wait';
 import { FifoReader, JAILER, ReplayApi, SPARKLER, alive, startProcess, threadNames } from '../replay';
-import { KATA, kataFcConfig, kataJailerArgs, kataPaths } from './fc-config';
+import { KATA, kataFcConfig, kataJailerArgs, kataPaths, revertBytes } from './fc-config';
 
 const hasIp = spawnSync('sh', ['-c', 'command -v ip && command -v mount']).status === 0;
 const skip = process.getuid?.() !== 0 ? 'Kata runs the jailer as root' : kvmUnavailableReason() ?? (hasIp ? undefined : 'ip(8) and mount(8) are needed');
@@ -66,7 +66,19 @@ test('Kata: jailer --id --node 0 --exec-file --uid --gid --chroot-base-dir --dae
   sh(`mount --bind '${jailerRoot}' '${jailerRoot}' && mount --make-shared '${jailerRoot}'`);
   cleanups.push(() => sh(`umount -l '${jailerRoot}'`));
   // --node 0 puts the VMM in cpuset <root>/sparkler/<id> (this test's own cpuset is the root).
-  cleanups.push(() => { for (const d of [`/sys/fs/cgroup/cpuset/sparkler/${id}`, '/sys/fs/cgroup/cpuset/sparkler']) try { fs.rmdirSync(d); } catch { /* absent or in use */ } });
+  cleanups.push(() => {
+    // The cgroup stays busy for a moment after its last task ended: retry for up to 3 s.
+    const deadline = Date.now() + 3000;
+    for (const d of [`/sys/fs/cgroup/cpuset/sparkler/${id}`, '/sys/fs/cgroup/cpuset/sparkler']) {
+      for (;;) {
+        try { fs.rmdirSync(d); break; } catch (err) {
+          const code = (err as NodeJS.ErrnoException).code;
+          if (code === 'ENOENT' || code === 'ENOTEMPTY' || Date.now() > deadline) break; // gone, or another jail's parent
+          Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 20);
+        }
+      }
+    }
+  });
 
   fs.writeFileSync(path.join(assets, 'vmlinux'), tinyKernel(DOTS_FOREVER));
   fs.writeFileSync(path.join(assets, 'rootfs.img'), Buffer.alloc(1 << 20));
@@ -122,8 +134,16 @@ test('Kata: jailer --id --node 0 --exec-file --uid --gid --chroot-base-dir --dae
   const vcpus = [...threadNames(pid).values()].filter((n) => n.startsWith('fc_vcpu')).map((n) => Number.parseInt(n.split('fc_vcpu')[1].trim(), 10)).sort();
   assert.deepEqual(vcpus, [0, 1]);
 
-  // The VMM writes its log and metrics into Kata's FIFOs (Kata parses each metrics line as JSON).
+  // The config file as the VMM took it: Kata's rx limit (8 Mbit/s -> 1,000,000 B -> revertBytes)
+  // and the empty tx limiter object (no limit).
   const api = new ReplayApi(socketPath);
+  const vmConfig = (await api.send('GET', '/vm/config')).json as { 'network-interfaces': { rx_rate_limiter?: { bandwidth?: { size: number; refill_time: number } }; tx_rate_limiter?: object }[]; drives: unknown[] };
+  const iface = vmConfig['network-interfaces'][0];
+  assert.deepEqual([iface.rx_rate_limiter?.bandwidth?.size, iface.rx_rate_limiter?.bandwidth?.refill_time], [revertBytes(1_000_000), 1000]);
+  assert.equal((iface.tx_rate_limiter as { bandwidth?: unknown } | undefined)?.bandwidth ?? null, null, 'no tx limit');
+  assert.equal(vmConfig.drives.length, 1 + KATA.diskPoolSize);
+
+  // The VMM writes its log and metrics into Kata's FIFOs (Kata parses each metrics line as JSON).
   await api.send('PUT', '/actions', { action_type: 'FlushMetrics' });
   await waitFor(() => metrics.lines().length > 0, 'a metrics line on the FIFO', 10_000);
   const line = JSON.parse(metrics.lines().at(-1)!) as Record<string, unknown>;
