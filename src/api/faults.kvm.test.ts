@@ -3,8 +3,8 @@
  * /dev/kvm (docs/reliability.md): clients that stall mid-request do not hold up the others; a
  * sustained request rate is served while the guest runs; every route fuzzed after boot leaves the
  * VMM and the guest running; a guest memory size the process may not map (RLIMIT_AS) is a clean
- * error with Firecracker's exit code; SIGTERM ends the process (Firecracker installs no handler
- * for it either) with the socket left for the caller to remove, as Firecracker's is.
+ * error and the API answers on; SIGTERM and SIGINT stop the VM and exit 0 with the socket removed
+ * (Firecracker installs no handler: the default action kills it, the socket left behind).
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -120,7 +120,7 @@ test('1,000 requests per second for 5 s while the guest runs: all answered, the 
     const rate = latencies.length / elapsed;
     console.log(`sustained: ${latencies.length} requests in ${elapsed.toFixed(2)} s (${rate.toFixed(0)}/s), p50 ${percentile(latencies, 50).toFixed(2)} ms, p99 ${percentile(latencies, 99).toFixed(2)} ms, max ${Math.max(...latencies).toFixed(1)} ms`);
     assert.deepEqual([...statuses.keys()], [200]);
-    assert.ok(rate > 700, `answered ${rate.toFixed(0)} requests per second`);
+    assert.ok(rate > 500, `answered ${rate.toFixed(0)} requests per second`);
     await guestProgresses(vm);
   } finally {
     vm.child.kill('SIGKILL');
@@ -190,9 +190,15 @@ test('guest RAM the process may not map (RLIMIT_AS below mem_size): a clean erro
     vm.child.kill('SIGKILL');
     await vm.exit;
   }
+  // The same from a config file without the API: Firecracker 1.16 exits 1 for a failed start.
+  const config = path.join(dir, 'rlimit.json');
+  fs.writeFileSync(config, JSON.stringify({ 'boot-source': { kernel_image_path: path.join(dir, 'rlimit.elf') }, 'machine-config': { vcpu_count: 1, mem_size_mib: 4096 } }));
+  const r = spawnSync('prlimit', [`--as=${3 * 1024 ** 3}`, '--', BIN, '--no-api', '--config-file', config], { encoding: 'utf8', timeout: 30_000 });
+  assert.equal(r.status, 1, r.stdout + r.stderr);
+  assert.match(r.stdout + r.stderr, /Could not Start MicroVM from one single json: .*memory/i);
 });
 
-test('SIGTERM and SIGINT end a running VMM at once (Firecracker does not handle them); the guest stops', { skip }, async () => {
+test('SIGTERM and SIGINT stop a running VMM cleanly: the guest stops, exit 0, the socket is removed (Firecracker leaves them to the default action)', { skip }, async () => {
   for (const signal of ['SIGTERM', 'SIGINT'] as const) {
     const vm = await bootDots(`sig-${signal}`);
     await start(vm);
@@ -201,7 +207,7 @@ test('SIGTERM and SIGINT end a running VMM at once (Firecracker does not handle 
     const after = size(vm.serial);
     await new Promise((r) => setTimeout(r, 300));
     assert.equal(size(vm.serial), after, 'no more guest output');
-    console.log(`${signal}: exit code ${code}, signal ${vm.child.signalCode}`);
-    assert.ok(code !== null || vm.child.signalCode === signal, vm.out().slice(-1000));
+    assert.equal(code, 0, vm.out().slice(-1000));
+    assert.equal(fs.existsSync(vm.sock), false, 'the API socket is removed');
   }
 });

@@ -39,12 +39,11 @@ describe(`block and process faults with a Linux guest (in ${where()})`, { skip }
   });
 
   test('backing file deleted under the guest: writes and reads go on (the open file lives on, as in Firecracker)', () => {
-    assert.match(step('deletedAfter').out, /1048576 bytes|\b2097152\b/, context());
-    assert.match(step('deletedAfter').out, /\b2097152$/, context());
+    assert.match(step('deletedAfter').out, /^16\+0 records out\n2097152$/, context());
   });
 
   test('backing file made read-only under the guest: the open descriptor keeps writing', () => {
-    assert.match(step('readOnlyAfter').out, /1048576 bytes/, context());
+    assert.match(step('readOnlyAfter').out, /^16\+0 records out$/, context());
   });
 
   test('backing file truncated: reads past the end fail in the guest, the VMM stays up, PATCH /drives recovers', () => {
@@ -56,7 +55,7 @@ describe(`block and process faults with a Linux guest (in ${where()})`, { skip }
   test('disk full (ENOSPC): the guest write fails, the VMM and the other drives go on', () => {
     assert.match(step('fullWrite').out, /rc=[1-9]/, context());
     assert.equal(r.aliveAfterFull, true, context());
-    assert.match(step('otherDriveAfterFull').out, /1048576 bytes[^]*rc=0/, context());
+    assert.match(step('otherDriveAfterFull').out, /^16\+0 records out\nrc=0$/, context());
     assert.equal(r.apiAfterFaults, 'Running', context());
   });
 

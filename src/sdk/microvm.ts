@@ -33,6 +33,8 @@ export interface MicroVMOptions {
   memMiB?: number;
   /** More drives (Firecracker's Drive bodies). */
   drives?: wire.Drive[];
+  /** A metrics file (PUT /metrics before boot): Firecracker-schema lines at boot, on flushes, at exit. */
+  metricsPath?: string;
   /** Replaces SDK_BOOT_ARGS; keep `sparkler.agent=1` for the agent to stay up. */
   bootArgs?: string;
   guestCid?: number;
@@ -98,6 +100,7 @@ export class MicroVM extends EventEmitter<MicroVMEvents> {
       await vm.api.putMachineConfig({ vcpu_count: opts.vcpus ?? 1, mem_size_mib: opts.memMiB ?? 256 });
       if (opts.rootfs !== undefined) await vm.api.putDrive({ drive_id: 'rootfs', path_on_host: opts.rootfs, is_root_device: true, is_read_only: false });
       for (const d of opts.drives ?? []) await vm.api.putDrive(d);
+      if (opts.metricsPath !== undefined) await vm.api.putMetrics({ metrics_path: opts.metricsPath });
       await vm.api.putVsock({ guest_cid: opts.guestCid ?? 3, uds_path: vsockPath });
       await vm.api.startInstance();
       await until(async () => { try { await vm.agent.ping(); return true; } catch { return false; } }, deadline, opts.signal, vm, 'the guest agent');

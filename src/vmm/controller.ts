@@ -26,6 +26,7 @@ import { registerBlockMetrics } from './block-metrics';
 import type { InstanceState, Vmm } from './vmm';
 import type { SnapshotLoadParams } from '../config/snapshot';
 import { BOOT_SPECIFIC_ACTIONS, createSnapshotAction, LOAD_AFTER_BOOT_CONFIG, loadSnapshotAction } from './snapshot-actions';
+import { OperationLatencies } from '../metrics/operation-latencies';
 
 // The device and builder modules load on first use: the API should be up before they are needed.
 const blockSpec = () => require('../devices/virtio/block/spec') as typeof import('../devices/virtio/block/spec');
@@ -78,10 +79,12 @@ export class VmmController {
   private readonly metrics: Metrics;
   /** A boot-specific resource was configured: a snapshot can no longer be loaded. */
   private bootConfigured = false;
+  private readonly latencies = new OperationLatencies();
 
   constructor(private readonly opts: ControllerOptions) {
     this.logger = opts.logger ?? defaultLogger;
     this.metrics = opts.metrics ?? defaultMetrics;
+    this.latencies.register(this.metrics);
   }
 
   /** The metadata service, made on first use (with --metadata's document, if any). */
@@ -165,8 +168,8 @@ export class VmmController {
       case 'StartMicroVm': this.start(); return EMPTY;
       case 'SendCtrlAltDel': this.vmm!.parts.devices.i8042.triggerCtrlAltDel(); return EMPTY;
       case 'FlushMetrics': this.metrics.flush(); return EMPTY;
-      case 'Pause': await this.vmm!.pause(); return EMPTY;
-      case 'Resume': this.vmm!.resume(); return EMPTY;
+      case 'Pause': await this.latencies.time('pause_vm', () => this.vmm!.pause()); return EMPTY;
+      case 'Resume': await this.latencies.time('resume_vm', () => this.vmm!.resume()); return EMPTY;
       case 'UpdateBlockDevice':
         this.vmm!.devices.update('block', action.update.driveId, action.update);
         r.recordDriveUpdate(action.update);
@@ -188,9 +191,10 @@ export class VmmController {
       case 'PutMmds': this.mmds.put(action.data); return EMPTY;
       case 'PatchMmds': this.mmds.patch(action.data); return EMPTY;
       case 'CreateSnapshot':
-        await createSnapshotAction(this.vmm!, action.params, r.config, this.opts.vmmVersion, this.logger);
+        await this.latencies.time(action.params.snapshotType === 'Diff' ? 'diff_create_snapshot' : 'full_create_snapshot',
+          () => createSnapshotAction(this.vmm!, action.params, r.config, this.opts.vmmVersion, this.logger));
         return EMPTY;
-      case 'LoadSnapshot': this.loadSnapshot(action.params); return EMPTY;
+      case 'LoadSnapshot': await this.latencies.time('load_snapshot', () => this.loadSnapshot(action.params)); return EMPTY;
     }
   }
 
