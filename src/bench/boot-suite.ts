@@ -22,6 +22,9 @@ export async function findBootArtifacts(): Promise<BootArtifacts> {
   return { bzImage: await ensureKernel({ format: 'bzimage' }), vmlinux: await ensureKernel(), initrd: await ensureInitrd() };
 }
 
+/** A configuration's name for --boot-configs: console on/off and the vCPU count ('off-1', 'on-2'). */
+export const bootConfigKey = (c: Pick<BootConfig, 'console' | 'vcpus'>): string => `${c.console ? 'on' : 'off'}-${c.vcpus}`;
+
 function plan(ctx: BenchContext, a: BootArtifacts, out: string): BootPlan {
   // quick: the headline configuration (console off, 1 vCPU) eleven times in both spans (the
   // emulated host's boots spread widely: quick runs of the same code gave medians from 0.86x to
@@ -46,9 +49,10 @@ function plan(ctx: BenchContext, a: BootArtifacts, out: string): BootPlan {
       { console: true, vcpus: 1, modes: ['process', 'api'], extras: ['sparkler-vmlinux', 'qemu-vmlinux', 'sparkler-pinned'], runs: 21, fullRuns: 5 },
       { console: true, vcpus: 2, modes: ['process', 'api'], extras: ['sparkler-pinned'], runs: 21, fullRuns: 5 },
     ];
+  const chosen = ctx.bootConfigs ? configs.filter((c) => ctx.bootConfigs!.includes(bootConfigKey(c))) : configs;
   return {
     sparklerBin: ctx.bin, qemu: ctx.qemu, bzImage: a.bzImage, vmlinux: a.vmlinux, initrd: a.initrd,
-    memMiB: 128, configs, timeoutMs: ctx.quick ? 60_000 : 180_000, out,
+    memMiB: 128, configs: chosen, timeoutMs: ctx.quick ? 60_000 : 180_000, out,
     budgetMs: ctx.quick ? 420_000 : 0,
     experiment: ctx.experiments.find((v) => v.name === 'unbundled'),
   };

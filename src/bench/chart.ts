@@ -48,6 +48,7 @@ function splitName(name: string): [string, string] {
  */
 function ratioPanel(y: number, e: BenchEntry): string {
   const p = e.paired!;
+  const ci = p.ci95;
   const top = Math.max(1.5, Math.ceil(p.spread.max * 4) / 4);
   const scale = (BAR_W - 60) / top;
   const x = (r: number): string => (LABEL_W + r * scale).toFixed(1);
@@ -57,11 +58,13 @@ function ratioPanel(y: number, e: BenchEntry): string {
     ...[0, 0.5, 1, 1.5, 2, 2.5, 3].filter((t) => t <= top).map((t) => `<text x="${x(t)}" y="${mid + 24}" class="s" text-anchor="middle">${t.toFixed(1)}</text>`),
     `<line x1="${x(1)}" y1="${y - 2}" x2="${x(1)}" y2="${mid + 12}" stroke="#1c7ed6" stroke-dasharray="3,2"/>`,
     `<rect x="${x(p.spread.q1)}" y="${mid - 6}" width="${Math.max(1, (p.spread.q3 - p.spread.q1) * scale).toFixed(1)}" height="12" fill="${COLORS.sparkler}" opacity="0.25"/>`,
-    `<line x1="${x(p.ci95[0])}" y1="${mid}" x2="${x(p.ci95[1])}" y2="${mid}" stroke="#212529" stroke-width="2"/>`,
-    `<line x1="${x(p.ci95[0])}" y1="${mid - 5}" x2="${x(p.ci95[0])}" y2="${mid + 5}" stroke="#212529" stroke-width="2"/>`,
-    `<line x1="${x(p.ci95[1])}" y1="${mid - 5}" x2="${x(p.ci95[1])}" y2="${mid + 5}" stroke="#212529" stroke-width="2"/>`,
+    ...(ci ? [
+      `<line x1="${x(ci[0])}" y1="${mid}" x2="${x(ci[1])}" y2="${mid}" stroke="#212529" stroke-width="2"/>`,
+      `<line x1="${x(ci[0])}" y1="${mid - 5}" x2="${x(ci[0])}" y2="${mid + 5}" stroke="#212529" stroke-width="2"/>`,
+      `<line x1="${x(ci[1])}" y1="${mid - 5}" x2="${x(ci[1])}" y2="${mid + 5}" stroke="#212529" stroke-width="2"/>`,
+    ] : []),
     `<circle cx="${x(p.median)}" cy="${mid}" r="4" fill="${COLORS.sparkler}"/>`,
-    `<text x="${(Number(x(Math.max(p.ci95[1], p.spread.q3))) + 8).toFixed(1)}" y="${mid + 4}" class="t">${p.median.toFixed(2)}x [${p.ci95[0].toFixed(2)}, ${p.ci95[1].toFixed(2)}], ${p.pairs} pairs</text>`,
+    `<text x="${(Number(x(Math.max(ci?.[1] ?? p.median, p.spread.q3))) + 8).toFixed(1)}" y="${mid + 4}" class="t">${p.median.toFixed(2)}x ${ci ? `[${ci[0].toFixed(2)}, ${ci[1].toFixed(2)}]` : '(no interval)'}, ${p.pairs} pair${p.pairs > 1 ? 's' : ''}</text>`,
   ].join('');
 }
 

@@ -37,13 +37,14 @@ type Suite = (typeof SUITES)[number];
 /** Without --only: all but net, which is asked for by name (minutes of transfers in the emulated host). */
 const DEFAULT_SUITES: readonly Suite[] = SUITES.filter((s) => s !== 'net');
 
-const USAGE = `Usage: sparkler bench [--quick] [--only ${SUITES.join(',')}] [--out DIR] [--no-experiments]
+const USAGE = `Usage: sparkler bench [--quick] [--only ${SUITES.join(',')}] [--out DIR] [--no-experiments] [--boot-configs off-1,off-2,on-1,on-2]
 
 Runs Sparkler and QEMU microvm side by side and writes DIR/latest.json (default bench/results),
 DIR/report.md and DIR/chart.svg. --quick: fewer repetitions (under 10 minutes on 2 cores).
 The net suite (TCP throughput, ping, CPU per GiB beside QEMU's virtio-net) runs only when
 named: --only net.
 --no-experiments: measure bin/sparkler only, not the comparisons (unbundled start-up, pinned CPU).
+--boot-configs: only these boot configurations (serial console off/on - vCPUs), e.g. on-1,on-2.
 `;
 
 function log(line: string): void {
@@ -70,7 +71,7 @@ export async function run(argv: string[]): Promise<number> {
   try {
     ({ values } = parseArgs({
       args: argv,
-      options: { quick: { type: 'boolean' }, only: { type: 'string' }, out: { type: 'string' }, 'no-experiments': { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
+      options: { quick: { type: 'boolean' }, only: { type: 'string' }, 'boot-configs': { type: 'string' }, out: { type: 'string' }, 'no-experiments': { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
     }));
   } catch (err) {
     process.stderr.write(`sparkler bench: ${(err as Error).message}\n${USAGE}`);
@@ -104,7 +105,13 @@ export async function run(argv: string[]): Promise<number> {
     progress: log,
     problems: [],
     experiments: [],
+    bootConfigs: values['boot-configs'] ? values['boot-configs'].split(',').map((x) => x.trim()) : undefined,
   };
+  const badConfig = ctx.bootConfigs?.find((c) => !/^(on|off)-[12]$/.test(c));
+  if (badConfig !== undefined) {
+    process.stderr.write(`sparkler bench: unknown boot configuration "${badConfig}"; use off-1, off-2, on-1 or on-2.\n`);
+    return 153;
+  }
   if (!qemu) ctx.problems.push('qemu-system-x86_64 is not installed (apt-get install qemu-system-x86): the QEMU columns are null.');
   const loadBefore = os.loadavg();
   log(`${ctx.quick ? 'quick' : 'full'} run: ${only.join(', ')}; ${os.cpus().length} CPUs, load ${loadBefore.map((x) => x.toFixed(1)).join(' ')}; results in ${outDir}`);

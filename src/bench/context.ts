@@ -14,6 +14,8 @@ export interface BenchContext {
   progress(line: string): void;
   /** Things that went wrong but did not stop the suite; listed in the report. */
   problems: string[];
+  /** --boot-configs: the boot configurations to run ('off-1', 'on-2', ...: console, vCPUs); all when absent. */
+  bootConfigs?: string[];
   /** Experiments measured beside bin/sparkler (empty when they could not be prepared). */
   experiments: SparklerVariant[];
 }

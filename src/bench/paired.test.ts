@@ -1,7 +1,7 @@
 /** Unit tests for the paired boot measure: the bootstrap, the pair ratios, ABBA order, entries, chart. */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { bootstrapMedianInterval, pairedRatio, quantile, seededRandom } from './stats';
+import { bootstrapMedianInterval, pairedDifference, pairedRatio, quantile, seededRandom } from './stats';
 import { bootOrder, BootSample } from './boot';
 import { pairedBootEntries, pairedName } from './paired';
 import { markdownReport, RunInfo } from './results';
@@ -58,7 +58,8 @@ test('paired ratio: per-pair ratios, incomplete pairs left out, spread and inter
   assert.equal(p.pairs, 4);
   assert.equal(p.median, 0.95);
   assert.deepEqual([p.spread.min, p.spread.max], [0.8, 1.2]);
-  assert.ok(p.ci95[0] <= p.median && p.median <= p.ci95[1]);
+  assert.ok(p.ci95![0] <= p.median && p.median <= p.ci95![1]);
+  assert.equal(pairedRatio([90], [100])!.ci95, null, 'one pair: no interval');
   // A drift that moves both VMMs alike leaves the pair ratios still.
   const drift = [1, 1.5, 2, 0.8, 1.2, 3, 1, 1.1];
   const s = drift.map((d) => 900 * d);
@@ -109,4 +110,13 @@ test('paired entries: one per configuration, by run index, with per-VMM medians 
   const svg = chartSvg(entries, 't');
   assert.match(svg, /0\.85x \[/);
   assert.match(svg, /<circle /);
+});
+
+test('paired difference: per-round a - b, the rounds missing a side left out', () => {
+  assert.equal(pairedDifference([undefined], [1]), null);
+  const d = pairedDifference([40, 45, undefined, 50], [30, 30, 30, 44])!;
+  assert.equal(d.pairs, 3);
+  assert.equal(d.median, 10);
+  assert.deepEqual([d.spread.min, d.spread.max], [6, 15]);
+  assert.ok(d.ci95![0] >= 6 && d.ci95![1] <= 15);
 });

@@ -109,7 +109,8 @@ export const ratioCell = (e: BenchEntry): string => {
   if (e.ratio === null) return '—';
   if (!e.paired) return `${e.ratio.toFixed(2)}x`;
   const p = e.paired;
-  return `**${p.median.toFixed(3)}x** [${p.ci95[0].toFixed(3)}, ${p.ci95[1].toFixed(3)}] (${p.pairs} pairs; ratios ${p.spread.min.toFixed(2)}–${p.spread.max.toFixed(2)}, IQR ${p.spread.q1.toFixed(2)}–${p.spread.q3.toFixed(2)}${p.emuhostStalls > 0 ? `; emulated host stalled ${p.emuhostStalls}x` : ''})`;
+  const ci = p.ci95 ? `[${p.ci95[0].toFixed(3)}, ${p.ci95[1].toFixed(3)}]` : '(no interval: one pair)';
+  return `**${p.median.toFixed(3)}x** ${ci} (${p.pairs} pairs; ratios ${p.spread.min.toFixed(2)}–${p.spread.max.toFixed(2)}, IQR ${p.spread.q1.toFixed(2)}–${p.spread.q3.toFixed(2)}${p.emuhostStalls > 0 ? `; emulated host stalled ${p.emuhostStalls}x` : ''})`;
 };
 const cell = (s: Summary | null | undefined): string => (s ? `**${fmt(s.median)}** (${fmt(s.min)}–${fmt(s.max)}, n=${s.runs})` : '—');
 
@@ -139,7 +140,7 @@ export function markdownReport(entries: BenchEntry[], info: RunInfo, chartFile: 
     lines.push('| figure | date | commit | ratio | 95% interval | pairs |', '| --- | --- | --- | --- | --- | --- |');
     for (const e of paired) {
       const p = e.paired!;
-      lines.push(`| ${e.name} | ${info.date.slice(0, 10)} | ${info.commit ?? '—'} | ${p.median.toFixed(3)}x | ${p.ci95[0].toFixed(3)}–${p.ci95[1].toFixed(3)} | ${p.pairs}${p.emuhostStalls > 0 ? ` (stalled ${p.emuhostStalls}x)` : ''} |`);
+      lines.push(`| ${e.name} | ${info.date.slice(0, 10)} | ${info.commit ?? '—'} | ${p.median.toFixed(3)}x | ${p.ci95 ? `${p.ci95[0].toFixed(3)}–${p.ci95[1].toFixed(3)}` : '—'} | ${p.pairs}${p.emuhostStalls > 0 ? ` (stalled ${p.emuhostStalls}x)` : ''} |`);
     }
     lines.push('');
   }

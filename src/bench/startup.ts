@@ -21,6 +21,8 @@ import { QEMU_MARK_EXIT, SPARKLER_MARK_RESET } from './guests';
 import { firstLine, httpUnix, killAndWait, now, openFifo, processCpuNs, Qmp, spawnSparkler, spawnTimed, vmmEnv, waitForSocket, watchLines, withTimeout } from './proc';
 import { microvmArgs, QEMU_INIT_LINE } from './qemu';
 import { BenchEntry, makeEntry } from './results';
+import { nodeFloor, NodeFloorSample } from './node-floor';
+import { pairedDifference } from './stats';
 import { guestFile, sparklerConfig, startQemu, startSparkler, TINY_MEM_MIB } from './tiny-vms';
 
 interface Sample {
@@ -114,6 +116,9 @@ export async function startupSuite(ctx: BenchContext): Promise<BenchEntry[]> {
   if (caCerts) sparklers.push({ ...plainVariant(ctx.bin), name: 'with-extra-ca-certs', env: { NODE_EXTRA_CA_CERTS: caCerts } });
   const contenders: Contender[] = [...sparklers.map((v) => v.name), ...(ctx.qemu ? (['qemu'] as const) : [])];
   const samples = new Map<Contender, Sample[]>(contenders.map((c) => [c, []]));
+  // Per round: Sparkler's sample (by round, for the pairs) and Node's floor, measured right after it.
+  const sparklerByRound: (Sample | undefined)[] = [];
+  const floorByRound: (NodeFloorSample | undefined)[] = [];
   const sparklerKernel = guestFile(ctx, 'sparkler-mark-reset.elf', SPARKLER_MARK_RESET());
   const qemuKernel = guestFile(ctx, 'qemu-mark-exit.elf', QEMU_MARK_EXIT());
   for (let r = 0; r < runs; r++) {
@@ -128,10 +133,16 @@ export async function startupSuite(ctx: BenchContext): Promise<BenchEntry[]> {
         d.fifo?.destroy();
         const s: Sample = { ...api, directMs: d.markAt - d.p.startedAt, directCpuMs: d.cpuMs ?? NaN };
         samples.get(c)!.push(s);
+        if (c === 'sparkler') sparklerByRound[r] = s;
         ctx.progress(`start-up ${c} run ${r + 1}/${runs}: socket ${s.acceptMs.toFixed(1)} ms (${s.cpuMs.toFixed(1)} CPU ms), answers ${s.readyMs.toFixed(1)} ms, start -> guest ${s.instanceStartMs.toFixed(1)} ms; process -> guest ${s.directMs.toFixed(1)} ms (${s.directCpuMs.toFixed(1)} CPU ms)`);
       } catch (err) {
         ctx.problems.push(`start-up, ${c}: ${(err as Error).message}`);
       }
+    }
+    try {
+      floorByRound[r] = await nodeFloor(ctx, r);
+    } catch (err) {
+      ctx.problems.push(`start-up, Node's floor: ${(err as Error).message}`);
     }
   }
   const where = ctx.localKvm;
@@ -154,6 +165,35 @@ export async function startupSuite(ctx: BenchContext): Promise<BenchEntry[]> {
     name: 'process_start_to_guest_cpu_ms/node_floor', unit: 'CPU ms', where, sparkler: floor, qemu: q((s) => s.directCpuMs),
     variant: "an empty `node -e` script (Node's own start-up, no VMM code): the floor under any VMM written for Node, beside QEMU's whole start to a running guest",
   }));
+  const floors = floorByRound.filter((x): x is NodeFloorSample => x !== undefined);
+  entries.push(makeEntry({
+    name: 'node_floor_ms/exit', unit: 'ms', where, sparkler: floors.map((f) => f.exitMs), qemu: q((s) => s.acceptMs),
+    variant: "`node -e 0`: spawn -> exit (Node's own start and end), beside QEMU's spawn -> QMP socket accepting",
+  }));
+  entries.push(makeEntry({
+    name: 'node_floor_ms/http_accept', unit: 'ms', where, sparkler: floors.map((f) => f.acceptMs), qemu: q((s) => s.acceptMs),
+    variant: 'an empty Node http server on a Unix socket: spawn -> the socket accepts, beside QEMU\'s QMP socket',
+  }));
+  entries.push(makeEntry({
+    name: 'node_floor_ms/http_accept_cpu', unit: 'CPU ms', where, sparkler: floors.map((f) => f.acceptCpuMs), qemu: q((s) => s.cpuMs),
+    variant: "the empty Node http server's CPU time (schedstat) when its socket first accepted",
+  }));
+  for (const [name, f, g, unit] of [
+    ['api_socket_accept_ms/over_node_floor', (s: Sample) => s.acceptMs, (n: NodeFloorSample) => n.acceptMs, 'ms'],
+    ['api_ready_cpu_ms/over_node_floor', (s: Sample) => s.cpuMs, (n: NodeFloorSample) => n.acceptCpuMs, 'CPU ms'],
+  ] as const) {
+    const sp = sparklerByRound.map((s) => (s ? f(s) : undefined));
+    const fl = floorByRound.map((n) => (n ? g(n) : undefined));
+    const diff = pairedDifference(sp, fl);
+    if (!diff) continue;
+    const diffs = sp.map((x, i) => (x !== undefined && fl[i] !== undefined ? x - fl[i]! : undefined)).filter((x): x is number => x !== undefined);
+    const entry = makeEntry({
+      name, unit, where, sparkler: diffs,
+      variant: `Sparkler's API socket (bin/sparkler --api-sock) minus an empty Node http server on a Unix socket, measured in the same round: what Sparkler's own code adds to Node's floor; target <= 10 ${unit}`,
+      note: `median of the per-round differences ${diff.median} ${unit}, 95% bootstrap interval ${diff.ci95 ? `[${diff.ci95[0]}, ${diff.ci95[1]}]` : 'none (one round)'}, ${diff.pairs} rounds`,
+    });
+    entries.push(entry);
+  }
   for (const m of metrics) {
     entries.push(makeEntry({ name: m.name, unit: m.unit, where, sparkler: of('sparkler', m.f), qemu: q(m.f), variant: m.variant, note: m.note }));
   }

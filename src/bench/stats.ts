@@ -39,8 +39,8 @@ export function round(x: number, decimals = 3): number {
 export interface PairedRatio {
   /** Median of the per-pair ratios. */
   median: number;
-  /** 95% percentile-bootstrap interval of that median. */
-  ci95: [number, number];
+  /** 95% percentile-bootstrap interval of that median; null for a single pair (no interval). */
+  ci95: [number, number] | null;
   /** The spread of the per-pair ratios: min, interquartile range, max. */
   spread: { min: number; q1: number; q3: number; max: number };
   pairs: number;
@@ -93,6 +93,32 @@ export function bootstrapMedianInterval(
 }
 
 /**
+ * The paired difference a[i] - b[i] of two equally long sample lists (e.g. Sparkler's start-up
+ * over Node's floor measured in the same round), summarised like pairedRatio; null with no pair.
+ */
+export function pairedDifference(a: readonly (number | undefined)[], b: readonly (number | undefined)[]): PairedRatio | null {
+  const diffs: number[] = [];
+  for (let i = 0; i < Math.min(a.length, b.length); i++) {
+    const x = a[i];
+    const y = b[i];
+    if (x !== undefined && y !== undefined && Number.isFinite(x) && Number.isFinite(y)) diffs.push(x - y);
+  }
+  return summarisePaired(diffs);
+}
+
+function summarisePaired(values: number[]): PairedRatio | null {
+  if (values.length === 0) return null;
+  const sorted = [...values].sort((p, q) => p - q);
+  const ci = bootstrapMedianInterval(values);
+  return {
+    median: round(quantile(sorted, 0.5)),
+    ci95: ci ? [round(ci[0]), round(ci[1])] : null,
+    spread: { min: round(sorted[0]), q1: round(quantile(sorted, 0.25)), q3: round(quantile(sorted, 0.75)), max: round(sorted[sorted.length - 1]) },
+    pairs: values.length,
+  };
+}
+
+/**
  * The paired ratio of two equally long sample lists (a[i] and b[i] one pair; a pair with a
  * missing or non-positive side is left out); null when no pair is complete.
  */
@@ -103,13 +129,5 @@ export function pairedRatio(a: readonly (number | undefined)[], b: readonly (num
     const y = b[i];
     if (x !== undefined && y !== undefined && Number.isFinite(x) && Number.isFinite(y) && x > 0 && y > 0) ratios.push(x / y);
   }
-  if (ratios.length === 0) return null;
-  const sorted = [...ratios].sort((p, q) => p - q);
-  const ci = bootstrapMedianInterval(ratios) ?? [sorted[0], sorted[0]];
-  return {
-    median: round(quantile(sorted, 0.5)),
-    ci95: [round(ci[0]), round(ci[1])],
-    spread: { min: round(sorted[0]), q1: round(quantile(sorted, 0.25)), q3: round(quantile(sorted, 0.75)), max: round(sorted[sorted.length - 1]) },
-    pairs: ratios.length,
-  };
+  return summarisePaired(ratios);
 }
