@@ -159,9 +159,17 @@ async function scenario(kernel: string, initrd: string, rootfs?: string, uffd = 
 
 async function main(): Promise<void> {
   const [report, kernel, initrd, rootfs] = process.argv.slice(2);
-  const result: Record<string, unknown> = { initrd: await scenario(kernel, initrd, undefined, false, true) };
-  result.uffd = await scenario(kernel, initrd, undefined, true);
-  if (rootfs) result.rootfs = await scenario(kernel, initrd, rootfs);
+  const result: Record<string, unknown> = {};
+  const run = async (name: string, steps: Promise<Record<string, unknown>>) => {
+    const t = performance.now();
+    result[name] = await steps;
+    process.stderr.write(`snapshot-driver: ${name} done in ${((performance.now() - t) / 1000).toFixed(1)} s${result[name] && (result[name] as { error?: string }).error ? `: ${(result[name] as { error: string }).error}` : ''}\n`);
+    // Written after each scenario: a run cut short still says how far it got.
+    fs.writeFileSync(`${report}.partial`, JSON.stringify(result));
+  };
+  await run('initrd', scenario(kernel, initrd, undefined, false, true));
+  await run('uffd', scenario(kernel, initrd, undefined, true));
+  if (rootfs) await run('rootfs', scenario(kernel, initrd, rootfs));
   fs.writeFileSync(report, JSON.stringify(result));
 }
 

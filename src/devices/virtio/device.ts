@@ -15,6 +15,12 @@ export interface VirtioInterrupt {
   signalUsed(queue: Queue): void;
   /** The config space changed: bump ConfigGeneration and raise a config-change interrupt (spec 2.5.1). */
   signalConfigChange(): void;
+  /**
+   * Raise a used-buffer interrupt whatever the driver's suppression says. For after a restore:
+   * an interrupt raised on the source after KVM's interrupt state was saved never reached the
+   * guest, and its used_event still waits for it, so a suppressed signal would never come.
+   */
+  forceUsedInterrupt?(): void;
 }
 
 export interface VirtioDevice {

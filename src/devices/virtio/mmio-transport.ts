@@ -47,6 +47,7 @@ export class MmioTransport implements BusDevice {
   /** What the device signals through; the transport's own notifyQueue uses it too. */
   private readonly interrupt: VirtioInterrupt = {
     signalUsed: (queue) => { if (queue.needsNotification()) this.raise(Interrupt.USED_BUFFER); },
+    forceUsedInterrupt: () => this.raise(Interrupt.USED_BUFFER),
     signalConfigChange: () => {
       this.generation = (this.generation + 1) >>> 0;
       if (this.statusBits & Status.DRIVER_OK) this.raise(Interrupt.CONFIG_CHANGE);

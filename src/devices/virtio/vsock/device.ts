@@ -87,8 +87,13 @@ export class VirtioVsock implements VirtioDevice {
     if (this.resetOnActivate) {
       this.resetOnActivate = false;
       // Later, not now: during a restore the vCPUs (and their LAPICs) do not exist yet, and an
-      // interrupt raised before they do is lost.
-      this.timers.setTimeout(() => this.sendTransportReset(), 0);
+      // interrupt raised before they do is lost. Forced: the source's reset event (in the saved
+      // used ring) was signalled after KVM's interrupt state was saved, so the guest never saw it
+      // and its used_event would suppress this one.
+      this.timers.setTimeout(() => {
+        this.sendTransportReset();
+        this.active?.interrupt.forceUsedInterrupt?.();
+      }, 0);
     }
     // Host connections may be waiting for the guest already.
     this.drainRx();

@@ -48,7 +48,9 @@ test('a snapshot mid-connection: host sockets close, the guest gets TRANSPORT_RE
   assert.ok(g.line.count > irqsBefore, 'the driver is interrupted');
   assert.deepEqual(g.received(), [], 'no packets: the reset is the event, not RSTs');
 
-  g.ev.usedEvent = 1; // the driver took the first event and wants to hear of the next
+  // The driver never saw the first event's interrupt (raised after KVM's state was saved): its
+  // used_event still asks for the first entry, which suppresses a plain signal for the second.
+  g.ev.usedEvent = 0;
   const transportState = throughFile(g.transport.saveState());
   const deviceState = throughFile(g.device.saveState() as VsockSavedState);
   g.device.dispose();
@@ -67,7 +69,7 @@ test('a snapshot mid-connection: host sockets close, the guest gets TRANSPORT_RE
   assert.equal(g.ev.usedIdx, 1, 'not during the restore: the vCPUs do not exist yet');
   clock.advance(0);
   assert.deepEqual(g.ev.usedSince(1), [{ id: ev1, len: 4 }], 'the restored VM gets its own reset');
-  assert.equal(line.count, 1);
+  assert.equal(line.count, 1, 'interrupted once although used_event suppresses it');
   clock.advance(1000);
   assert.equal(g.ev.usedIdx, 2, 'once');
 
