@@ -123,6 +123,7 @@ export class Vmm {
 
   /** Starts the vCPUs; `paused` parks them before their first guest instruction (a snapshot loaded without resume_vm). */
   start(paused = false): void {
+    if (paused) this.devices.setPaused(true); // a restored TAP is not read until the resume
     this.runner.start(paused);
     markStartup('vcpus_started');
   }
