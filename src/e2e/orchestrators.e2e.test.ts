@@ -40,7 +40,6 @@ describe(`orchestrators end to end with Linux guests (in ${where()})`, { skip },
     const g = report.gosdk;
     console.log(`orchestrators e2e: kata running ${Number(report.kata.runningMs).toFixed(0)} ms, agent ${Number(report.kata.agentMs).toFixed(0)} ms; ` +
       `resume budget: spawn->API ${Number(g.spawnToApiMs).toFixed(0)} ms, ${JSON.stringify(g.resume)}, resume->first tick ${Number(g.resumeToFirstTickMs).toFixed(0)} ms; ` +
-      `agent retries after the restores: B ${JSON.stringify(g.agentBErrors ?? [])}, C ${JSON.stringify(g.agentCErrors ?? [])}; ` +
       `scenarios ${Object.entries(report).map(([k, v]) => `${k} ${(Number(v.scenarioMs) / 1000).toFixed(1)} s`).join(', ')}`);
   });
 
