@@ -7,7 +7,6 @@
  */
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { parseJailerArgs } from '../../jailer/args';
@@ -15,7 +14,7 @@ import { kvmUnavailableReason } from '../../testing/kvm-available';
 import { tempDir } from '../../testing/temp-dir';
 import { tinyKernel } from '../../testing/tiny-guests';
 import { waitFor } from '../../testing/wait';
-import { FifoReader, ReplayApi, SPARKLER, startProcess } from '../replay';
+import { FifoReader, ReplayApi, SPARKLER, makeTap as makeReplayTap, startProcess } from '../replay';
 
 const kvmSkip = kvmUnavailableReason();
 /** Prints '.' on COM1 forever. */
@@ -28,11 +27,9 @@ after(() => { for (const c of cleanups.reverse()) try { c(); } catch { /* best e
 
 /** A TAP for the interface handler: the SDK's CNI or static setup makes one before the VMM starts. */
 function makeTap(name: string): string | undefined {
-  if (process.getuid?.() !== 0) return undefined;
-  const r = spawnSync('sh', ['-c', `ip tuntap add dev ${name} mode tap && ip link set ${name} up`]);
-  if (r.status !== 0) return undefined;
-  cleanups.push(() => spawnSync('ip', ['link', 'del', name]));
-  return name;
+  const tap = makeReplayTap(name);
+  if (tap) cleanups.push(tap.remove);
+  return tap?.name;
 }
 
 /** startVMM -> waitForSocket: the socket file, then GET /machine-config, every 10 ms. */
