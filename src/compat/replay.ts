@@ -116,6 +116,20 @@ export async function apiStarted(proc: Proc, ms = 30_000): Promise<void> {
   if (proc.child.exitCode !== null) throw new Error(`the VMM exited with ${proc.child.exitCode} before its API started:\n${proc.out()}`);
 }
 
+/**
+ * A TAP named `name`, made the way orchestrators do before the VMM starts (root and ip(8)
+ * needed), with `mac` on the host side; undefined where it cannot be made. `remove` deletes it.
+ */
+export function makeTap(name: string, mac?: string): { name: string; remove: () => void } | undefined {
+  if (process.getuid?.() !== 0) return undefined;
+  const r = spawnSync('sh', ['-c', `ip tuntap add dev ${name} mode tap${mac ? ` && ip link set ${name} address ${mac}` : ''} && ip link set ${name} up`]);
+  if (r.status !== 0) {
+    spawnSync('ip', ['link', 'del', name]);
+    return undefined;
+  }
+  return { name, remove: () => { spawnSync('ip', ['link', 'del', name]); } };
+}
+
 export function alive(pid: number): boolean {
   try {
     process.kill(pid, 0);

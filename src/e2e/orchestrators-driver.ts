@@ -6,9 +6,12 @@
  *              file (acpi=off, a read-only rootfs drive, drive_0..7 placeholders, hybrid vsock,
  *              logger/metrics FIFOs), GET / every 10 ms, the guest agent reached over the hybrid
  *              vsock, drive_0 hot-plugged by PATCH and read by the guest, then unplugged;
- *   gosdk:     go-sdk's default handler order with InstanceStart, pause + snapshot; its snapshot
- *              path (load, File backend) in a fresh process; then the snapshot-resume control
- *              plane (Uffd, resume_vm false, limiters, Resumed, PUT /mmds, timed) in another;
+ *   gosdk:     go-sdk's default handler order (a drive, an interface on a TAP, a vsock) with
+ *              InstanceStart, pause + snapshot; its snapshot path (load, File backend) in a fresh
+ *              process; then the snapshot-resume control plane (Uffd, resume_vm false, limiters,
+ *              Resumed, PUT /mmds, timed) in another; each restored VM on its own TAP and vsock
+ *              socket (network_overrides, vsock_override): the guest pings the host over the new
+ *              TAP and its agent answers on the new socket;
  *   flintlock: `--id --boot-timer --no-api --config-file --metadata` with an interface allowed to
  *              MMDS; the guest reads its cloud-init meta-data and user-data from MMDS.
  *
@@ -111,8 +114,44 @@ async function kata(kernel: string, initrd: string, procs: Proc[]): Promise<Repo
   return r;
 }
 
-const TICKS = 'i=0; while true; do echo TICK=$i; i=$((i+1)); sleep 0.2; done';
+/** The go-sdk guest's network: the host end of each TAP is HOST_IP, with the same MAC every time. */
+const HOST_IP = '172.16.11.1';
+const HOST_MAC = '02:fc:00:00:0b:01';
+const GUEST_NET = `ip=172.16.11.2::${HOST_IP}:255.255.255.0::eth0:off`;
+/** Each tick says whether the guest reached the host over its interface. */
+const TICKS = `i=0; while true; do echo TICK=$i NET=$(ping -c 1 -W 1 ${HOST_IP} >/dev/null 2>&1 && echo 1 || echo 0); i=$((i+1)); sleep 0.2; done`;
 const lastTick = (out: string) => Math.max(-1, ...[...out.matchAll(/TICK=(\d+)(?=[ \r\n])/g)].map((m) => Number(m[1])));
+/** Whether a tick after `after` reached the host. */
+const netAfter = (out: string, after: number) => [...out.matchAll(/TICK=(\d+) NET=1\b/g)].some((m) => Number(m[1]) > after);
+
+/** A TAP for one stage of the go-sdk scenario (the previous stage's is removed first: one host route). */
+function hostTap(name: string): string {
+  const made = spawnSync('sh', ['-c', `ip tuntap add dev ${name} mode tap && ip link set ${name} address ${HOST_MAC} && ip addr add ${HOST_IP}/24 dev ${name} && ip link set ${name} up`], { encoding: 'utf8' });
+  if (made.status !== 0) throw new Error(`could not make the TAP ${name}: ${made.stderr}`);
+  return name;
+}
+
+/** Waits up to `ms` for `ok`; false when it did not come. */
+async function seen(ok: () => boolean, ms: number): Promise<boolean> {
+  try {
+    await waitFor(ok, 'a condition', ms);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * The guest agent's version over the vsock socket `uds`, on the first connection (no retry: the
+ * first connection after a restore is the one a stale transport reset would kill), or the error.
+ */
+async function agentVersion(uds: string, r: Report, key: string): Promise<void> {
+  try {
+    r[key] = await new AgentClient(() => dialVsock(uds, AGENT_PORT, 30_000)).ping();
+  } catch (err) {
+    r[`${key}Error`] = String(err);
+  }
+}
 
 async function gosdk(kernel: string, initrd: string, procs: Proc[]): Promise<Report> {
   const r: Report = {};
@@ -124,10 +163,16 @@ async function gosdk(kernel: string, initrd: string, procs: Proc[]): Promise<Rep
     await apiStarted(vmm);
     return { vmm, api: new ReplayApi(at(`${name}.sock`)) };
   };
+  const tapBase = `spkgo${process.pid % 1000}`;
+  const taps: string[] = [];
+  const nextTap = () => {
+    if (taps.length > 0) spawnSync('ip', ['link', 'del', taps.at(-1)!]);
+    taps.push(hostTap(`${tapBase}${String.fromCharCode(97 + taps.length)}`));
+    return taps.at(-1)!;
+  };
   try {
-    // defaultFcInitHandlerList with InstanceStart (no interface and no vsock: a block-only VM
-    // can be snapshotted on main; DEVICES gets { kind: 'iface', id: '1' } once net persists).
-    const DEVICES: ResumeDevice[] = [{ kind: 'drive', id: '1' }];
+    // defaultFcInitHandlerList with InstanceStart: a drive, an interface, a vsock.
+    const DEVICES: ResumeDevice[] = [{ kind: 'drive', id: '1' }, { kind: 'iface', id: '1' }];
     const a = await start('gosdk-a');
     const log = new FifoReader(at('log.fifo'));
     const metrics = new FifoReader(at('metrics.fifo'));
@@ -135,12 +180,16 @@ async function gosdk(kernel: string, initrd: string, procs: Proc[]): Promise<Rep
     await a.api.send('PUT', '/metrics', { metrics_path: metrics.file });
     await a.api.send('PUT', '/machine-config', { vcpu_count: 1, mem_size_mib: 128, smt: false });
     await a.api.send('GET', '/machine-config');
-    await a.api.send('PUT', '/boot-source', { kernel_image_path: kernel, initrd_path: initrd, boot_args: `${BOOT} sparkler.cmd=${b64(TICKS)}` });
+    await a.api.send('PUT', '/boot-source', { kernel_image_path: kernel, initrd_path: initrd, boot_args: `${BOOT} ${GUEST_NET} sparkler.cmd=${b64(TICKS)}` });
     fs.writeFileSync(at('root.img'), Buffer.alloc(1 << 20));
     await a.api.send('PUT', '/drives/1', { drive_id: '1', path_on_host: at('root.img'), is_root_device: false, is_read_only: false });
+    await a.api.send('PUT', '/network-interfaces/1', { iface_id: '1', guest_mac: '06:00:ac:10:0b:02', host_dev_name: nextTap() });
+    await a.api.send('PUT', '/vsock', { vsock_id: 'vsock0', guest_cid: 3, uds_path: at('v-a.sock') });
     await a.api.send('PUT', '/mmds', { latest: { 'instance-id': 'i-a' } });
     await a.api.send('PUT', '/actions', { action_type: 'InstanceStart' });
     await waitFor(() => lastTick(a.vmm.out()) >= 3, 'the guest ticking', 180_000);
+    r.netA = await seen(() => netAfter(a.vmm.out(), -1), 30_000);
+    // The vsock is not used before the snapshot: the restored guest's first connection is the agent's.
     await a.api.send('PATCH', '/vm', { state: 'Paused' });
     await a.api.send('PUT', '/snapshot/create', { snapshot_type: 'Full', snapshot_path: at('vm.snap'), mem_file_path: at('vm.mem') });
     r.tickAtSnapshot = lastTick(a.vmm.out());
@@ -151,13 +200,19 @@ async function gosdk(kernel: string, initrd: string, procs: Proc[]): Promise<Rep
     metrics.close();
 
     // loadSnapshotHandlerList: StartVMM, logger, LoadSnapshot (File, resume_vm true).
+    // Its own TAP and vsock socket, as a platform gives a clone (network_overrides, vsock_override).
     const b = await start('gosdk-b');
     const logB = new FifoReader(at('log-b.fifo'));
     await b.api.send('PUT', '/logger', { log_path: logB.file, level: 'Info', show_level: true, show_log_origin: false });
-    await b.api.send('PUT', '/snapshot/load', { snapshot_path: at('vm.snap'), mem_backend: { backend_type: 'File', backend_path: at('vm.mem') }, enable_diff_snapshots: false, resume_vm: true });
+    await b.api.send('PUT', '/snapshot/load', { snapshot_path: at('vm.snap'), mem_backend: { backend_type: 'File', backend_path: at('vm.mem') }, enable_diff_snapshots: false, resume_vm: true,
+      network_overrides: [{ iface_id: '1', host_dev_name: nextTap() }], vsock_override: { uds_path: at('v-b.sock') } });
     await waitFor(() => lastTick(b.vmm.out()) >= Number(r.tickAtSnapshot) + 1, 'the loaded guest ticking on', 120_000);
     r.firstTickB = Number(/TICK=(\d+)/.exec(b.vmm.out())?.[1]);
+    r.netB = await seen(() => netAfter(b.vmm.out(), Number(r.tickAtSnapshot)), 30_000);
+    await agentVersion(at('v-b.sock'), r, 'agentB');
     r.failuresB = b.api.failures();
+    r.outputB = b.vmm.out().slice(-800);
+    r.logB = logB.text().slice(-1500);
     b.vmm.child.kill('SIGKILL');
     logB.close();
 
@@ -168,16 +223,20 @@ async function gosdk(kernel: string, initrd: string, procs: Proc[]): Promise<Rep
     const spawned = performance.now();
     const c = await start('gosdk-c');
     r.spawnToApiMs = performance.now() - spawned;
-    r.resume = await resumeFromSnapshot(c.api, { snapshotPath: at('vm.snap'), uffdSocket: at('uffd.sock'), devices: DEVICES, metadata: { latest: { 'instance-id': 'i-c' } } });
+    const tapC = nextTap();
+    r.resume = await resumeFromSnapshot(c.api, { snapshotPath: at('vm.snap'), uffdSocket: at('uffd.sock'), devices: DEVICES, metadata: { latest: { 'instance-id': 'i-c' } }, taps: { 1: tapC }, vsockUds: at('v-c.sock') });
     const tResumed = performance.now();
     await waitFor(() => lastTick(c.vmm.out()) >= Number(r.tickAtSnapshot) + 1, 'the resumed guest ticking on', 120_000);
     r.resumeToFirstTickMs = performance.now() - tResumed;
     r.firstTickC = Number(/TICK=(\d+)/.exec(c.vmm.out())?.[1]);
+    r.netC = await seen(() => netAfter(c.vmm.out(), Number(r.tickAtSnapshot)), 30_000);
+    await agentVersion(at('v-c.sock'), r, 'agentC');
     r.mmdsC = (await c.api.send('GET', '/mmds')).json;
     r.outputC = c.vmm.out().slice(-1000);
     c.vmm.child.kill('SIGKILL');
     handler.child.kill('SIGKILL');
   } finally {
+    for (const tap of taps) spawnSync('ip', ['link', 'del', tap]);
     fs.rmSync(dir, { recursive: true, force: true });
   }
   return r;

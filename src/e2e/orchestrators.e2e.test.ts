@@ -2,8 +2,9 @@
  * End to end: the guest side of the orchestrator replays (orchestrators-driver.ts does the steps;
  * the host-only parts are in src/compat/*). One emulated-host run: Kata's config file with
  * acpi=off, its agent path over the hybrid vsock and a drive hot-plugged by PATCH; go-sdk's
- * handler order with InstanceStart and its snapshot path; the snapshot-resume control plane
- * (Uffd, resume_vm false, limiters, Resumed, PUT /mmds) timed; flintlock's command line with
+ * handler order with InstanceStart (drive, interface, vsock) and its snapshot path; the
+ * snapshot-resume control plane (Uffd, resume_vm false, limiters, Resumed, PUT /mmds) timed;
+ * both restores on new TAPs and vsock sockets (the guest's network and agent checked); flintlock's command line with
  * cloud-init data in MMDS read by the guest.
  */
 import { before, describe, test } from 'node:test';
@@ -59,17 +60,22 @@ describe(`orchestrators end to end with Linux guests (in ${where()})`, { skip },
     assert.ok(Number(r.metricsBlockReads) > 0, `the aggregate block metrics count the guest's reads: ${context('kata')}`);
   });
 
-  test('go-sdk: default handler order with InstanceStart; its snapshot path (File) resumes the guest where it stopped', () => {
+  test('go-sdk: default handler order with InstanceStart (drive, interface, vsock); its snapshot path (File, network_overrides, vsock_override) resumes the guest where it stopped, on the new TAP and socket', () => {
     const r = report.gosdk;
     assert.equal(r.error, undefined, context('gosdk'));
     assert.deepEqual([r.failuresA, r.failuresB], [[], []], context('gosdk'));
+    assert.equal(r.netA, true, `the guest reached the host before the snapshot: ${context('gosdk')}`);
     assert.ok(r.firstTickB >= r.tickAtSnapshot && r.firstTickB <= r.tickAtSnapshot + 2, context('gosdk'));
+    assert.equal(r.netB, true, `the loaded guest reached the host over the override TAP: ${context('gosdk')}`);
+    assert.ok(r.agentB, `the loaded guest's agent answered on the vsock_override socket: ${context('gosdk')}`);
   });
 
   test('snapshot-resume control plane: Uffd, resume_vm false, limiters, Resumed, PUT /mmds; the guest runs on; within budget', () => {
     const r = report.gosdk;
     assert.ok(r.firstTickC >= r.tickAtSnapshot && r.firstTickC <= r.tickAtSnapshot + 2, context('gosdk'));
     assert.deepEqual(r.mmdsC, { latest: { 'instance-id': 'i-c' } });
+    assert.equal(r.netC, true, `the resumed guest reached the host over its own TAP: ${context('gosdk')}`);
+    assert.ok(r.agentC, `the resumed guest's agent answered on its own vsock socket: ${context('gosdk')}`);
     // Only a hang fails here: under TCG on a loaded machine the sequence took 1.2-4.6 s; the
     // budget itself is measured with a tiny guest on local KVM (src/compat/snapshot-resume).
     assert.ok(r.resume.totalMs < 30_000, context('gosdk'));

@@ -117,6 +117,7 @@ export function restoreMicroVm(opts: RestoreOptions): RestoredVm {
       restoreVcpuState(vcpu, saved, { setTscKhz });
       vcpus.push(vcpu);
     }
+    devices.redeliverPendingInterrupts(); // now that the LAPICs exist and hold their saved state
     const queuedWrites = queueSerialTransmit(core.kvm, core.vm, vcpus[0], legacy.serial);
     if (state.vmGenId !== undefined) announceNewGeneration(core.vm, memory, state.vmGenId);
     markStartup('vcpus_configured');

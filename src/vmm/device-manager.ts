@@ -202,6 +202,11 @@ export class DeviceManager {
     }
   }
 
+  /** After a restore's vCPUs have their state: see MmioTransport.redeliverPendingInterrupt. */
+  redeliverPendingInterrupts(): void {
+    for (const d of this.attached) d.transport.redeliverPendingInterrupt();
+  }
+
   /** Disposes every device and closes their fds, last attached first. Idempotent. */
   dispose(): void {
     if (this.disposed) return;

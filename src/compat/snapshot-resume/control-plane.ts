@@ -5,8 +5,9 @@
  * every drive and interface (the new tenant's limits), PATCH /vm Resumed, PUT /mmds (the new
  * tenant's metadata). Each step is timed; the whole is the budget reported.
  *
- * The devices come from one list (`ResumeDevice[]`): a VM with a network interface is one more
- * entry, `{ kind: 'iface', id: 'eth0' }`, once snapshots of VMs with net devices are allowed.
+ * The devices come from one list (`ResumeDevice[]`); an interface is `{ kind: 'iface', id: 'eth0' }`.
+ * A platform gives each clone its own TAP and vsock socket: the load carries network_overrides
+ * (every interface's new host_dev_name) and vsock_override (the new uds_path).
  */
 import { ReplayApi } from '../replay';
 
@@ -32,14 +33,35 @@ export interface ResumeTimings {
   totalMs: number;
 }
 
+export interface ResumeOptions {
+  snapshotPath: string;
+  uffdSocket: string;
+  devices: readonly ResumeDevice[];
+  metadata: object;
+  /** The clone's TAP per interface id (sent as network_overrides). */
+  taps?: Readonly<Record<string, string>>;
+  /** The clone's vsock Unix socket (sent as vsock_override). */
+  vsockUds?: string;
+}
+
+/** The PUT /snapshot/load body: Uffd, resume_vm false, the clone's TAPs and vsock socket. */
+export function loadBody(o: ResumeOptions): object {
+  const taps = Object.entries(o.taps ?? {});
+  return {
+    snapshot_path: o.snapshotPath, mem_backend: { backend_type: 'Uffd', backend_path: o.uffdSocket }, resume_vm: false,
+    ...(taps.length > 0 ? { network_overrides: taps.map(([id, tap]) => ({ iface_id: id, host_dev_name: tap })) } : {}),
+    ...(o.vsockUds !== undefined ? { vsock_override: { uds_path: o.vsockUds } } : {}),
+  };
+}
+
 /** Runs the sequence on `api` (a VMM with no configuration yet); throws on any non-2xx answer. */
-export async function resumeFromSnapshot(api: ReplayApi, o: { snapshotPath: string; uffdSocket: string; devices: readonly ResumeDevice[]; metadata: object }): Promise<ResumeTimings> {
+export async function resumeFromSnapshot(api: ReplayApi, o: ResumeOptions): Promise<ResumeTimings> {
   const step = async (method: string, p: string, body: object) => {
     const r = await api.send(method, p, body);
     if (r.status < 200 || r.status > 299) throw new Error(`${method} ${p} answered ${r.status}: ${r.text}\n${api.transcript()}`);
   };
   const t0 = performance.now();
-  await step('PUT', '/snapshot/load', { snapshot_path: o.snapshotPath, mem_backend: { backend_type: 'Uffd', backend_path: o.uffdSocket }, resume_vm: false });
+  await step('PUT', '/snapshot/load', loadBody(o));
   const t1 = performance.now();
   for (const d of o.devices) {
     const { path, body } = limiterPatch(d);

@@ -240,6 +240,17 @@ export class MmioTransport implements BusDevice {
     this.queues.forEach((q, i) => { if (q.activated) this.device.processQueue(i); });
   }
 
+  /**
+   * On a restored transport, once the vCPUs have their saved state: raises the interrupt again
+   * when the snapshot holds one the driver had not acknowledged. It was raised on the source
+   * after KVM's interrupt state was saved (the vsock's transport-reset event is sent while the
+   * snapshot is taken), so the restored guest never got it; and with event-idx the queue counts
+   * it as signalled, so later used buffers of that queue raise nothing either.
+   */
+  redeliverPendingInterrupt(): void {
+    if (this.active && this.isr !== 0) this.raise(this.isr);
+  }
+
   /** DRIVER_OK: check every queue, map the rings, hand everything to the device. */
   private activate(): void {
     const host = { error: (m: string) => this.log.error(m), fatal: (m: string) => this.needsReset(m) };

@@ -60,3 +60,39 @@ test('restoring onto a device with another number of queues is refused with a se
   saved.queues.push(saved.queues[0]);
   assert.throws(() => new MmioTransport(new VirtioRng({ log }), memory, new SpyLine(), { name: 'virtio-rng', log }).restoreState(saved), /the snapshot has 2 queues for this device, which has 1/);
 });
+
+/** An rng transport whose driver got one request served; `ack` says whether it acknowledged the interrupt. */
+function savedWithInterrupt(ack: boolean) {
+  const memory = testMemory();
+  const log = new RecordingLog();
+  const line = new SpyLine();
+  const transport = new MmioTransport(new VirtioRng({ log, fill: (b) => b.fill(7) }), memory, line, { name: 'virtio-rng', log });
+  const driver = new MockMmioDriver(transport);
+  const queue = new MockQueue(memory, REGION_A + 0x1000, 16);
+  driver.init([queue]);
+  queue.addChain([{ addr: REGION_B, len: 16, write: true }]);
+  driver.notify(0);
+  assert.equal(line.count, 1);
+  if (ack) driver.write(MmioReg.INTERRUPT_ACK, driver.read(MmioReg.INTERRUPT_STATUS));
+  return { memory, log, saved: fromJsonValue(JSON.parse(JSON.stringify(toJsonValue(transport.saveState())))) as ReturnType<MmioTransport['saveState']> };
+}
+
+test('an interrupt raised after KVM\'s state was saved (not acknowledged in the snapshot) is raised again once the restored vCPUs exist, not before', () => {
+  const { memory, log, saved } = savedWithInterrupt(false);
+  const line = new SpyLine();
+  const restored = new MmioTransport(new VirtioRng({ log }), memory, line, { name: 'virtio-rng', log });
+  restored.restoreState(saved);
+  assert.equal(line.count, 0, 'not during the restore: the vCPUs do not exist yet');
+  restored.redeliverPendingInterrupt();
+  assert.equal(line.count, 1);
+  assert.equal(new MockMmioDriver(restored).read(MmioReg.INTERRUPT_STATUS), 1, 'the driver sees a used-buffer interrupt');
+});
+
+test('no interrupt is raised again after a restore when the driver had acknowledged it', () => {
+  const { memory, log, saved } = savedWithInterrupt(true);
+  const line = new SpyLine();
+  const restored = new MmioTransport(new VirtioRng({ log }), memory, line, { name: 'virtio-rng', log });
+  restored.restoreState(saved);
+  restored.redeliverPendingInterrupt();
+  assert.equal(line.count, 0);
+});
