@@ -33,6 +33,7 @@ export class SerialFastPath {
   private onPending: (() => void) | undefined;
   private readonly one = Buffer.alloc(1);
   private closed = false;
+  private eventFdOpen = true;
 
   /**
    * Undefined where the addon has no fast path (built before it), or with SPARKLER_NO_FAST_PIO=1.
@@ -77,15 +78,25 @@ export class SerialFastPath {
     return own + (this.coalesced?.ring.drain(apply) ?? 0);
   }
 
-  /** Rules off, the ring drained by the caller, then the eventfd closed. Idempotent. */
-  close(): void {
+  /**
+   * When the vCPUs have stopped: rules off and the eventfd no longer watched, so that a stopped VM
+   * never keeps the event loop alive (the eventfd stays open until close(): a vCPU thread may
+   * still be on its way out). Idempotent.
+   */
+  stopWatching(): void {
     if (this.closed) return;
     this.closed = true;
     this.table.setRule(LSR_RULE, undefined);
     this.table.setRule(THR_RULE, undefined);
     if (this.drainTimer) clearTimeout(this.drainTimer);
     this.shim.unwatchFd(this.watch);
-    this.shim.close(this.eventFd);
+  }
+
+  /** After the vCPU threads were joined: stops watching, then closes the eventfd. Idempotent. */
+  close(): void {
+    this.stopWatching();
+    if (this.eventFdOpen) this.shim.close(this.eventFd);
+    this.eventFdOpen = false;
   }
 
   private apply(rules: SerialFastRules): void {
