@@ -9,6 +9,8 @@
 //   u32 lock       producers' spinlock (C only)    u32 notify set by C when it signals the
 //                                                  eventfd, cleared by TypeScript as it drains
 //   u32 hits       exits answered here             u32 full   writes refused for a full ring
+//   u32 coalesced  where KVM's coalesced ring is in the kvm_run mapping (0: not used); when set,
+//                  a constant read that finds writes queued there signals the eventfd too
 //   u8  ring[FAST_PIO_RING] at offset 64
 #define _GNU_SOURCE
 #include <errno.h>
@@ -35,7 +37,8 @@ typedef struct {
   _Atomic uint32_t notify;
   _Atomic uint32_t hits;
   _Atomic uint32_t full;
-  uint32_t reserved[2];
+  _Atomic uint32_t coalesced;  // byte offset of KVM's coalesced ring in kvm_run's mapping; 0: none
+  uint32_t reserved;
   uint8_t ring[FAST_PIO_RING];
 } fast_pio_shared_t;
 
@@ -98,6 +101,15 @@ fast_pio_t* fast_pio_from(napi_env env, napi_value buffer) {
   return (fast_pio_t*)data;
 }
 
+// Signals the eventfd once per drain (TypeScript clears notify as it drains).
+static void fast_pio_notify(fast_pio_t* t) {
+  if (t->eventfd >= 0 && atomic_exchange_explicit(&t->shared.notify, 1, memory_order_acq_rel) == 0) {
+    uint64_t one = 1;
+    ssize_t w = write(t->eventfd, &one, sizeof one);
+    (void)w;  // EAGAIN: the counter is already non-zero, the drain is signalled
+  }
+}
+
 // Called on a vCPU thread after KVM_RUN returned 0: true when the exit was answered here (the
 // caller re-enters KVM_RUN at once), false when it goes to TypeScript as usual.
 bool fast_pio_handle(fast_pio_t* t, uint8_t* run, size_t run_len) {
@@ -123,6 +135,14 @@ bool fast_pio_handle(fast_pio_t* t, uint8_t* run, size_t run_len) {
     if (action == FAST_PIO_READ_CONST && !out) {
       run[offset] = (uint8_t)(rule >> 24);
       atomic_fetch_add_explicit(&s->hits, 1, memory_order_relaxed);
+      // Writes KVM queued (coalesced PIO) with no exit after them: have TypeScript drain them,
+      // as for bytes in our own ring. The ring starts with u32 first, last.
+      uint32_t at = atomic_load_explicit(&s->coalesced, memory_order_relaxed);
+      if (at != 0 && (size_t)at + 8 <= run_len) {
+        uint32_t first = __atomic_load_n((uint32_t*)(run + at), __ATOMIC_ACQUIRE);
+        uint32_t last = __atomic_load_n((uint32_t*)(run + at + 4), __ATOMIC_ACQUIRE);
+        if (first != last) fast_pio_notify(t);
+      }
       return true;
     }
     if (action != FAST_PIO_WRITE_RING || !out) return false;
@@ -141,11 +161,7 @@ bool fast_pio_handle(fast_pio_t* t, uint8_t* run, size_t run_len) {
       return false;  // TypeScript drains the ring before it handles this write
     }
     atomic_fetch_add_explicit(&s->hits, 1, memory_order_relaxed);
-    if (t->eventfd >= 0 && atomic_exchange_explicit(&s->notify, 1, memory_order_acq_rel) == 0) {
-      uint64_t one = 1;
-      ssize_t w = write(t->eventfd, &one, sizeof one);
-      (void)w;  // EAGAIN: the counter is already non-zero, the drain is signalled
-    }
+    fast_pio_notify(t);
     return true;
   }
   return false;

@@ -5,7 +5,10 @@
  * rule whenever the device's registers change; C never decides anything. Layout (u32 words):
  *   [0..7] rules: 0 = empty, else port | out << 16 | action << 17 | value << 24
  *   [8] tail (C)  [9] head (here)  [10] C's spinlock  [11] notify (C sets, the drain clears)
- *   [12] exits answered in C  [13] writes refused for a full ring;  bytes 64.. the ring
+ *   [12] exits answered in C  [13] writes refused for a full ring
+ *   [14] byte offset of KVM's coalesced ring in kvm_run's mapping (0: none): a constant read
+ *        that finds writes queued there signals the eventfd, so they are drained too
+ *   bytes 64.. the ring
  */
 export const FAST_PIO_RULES = 8;
 export const FAST_PIO_RING_OFFSET = 64;
@@ -17,6 +20,7 @@ const HEAD = 9;
 const NOTIFY = 11;
 const HITS = 12;
 const FULL = 13;
+const COALESCED = 14;
 
 /** A read answered with a constant byte, or a written byte appended to the ring. */
 export type FastPioRule =
@@ -44,6 +48,11 @@ export class FastPioTable {
   setRule(slot: number, rule: FastPioRule | undefined): void {
     if (!Number.isInteger(slot) || slot < 0 || slot >= FAST_PIO_RULES) throw new RangeError(`rule slot ${slot} is out of 0..${FAST_PIO_RULES - 1}`);
     Atomics.store(this.words, slot, rule ? encodeRule(rule) : 0);
+  }
+
+  /** Where KVM's coalesced ring is in every vCPU's kvm_run mapping (bytes; 0: not watched). */
+  watchCoalescedRing(offset: number): void {
+    Atomics.store(this.words, COALESCED, offset);
   }
 
   rule(slot: number): number {

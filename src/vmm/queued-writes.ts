@@ -28,14 +28,21 @@ export interface QueuedWrites {
 }
 
 /**
- * Takes COM1's console output off the exit path: the vCPU loop's fast path (serial-fast-path.ts)
- * where the addon has it, which answers the LSR polls too; else KVM's coalesced PIO for the THR
- * writes. Undefined where neither can (or with SPARKLER_NO_FAST_PIO=1 and
- * SPARKLER_NO_COALESCED_PIO=1, to measure without).
+ * Takes COM1's console output off the exit path: KVM's coalesced PIO queues the THR writes
+ * (no exit) and the vCPU loop's fast path (serial-fast-path.ts) answers the LSR polls, where
+ * each is available; the fast path takes the THR writes too where KVM cannot queue them. Either
+ * alone works; undefined where neither can. SPARKLER_NO_FAST_PIO=1 and SPARKLER_NO_COALESCED_PIO=1
+ * turn them off, to measure without.
  */
 export function queueSerialTransmit(kvm: Kvm, vm: VmFd, vcpu: VcpuFd, serial: Serial, shim: NativeShim = native()): QueuedWrites | undefined {
-  const fastPath = SerialFastPath.create(shim, serial);
-  if (fastPath) return { ring: fastPath, queuing: () => false, fastPath };
+  const coalesced = coalescedTransmit(kvm, vm, vcpu, serial);
+  const fastPath = SerialFastPath.create(shim, serial, process.env, coalesced);
+  if (fastPath) return { ring: fastPath, queuing: coalesced?.queuing ?? (() => false), fastPath };
+  return coalesced && { ring: coalesced.ring, queuing: coalesced.queuing };
+}
+
+/** Registers COM1's THR as a coalesced zone while the guest transmits by polling; undefined where KVM cannot. */
+function coalescedTransmit(kvm: Kvm, vm: VmFd, vcpu: VcpuFd, serial: Serial): { ring: CoalescedRing; offset: number; queuing: () => boolean } | undefined {
   if (process.env.SPARKLER_NO_COALESCED_PIO === '1' || kvm.checkExtension(KVM_CAP.COALESCED_PIO) <= 0) return undefined;
   // KVM_CAP_COALESCED_MMIO answers with the ring's page offset in every vCPU's mapping.
   const page = kvm.checkExtension(KVM_CAP.COALESCED_MMIO);
@@ -53,5 +60,5 @@ export function queueSerialTransmit(kvm: Kvm, vm: VmFd, vcpu: VcpuFd, serial: Se
     }
   });
   const ring = new CoalescedRing(mapping.subarray(page * PAGE_SIZE, (page + 1) * PAGE_SIZE));
-  return { ring, queuing: () => registered };
+  return { ring, offset: page * PAGE_SIZE, queuing: () => registered };
 }

@@ -6,9 +6,13 @@
  * every exit the VMM handles (so a write that does exit follows the bytes before it), before a
  * pause, a snapshot and the VM's end (Vmm.drainQueuedWrites), and a few ms after C signals the
  * eventfd that bytes arrived, so output never waits for an exit that may not come.
+ * Where KVM has coalesced PIO (queued-writes.ts) the THR writes go there instead, with no exit
+ * at all, and only the LSR polls are answered here; a poll that finds writes queued in KVM's
+ * ring signals the same eventfd, so they are drained the same way (Linux's console ends every
+ * write with such a poll, then an IER write that exits).
  */
 import { COM1_PORT } from '../arch/x86_64/layout';
-import type { CoalescedWrite } from '../kvm/coalesced-ring';
+import type { CoalescedRing, CoalescedWrite } from '../kvm/coalesced-ring';
 import { Serial, SerialFastRules } from '../devices/legacy/serial';
 import { NativeShim, VcpuHandle } from '../native';
 import { FastPioTable } from './fast-pio';
@@ -29,18 +33,24 @@ export class SerialFastPath {
   private onPending: (() => void) | undefined;
   private readonly one = Buffer.alloc(1);
   private closed = false;
+  private eventFdOpen = true;
 
-  /** Undefined where the addon has no fast path (built before it), or with SPARKLER_NO_FAST_PIO=1. */
-  static create(shim: NativeShim, serial: Serial, env: NodeJS.ProcessEnv = process.env): SerialFastPath | undefined {
+  /**
+   * Undefined where the addon has no fast path (built before it), or with SPARKLER_NO_FAST_PIO=1.
+   * `coalesced`: KVM's coalesced ring, which takes the THR writes, and its byte offset in the
+   * kvm_run mapping.
+   */
+  static create(shim: NativeShim, serial: Serial, env: NodeJS.ProcessEnv = process.env, coalesced?: { ring: CoalescedRing; offset: number }): SerialFastPath | undefined {
     if (env.SPARKLER_NO_FAST_PIO === '1' || !shim.fastPioCreate || !shim.vcpuSetFastPio) return undefined;
-    return new SerialFastPath(shim, serial);
+    return new SerialFastPath(shim, serial, coalesced);
   }
 
-  private constructor(private readonly shim: NativeShim, serial: Serial) {
+  private constructor(private readonly shim: NativeShim, serial: Serial, private readonly coalesced?: { ring: CoalescedRing; offset: number }) {
     const fd = shim.eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     if (fd < 0) throw new Error(`eventfd for the serial fast path failed (errno ${-fd})`);
     this.eventFd = fd;
     this.table = new FastPioTable(shim.fastPioCreate!(fd));
+    if (coalesced) this.table.watchCoalescedRing(coalesced.offset);
     this.watch = shim.watchFd(fd, () => this.signalled());
     serial.onFastRules((rules) => this.apply(rules));
   }
@@ -58,29 +68,42 @@ export class SerialFastPath {
 
   /** Applies the ring's bytes to the device as THR writes, in order (the Vmm's drain, as for queued writes). */
   drain(apply: CoalescedWrite): number {
-    return this.table.drain((bytes) => {
+    // The table's drain first: it clears the notify flag before anything is read.
+    const own = this.table.drain((bytes) => {
       for (const b of bytes) {
         this.one[0] = b;
         apply(true, COM1_PORT, this.one);
       }
     });
+    return own + (this.coalesced?.ring.drain(apply) ?? 0);
   }
 
-  /** Rules off, the ring drained by the caller, then the eventfd closed. Idempotent. */
-  close(): void {
+  /**
+   * When the vCPUs have stopped: rules off and the eventfd no longer watched, so that a stopped VM
+   * never keeps the event loop alive (the eventfd stays open until close(): a vCPU thread may
+   * still be on its way out). Idempotent.
+   */
+  stopWatching(): void {
     if (this.closed) return;
     this.closed = true;
     this.table.setRule(LSR_RULE, undefined);
     this.table.setRule(THR_RULE, undefined);
     if (this.drainTimer) clearTimeout(this.drainTimer);
     this.shim.unwatchFd(this.watch);
-    this.shim.close(this.eventFd);
+  }
+
+  /** After the vCPU threads were joined: stops watching, then closes the eventfd. Idempotent. */
+  close(): void {
+    this.stopWatching();
+    if (this.eventFdOpen) this.shim.close(this.eventFd);
+    this.eventFdOpen = false;
   }
 
   private apply(rules: SerialFastRules): void {
     if (this.closed) return;
     this.table.setRule(LSR_RULE, rules.lsr === undefined ? undefined : { port: LSR_PORT, action: 'read-constant', value: rules.lsr });
-    this.table.setRule(THR_RULE, rules.thr ? { port: COM1_PORT, action: 'write-ring' } : undefined);
+    // With coalesced PIO KVM queues the THR writes itself (registered by queued-writes.ts).
+    this.table.setRule(THR_RULE, rules.thr && !this.coalesced ? { port: COM1_PORT, action: 'write-ring' } : undefined);
   }
 
   private signalled(): void {

@@ -55,6 +55,7 @@ export class Vmm {
   firstRunNs?: bigint;
   private trailingDrain: NodeJS.Timeout | undefined;
   private closing?: Promise<void>;
+  private tornDown = false;
 
   constructor(readonly parts: VmmParts) {
     let resolveStopped!: (reason: VmStopReason) => void;
@@ -68,6 +69,7 @@ export class Vmm {
         if (this.trailingDrain) clearTimeout(this.trailingDrain);
         this.trailingDrain = undefined;
         parts.queuedWrites?.ring.drain(this.applyQueuedWrite);
+        parts.queuedWrites?.fastPath?.stopWatching();
         parts.devices.serial.flush();
         resolveStopped(reason);
       },
@@ -106,7 +108,7 @@ export class Vmm {
    */
   drainQueuedWrites(fromTimer = false): void {
     const queued = this.parts.queuedWrites;
-    if (!queued) return;
+    if (!queued || this.tornDown) return; // the rings are unmapped once close() tore the VM down
     const applied = queued.ring.drain(this.applyQueuedWrite);
     if ((fromTimer ? applied > 0 : queued.queuing()) && !this.trailingDrain) {
       this.trailingDrain = setTimeout(() => {
@@ -173,6 +175,9 @@ export class Vmm {
       await this.runner.joinThreads();
       this.parts.queuedWrites?.ring.drain(this.applyQueuedWrite);
       this.parts.queuedWrites?.fastPath?.close();
+      this.tornDown = true;
+      if (this.trailingDrain) clearTimeout(this.trailingDrain);
+      this.trailingDrain = undefined;
       this.parts.teardown.run();
     })();
     return this.closing;
