@@ -4,9 +4,9 @@
  *       VMM stays up, the API answers, the failed writes are counted (tap_write_fails, tx_fails)
  *       and a dead TAP costs no CPU (its watch backs off rather than spin); eth1 recovers when
  *       the TAP comes back up.
- *   eth2 with an RX rate limiter (1 MiB/s) under a UDP flood from the host: the API keeps
- *       answering, the guest gets no more than the limiter allows, and the VMM's CPU share
- *       (from /proc/PID/stat) is reported.
+ *   A UDP flood from the host on eth1 (no limiter), then on eth2 (an RX rate limiter, 32 KiB/s):
+ *       the API keeps answering, the guest gets no more than the limiter allows, and the VMM's
+ *       CPU share (from /proc/PID/stat) is reported for both.
  */
 import { execFileSync, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -15,9 +15,13 @@ import type { MicroVM } from '../sdk';
 const TAPS = ['sfdel', 'sfdown', 'sfrx'];
 const hostIp = (i: number) => `172.21.${i}.1`;
 const guestIp = (i: number) => `172.21.${i}.2`;
-export const RX_CAP_BYTES_PER_S = 1 << 20;
+/**
+ * Below what the nested guest takes in unlimited in the emulated host (measured ~110 KiB/s under
+ * a flood there), so that the limiter, not the guest, is what bounds it.
+ */
+export const RX_CAP_BYTES_PER_S = 32 * 1024;
 const RX_LIMITER = { bandwidth: { size: RX_CAP_BYTES_PER_S / 4, refill_time: 250 } };
-const FLOOD_MS = 4000;
+const FLOOD_MS = 3000;
 
 const ip = (...args: string[]) => execFileSync('ip', args, { stdio: ['ignore', 'ignore', 'pipe'] });
 
@@ -71,6 +75,33 @@ async function apiDuring(vm: MicroVM, busy: Promise<unknown>): Promise<number[]>
   return ms;
 }
 
+/** UDP to the guest on eth`i` as fast as a host process can send, while the API is timed. */
+async function flood(vm: MicroVM, metricsPath: string, pid: number, tick: number, i: number): Promise<Record<string, unknown>> {
+  const eth = `eth${i}` as 'eth1' | 'eth2';
+  const rx0 = (await netMetrics(vm, metricsPath))[eth];
+  const flooder = spawn(process.execPath, ['-e', `
+    const s = require('node:dgram').createSocket('udp4'); const b = Buffer.alloc(1400, 0x66); let n = 0;
+    const end = Date.now() + ${FLOOD_MS};
+    const burst = () => { if (Date.now() > end) { console.log(n); s.close(); return; } for (let i = 0; i < 64; i++) s.send(b, 9, ${JSON.stringify(guestIp(i))}, () => {}); n += 64; setImmediate(burst); };
+    burst();`], { stdio: ['ignore', 'pipe', 'inherit'] });
+  let sent = '';
+  flooder.stdout!.on('data', (d) => { sent += d; });
+  const flooded = new Promise<void>((res) => flooder.once('exit', () => res()));
+  const t0 = performance.now();
+  const c0 = cpuSeconds(pid, tick);
+  const apiMs = await apiDuring(vm, flooded);
+  const seconds = (performance.now() - t0) / 1000;
+  const vmmCpuShare = (cpuSeconds(pid, tick) - c0) / seconds;
+  const rx1 = (await netMetrics(vm, metricsPath))[eth];
+  const untilFlush = (performance.now() - t0) / 1000; // frames queued in the TAP keep arriving after the flood
+  return {
+    seconds, datagramsSent: Number(sent.trim()), apiMs, vmmCpuShare,
+    rx_bytes_count: rx1.rx_bytes_count - rx0.rx_bytes_count,
+    rx_rate_limiter_throttled: rx1.rx_rate_limiter_throttled - rx0.rx_rate_limiter_throttled,
+    allowedBytes: Math.round(RX_CAP_BYTES_PER_S * untilFlush + RX_LIMITER.bandwidth.size),
+  };
+}
+
 export async function netFaults(vm: MicroVM, metricsPath: string): Promise<Record<string, unknown>> {
   const r: Record<string, unknown> = {};
   const tick = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
@@ -101,30 +132,9 @@ export async function netFaults(vm: MicroVM, metricsPath: string): Promise<Recor
   r.eth1AfterUp = await sh(vm, `busybox ping -c 2 -W 5 ${hostIp(1)} >/dev/null; echo rc=$?`);
   r.driveAfterTapFaults = await sh(vm, 'dd if=/dev/urandom of=/dev/vdb bs=65536 count=4 conv=fsync,notrunc 2>&1 | tail -1; echo rc=$?');
 
-  // RX flood on eth2 (RX limiter 1 MiB/s): UDP from a separate host process, as fast as it can.
-  const rx0 = after.eth2;
-  const flooder = spawn(process.execPath, ['-e', `
-    const s = require('node:dgram').createSocket('udp4'); const b = Buffer.alloc(1400, 0x66); let n = 0;
-    const end = Date.now() + ${FLOOD_MS};
-    const burst = () => { if (Date.now() > end) { console.log(n); s.close(); return; } for (let i = 0; i < 64; i++) s.send(b, 9, ${JSON.stringify(guestIp(2))}, () => {}); n += 64; setImmediate(burst); };
-    burst();`], { stdio: ['ignore', 'pipe', 'inherit'] });
-  let sent = '';
-  flooder.stdout!.on('data', (d) => { sent += d; });
-  const flooded = new Promise<void>((res) => flooder.once('exit', () => res()));
-  const t0 = performance.now();
-  const c1 = cpuSeconds(pid, tick);
-  r.apiDuringFloodMs = await apiDuring(vm, flooded);
-  const seconds = (performance.now() - t0) / 1000;
-  r.vmmCpuShareDuringFlood = (cpuSeconds(pid, tick) - c1) / seconds;
-  r.floodSeconds = seconds;
-  r.floodDatagramsSent = Number(sent.trim());
-  const rx1 = (await netMetrics(vm, metricsPath)).eth2;
-  const untilFlush = (performance.now() - t0) / 1000; // frames queued in the TAP keep arriving after the flood
-  r.flood = {
-    rx_bytes_count: rx1.rx_bytes_count - rx0.rx_bytes_count,
-    rx_rate_limiter_throttled: rx1.rx_rate_limiter_throttled - rx0.rx_rate_limiter_throttled,
-    allowedBytes: Math.round(RX_CAP_BYTES_PER_S * untilFlush + RX_LIMITER.bandwidth.size),
-  };
+  // RX floods: eth1 (no limiter) for comparison, then eth2 (RX limiter), each from a separate host process.
+  r.floodUnlimited = await flood(vm, metricsPath, pid, tick, 1);
+  r.floodLimited = await flood(vm, metricsPath, pid, tick, 2);
   r.apiAfterFlood = (await vm.api.describeInstance()).state;
   return r;
 }
