@@ -61,6 +61,8 @@ export interface MicroVMRestoreOptions {
   timeoutMs?: number;
   signal?: AbortSignal;
   sparklerPath?: string;
+  /** Called with the new process's output from its start (to see why a load failed). */
+  onConsole?: (chunk: Buffer) => void;
   /** Where the new API and vsock sockets go (the vsock socket is the snapshot's vsock_override); default: a new temp folder. */
   workDir?: string;
 }
@@ -147,6 +149,7 @@ export class MicroVM extends EventEmitter<MicroVMEvents> {
     const t0 = performance.now();
     const child = spawn(sparkler, ['--api-sock', apiSocket], { stdio: ['ignore', 'pipe', 'pipe'] });
     const vm = new MicroVM(child, apiSocket, vsockPath, workDir, ownsWorkDir);
+    if (opts.onConsole) vm.on('console', opts.onConsole);
     const deadline = Date.now() + (opts.timeoutMs ?? 60_000);
     try {
       await until(() => canConnect(apiSocket), deadline, opts.signal, vm, 'the API socket');

@@ -96,6 +96,7 @@ function watchExit(s: VmState, vm: MicroVM): void {
 /** Pause, snapshot, SIGKILL, load in a fresh process on a new TAP and vsock socket, resume. */
 async function snapshotAndRestore(s: VmState, errors: Errors): Promise<void> {
   s.swapping = true;
+  let output = '';
   try {
     while (s.paused || s.inFlight > 0) await new Promise((r) => setTimeout(r, 50));
     const snap = path.join(s.dir, 'vm.snap');
@@ -110,8 +111,13 @@ async function snapshotAndRestore(s: VmState, errors: Errors): Promise<void> {
     s.tap = `spkr${s.index}`;
     makeTap(s.tap, s.index);
     const metricsPath = path.join(s.dir, `metrics-${s.metricsPaths.length}.ndjson`);
+    // Its own folder: no socket path shared with the killed process.
+    const workDir = fs.mkdtempSync(path.join(s.dir, 'restored-'));
     const t1 = performance.now();
-    const vm = await MicroVM.restore({ snapshotPath: snap, memFilePath: mem, workDir: s.dir, metricsPath, timeoutMs: 300_000, networkOverrides: [{ iface_id: 'eth0', host_dev_name: s.tap }] });
+    const vm = await MicroVM.restore({
+      snapshotPath: snap, memFilePath: mem, workDir, metricsPath, timeoutMs: 300_000, networkOverrides: [{ iface_id: 'eth0', host_dev_name: s.tap }],
+      onConsole: (c) => { output = (output + c.toString()).slice(-1500); },
+    });
     s.snapshot = { pauseCreateMs, restoreMs: performance.now() - t1 };
     s.metricsPaths.push(metricsPath);
     s.vm = vm;
@@ -120,7 +126,7 @@ async function snapshotAndRestore(s: VmState, errors: Errors): Promise<void> {
     fs.rmSync(snap, { force: true });
     fs.rmSync(mem, { force: true }); // the restored process maps it; its pages live on until it ends
   } catch (err) {
-    errors.add('snapshot-restore', `${s.name}: ${(err as Error).message}`);
+    errors.add('snapshot-restore', `${s.name}: ${(err as Error).message}; the new process printed: ${output.slice(-600)}`);
     s.exited = 'lost in the snapshot/restore';
   } finally {
     s.swapping = false;
