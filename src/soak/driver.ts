@@ -21,7 +21,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { dialVsock, MicroVM } from '../sdk';
 import { ProcessSample, Reservoir, sampleProcess } from './probes';
-import { deleteTap, guestIteration, guestIp, guestMac, guestSetup, HostPeer, makeTap, NET_BYTES } from './network';
+import { deleteTap, guestIteration, guestIp, guestMac, guestSetup, HostPeer, makeTap, NET_BYTES, tapMac } from './network';
 import { violations } from '../testing/fc-metrics-schema';
 
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
@@ -107,9 +107,10 @@ async function snapshotAndRestore(s: VmState, errors: Errors): Promise<void> {
     s.vm.process.kill('SIGKILL');
     await s.vm.stop();
     // The interface moves to a new TAP with the same host address (the old one goes away).
+    const mac = tapMac(s.tap);
     deleteTap(s.tap);
     s.tap = `spkr${s.index}`;
-    makeTap(s.tap, s.index);
+    makeTap(s.tap, s.index, mac);
     const metricsPath = path.join(s.dir, `metrics-${s.metricsPaths.length}.ndjson`);
     // Its own folder: no socket path shared with the killed process.
     const workDir = fs.mkdtempSync(path.join(s.dir, 'restored-'));

@@ -7,6 +7,7 @@
  */
 import { createHash } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
+import * as fs from 'node:fs';
 import * as net from 'node:net';
 
 export const NET_BYTES = 256 * 1024;
@@ -19,9 +20,16 @@ export const guestMac = (n: number) => `06:00:ac:14:${n.toString(16).padStart(2,
 
 const ip = (...args: string[]) => execFileSync('ip', args, { stdio: ['ignore', 'ignore', 'pipe'] });
 
-/** Makes TAP `name` and gives it VM n's host address. */
-export function makeTap(name: string, n: number): void {
+/** The host-side MAC of a TAP. */
+export const tapMac = (name: string) => fs.readFileSync(`/sys/class/net/${name}/address`, 'utf8').trim();
+
+/**
+ * Makes TAP `name` and gives it VM n's host address; with `mac`, that host-side MAC (a TAP that
+ * replaces another keeps its MAC, or the restored guest's ARP entry points at nothing).
+ */
+export function makeTap(name: string, n: number, mac?: string): void {
   ip('tuntap', 'add', 'dev', name, 'mode', 'tap');
+  if (mac) ip('link', 'set', 'dev', name, 'address', mac);
   ip('addr', 'add', `${hostIp(n)}/24`, 'dev', name);
   ip('link', 'set', name, 'up');
 }
