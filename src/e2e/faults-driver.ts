@@ -10,6 +10,8 @@
  *       that request), the VMM stays up, and PATCH /drives to a fresh file recovers the drive.
  *   vdd full: a file on a 1 MiB tmpfs; writing 2 MiB with fsync fails in the guest (ENOSPC seen
  *       as an I/O error), the VMM stays up and the other drives work.
+ * Network faults (net-faults.ts) run in the same boot, after the block faults: TAPs deleted and
+ * brought down under guest traffic, and an RX flood against an RX rate limiter.
  * The read-only case (chmod 0444 under a running guest) is vdb's twin: the file is already open
  * read-write, so it changes nothing until the next PATCH, which then fails (EACCES) cleanly.
  * Writes a JSON report to argv[2]; argv[3] is the kernel, argv[4] the initrd.
@@ -21,6 +23,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { MicroVM } from '../sdk';
 import { socketDir } from './api-driver';
+import { deleteFaultTaps, faultInterfaces, makeFaultTaps, netFaults } from './net-faults';
 
 const MiB = 1 << 20;
 
@@ -48,9 +51,12 @@ async function main(): Promise<void> {
     for (const f of [files.records, files.deleted, files.truncated]) fs.writeFileSync(f, Buffer.alloc(4 * MiB));
     fs.closeSync(fs.openSync(files.full, 'w'));
     fs.truncateSync(files.full, 4 * MiB); // sparse: 4 MiB of capacity on 1 MiB of space
+    makeFaultTaps();
+    const metricsPath = path.join(work, 'metrics.ndjson');
     const drive = (id: string, p: string) => ({ drive_id: id, path_on_host: p, is_root_device: false, is_read_only: false, cache_type: 'Writeback' as const });
     vm = await MicroVM.start({
       kernel, initrd, vcpus: 1, memMiB: 128, workDir: fs.mkdtempSync(path.join(work, 'vm1-')), timeoutMs: 240_000,
+      metricsPath, networkInterfaces: faultInterfaces(),
       drives: [drive('records', files.records), drive('deleted', files.deleted), drive('truncated', files.truncated), drive('full', files.full)],
     });
     const w1m = (dev: string, seek = 0) => `dd if=/dev/urandom of=/dev/${dev} bs=65536 count=16 seek=${seek} conv=fsync,notrunc 2>&1 | tail -1`;
@@ -76,6 +82,7 @@ async function main(): Promise<void> {
     report.aliveAfterFull = alive(vm);
     report.otherDriveAfterFull = await sh(vm, `${w1m('vdb', 32)}; echo rc=$?`);
     report.apiAfterFaults = (await vm.api.describeInstance()).state;
+    report.net = await netFaults(vm, metricsPath);
 
     // SIGKILL mid-write: every acknowledged record must be on the host file.
     let acked = -1;
@@ -109,6 +116,7 @@ async function main(): Promise<void> {
   } finally {
     await vm?.stop().catch(() => {});
     await vm2?.stop().catch(() => {});
+    deleteFaultTaps();
     try { execFileSync('umount', [full]); } catch { /* not mounted */ }
     fs.rmSync(work, { recursive: true, force: true });
     save();

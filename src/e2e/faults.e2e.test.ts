@@ -1,6 +1,7 @@
 /**
  * End to end: block and process faults with a Linux guest (faults-driver.ts does the steps; here
- * they run where Linux guests can boot, in one emulated-host run with two guest boots). What each
+ * they run where Linux guests can boot, in one emulated-host run with two guest boots; the network
+ * faults share the first boot). What each
  * outcome means is in docs/reliability.md.
  */
 import { before, describe, test } from 'node:test';
@@ -57,6 +58,33 @@ describe(`block and process faults with a Linux guest (in ${where()})`, { skip }
     assert.equal(r.aliveAfterFull, true, context());
     assert.match(step('otherDriveAfterFull').out, /^16\+0 records out\nrc=0$/, context());
     assert.equal(r.apiAfterFaults, 'Running', context());
+  });
+
+  test('TAP deleted and TAP brought down under guest pings: the VMM and its API stay up, failed writes are counted, no spinning, other devices go on', (t) => {
+    const n = r.net as { pingsBefore: string; tapFaultCounts: Record<string, Record<string, number>>; vmmCpuShareAfterTapFaults: number; apiDuringTapFaultsMs: number[]; apiAfterTapFaults: string; eth1AfterUp: string; driveAfterTapFaults: string; pingsDuringFaults: string };
+    t.diagnostic(`counted: ${JSON.stringify(n.tapFaultCounts)}; VMM CPU with a dead TAP ${(n.vmmCpuShareAfterTapFaults * 100).toFixed(1)}%; pings: ${n.pingsDuringFaults.replace(/\n/g, ' | ')}`);
+    assert.equal(n.pingsBefore, '0 0 0', context());
+    assert.ok(n.tapFaultCounts.eth0.tap_write_fails > 0 && n.tapFaultCounts.eth0.tx_fails > 0, context());
+    assert.ok(n.apiDuringTapFaultsMs.length > 0, context());
+    assert.equal(n.apiAfterTapFaults, 'Running', context());
+    assert.ok(n.vmmCpuShareAfterTapFaults < 0.5, `a dead TAP made the VMM busy: ${n.vmmCpuShareAfterTapFaults}\n${context()}`);
+    assert.match(n.eth1AfterUp, /rc=0$/, context());
+    assert.match(n.driveAfterTapFaults, /^4\+0 records out\nrc=0$/, context());
+  });
+
+  test('RX flood from the host against a 32 KiB/s RX rate limiter: the API answers, the guest gets no more than the limiter allows', (t) => {
+    type Flood = { seconds: number; datagramsSent: number; apiMs: number[]; vmmCpuShare: number; rx_bytes_count: number; rx_rate_limiter_throttled: number; allowedBytes: number };
+    const n = r.net as { floodUnlimited: Flood; floodLimited: Flood; apiAfterFlood: string };
+    const line = (f: Flood) => {
+      const ms = [...f.apiMs].sort((a, b) => a - b);
+      return `${f.datagramsSent} datagrams of 1400 B in ${f.seconds.toFixed(1)} s, guest got ${f.rx_bytes_count} B, throttled ${f.rx_rate_limiter_throttled}x, VMM CPU ${(f.vmmCpuShare * 100).toFixed(1)}% of one CPU, ${ms.length} GET / p50 ${ms[ms.length >> 1]?.toFixed(1)} ms max ${ms[ms.length - 1]?.toFixed(1)} ms`;
+    };
+    t.diagnostic(`unlimited: ${line(n.floodUnlimited)}`);
+    t.diagnostic(`limited: ${line(n.floodLimited)} (allowed ${n.floodLimited.allowedBytes} B)`);
+    for (const f of [n.floodUnlimited, n.floodLimited]) assert.ok(f.apiMs.length > 0 && f.datagramsSent > 0, context());
+    assert.equal(n.apiAfterFlood, 'Running', context());
+    assert.ok(n.floodLimited.rx_rate_limiter_throttled > 0, context());
+    assert.ok(n.floodLimited.rx_bytes_count > 0 && n.floodLimited.rx_bytes_count <= n.floodLimited.allowedBytes * 1.1, context());
   });
 
   test('SIGKILL mid-write: every record acknowledged after fsync (Writeback) is on the host file, and reads back after a restart', () => {

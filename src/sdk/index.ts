@@ -3,7 +3,7 @@
  * files through its guest agent; or drive any Firecracker-compatible VMM with FirecrackerClient.
  */
 export { MicroVM, SDK_BOOT_ARGS } from './microvm';
-export type { MicroVMOptions, MicroVMEvents } from './microvm';
+export type { MicroVMOptions, MicroVMRestoreOptions, MicroVMEvents } from './microvm';
 export { FirecrackerClient } from './firecracker-client';
 export type { FirecrackerClientOptions } from './firecracker-client';
 export { AgentClient, AGENT_PORT, dialVsock, dialUnix } from './agent-client';

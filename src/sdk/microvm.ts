@@ -33,6 +33,8 @@ export interface MicroVMOptions {
   memMiB?: number;
   /** More drives (Firecracker's Drive bodies). */
   drives?: wire.Drive[];
+  /** Network interfaces on existing host TAPs (Firecracker's NetworkInterface bodies). */
+  networkInterfaces?: wire.NetworkInterface[];
   /** A metrics file (PUT /metrics before boot): Firecracker-schema lines at boot, on flushes, at exit. */
   metricsPath?: string;
   /** Replaces SDK_BOOT_ARGS; keep `sparkler.agent=1` for the agent to stay up. */
@@ -44,6 +46,24 @@ export interface MicroVMOptions {
   /** The `sparkler` launcher; default: this package's bin/sparkler. */
   sparklerPath?: string;
   /** Where the API and vsock sockets go (default: a new folder under the OS temp dir, removed by stop()). */
+  workDir?: string;
+}
+
+/** MicroVM.restore(): a fresh Sparkler process loading a snapshot that MicroVM.snapshot() made. */
+export interface MicroVMRestoreOptions {
+  snapshotPath: string;
+  memFilePath: string;
+  /** TAPs for the restored interfaces (the snapshot names the old ones). */
+  networkOverrides?: { iface_id: string; host_dev_name: string }[];
+  /** A metrics file for the new process (PUT /metrics before the load). */
+  metricsPath?: string;
+  /** How long restore() waits for the agent's first answer (default 60 s). */
+  timeoutMs?: number;
+  signal?: AbortSignal;
+  sparklerPath?: string;
+  /** Called with the new process's output from its start (to see why a load failed). */
+  onConsole?: (chunk: Buffer) => void;
+  /** Where the new API and vsock sockets go (the vsock socket is the snapshot's vsock_override); default: a new temp folder. */
   workDir?: string;
 }
 
@@ -100,6 +120,7 @@ export class MicroVM extends EventEmitter<MicroVMEvents> {
       await vm.api.putMachineConfig({ vcpu_count: opts.vcpus ?? 1, mem_size_mib: opts.memMiB ?? 256 });
       if (opts.rootfs !== undefined) await vm.api.putDrive({ drive_id: 'rootfs', path_on_host: opts.rootfs, is_root_device: true, is_read_only: false });
       for (const d of opts.drives ?? []) await vm.api.putDrive(d);
+      for (const n of opts.networkInterfaces ?? []) await vm.api.putNetworkInterface(n);
       if (opts.metricsPath !== undefined) await vm.api.putMetrics({ metrics_path: opts.metricsPath });
       await vm.api.putVsock({ guest_cid: opts.guestCid ?? 3, uds_path: vsockPath });
       await vm.api.startInstance();
@@ -110,6 +131,47 @@ export class MicroVM extends EventEmitter<MicroVMEvents> {
       await vm.stop();
       throw err;
     }
+  }
+
+  /**
+   * Loads a snapshot in a new Sparkler process, with the vsock device on the new process's own
+   * socket (vsock_override) and the interfaces on `networkOverrides`' TAPs, resumes it, and
+   * resolves once the guest agent answers again.
+   */
+  static async restore(opts: MicroVMRestoreOptions): Promise<MicroVM> {
+    opts.signal?.throwIfAborted();
+    const sparkler = opts.sparklerPath ?? defaultSparkler();
+    const ownsWorkDir = opts.workDir === undefined;
+    const workDir = opts.workDir ?? fs.mkdtempSync(path.join(os.tmpdir(), 'sparkler-vm-'));
+    const apiSocket = path.join(workDir, 'api.sock');
+    const vsockPath = path.join(workDir, 'v.sock');
+    for (const f of [apiSocket, vsockPath]) fs.rmSync(f, { force: true }); // a killed predecessor's
+    const t0 = performance.now();
+    const child = spawn(sparkler, ['--api-sock', apiSocket], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const vm = new MicroVM(child, apiSocket, vsockPath, workDir, ownsWorkDir);
+    if (opts.onConsole) vm.on('console', opts.onConsole);
+    const deadline = Date.now() + (opts.timeoutMs ?? 60_000);
+    try {
+      await until(() => canConnect(apiSocket), deadline, opts.signal, vm, 'the API socket');
+      if (opts.metricsPath !== undefined) await vm.api.putMetrics({ metrics_path: opts.metricsPath });
+      await vm.api.loadSnapshot({
+        snapshot_path: opts.snapshotPath, mem_backend: { backend_type: 'File', backend_path: opts.memFilePath },
+        resume_vm: true, vsock_override: { uds_path: vsockPath },
+        ...(opts.networkOverrides ? { network_overrides: opts.networkOverrides } : {}),
+      });
+      await until(async () => { try { await vm.agent.ping(); return true; } catch { return false; } }, deadline, opts.signal, vm, 'the guest agent');
+      vm.startToAgentMs = performance.now() - t0;
+      return vm;
+    } catch (err) {
+      await vm.stop();
+      throw err;
+    }
+  }
+
+  /** Pauses the VM and writes a Full snapshot (it stays paused: resume() or end it). */
+  async snapshot(snapshotPath: string, memFilePath: string): Promise<void> {
+    await this.api.pause();
+    await this.api.createSnapshot({ snapshot_type: 'Full', snapshot_path: snapshotPath, mem_file_path: memFilePath });
   }
 
   exec(argv: readonly string[], opts?: ExecOptions): Promise<ExecResult> { return this.agent.exec(argv, opts); }

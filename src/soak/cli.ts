@@ -13,8 +13,9 @@ import { detectKvmHost } from '../host/kvm-host';
 
 const USAGE = `Usage: sparkler soak [--vms N] [--minutes M] [--out FILE] [--emuhost-memory MiB]
 
-N microVMs (default 20) for M minutes (default 10), each writing its drive with fsync and
-echoing over vsock, while a client hammers their APIs. Writes FILE (default soak-report.json).
+N microVMs (default 20) for M minutes (default 10), each writing its drive with fsync, echoing
+over vsock and moving 256 KiB each way over TCP on its own TAP, while a client hammers their
+APIs; three of them are snapshotted and restored in a fresh process early in the run. Writes FILE (default soak-report.json).
 `;
 
 function positive(flag: string, v: string | undefined, fallback: number): number {
@@ -35,15 +36,16 @@ export async function run(argv: string[]): Promise<number> {
   const initrd = await ensureInitrd();
   const argvDriver = [process.execPath, path.join(__dirname, 'driver.js'), out, String(vms), String(minutes), kernel, initrd];
   // Boot waves, the run, and stopping: generous, the emulated host boots slowly.
-  const timeoutMs = (minutes * 60 + 120 + vms * 45) * 1000;
+  const timeoutMs = (minutes * 60 + 240 + vms * 45) * 1000;
   fs.rmSync(out, { force: true });
   process.stderr.write(`[soak] ${vms} VMs for ${minutes} min; report: ${out}\n`);
   if (detectKvmHost().kind === 'hardware') {
     spawnSync(argvDriver[0], argvDriver.slice(1), { stdio: 'inherit', timeout: timeoutMs });
   } else {
     const { runInEmuHost } = await import('../emuhost');
-    const memoryMiB = Math.floor(positive('--emuhost-memory', values['emuhost-memory'], Math.max(2048, 512 + vms * 160)));
-    const r = await runInEmuHost(argvDriver, { stdio: 'inherit', timeoutMs, memoryMiB, writable: [path.dirname(out)] });
+    const memoryMiB = Math.floor(positive('--emuhost-memory', values['emuhost-memory'], Math.max(2048, 512 + vms * 160 + 3 * 128)));
+    // The whole soak runs again from scratch if the emulated host wedges (a stall report on its console).
+    const r = await runInEmuHost(argvDriver, { stdio: 'inherit', timeoutMs, memoryMiB, writable: [path.dirname(out)], retriesIfWedged: 1 });
     if (r.code !== 0) process.stderr.write(`[soak] the emulated KVM host run ended with code ${r.code}\n`);
   }
   if (!fs.existsSync(out)) { process.stderr.write('[soak] no report was written\n'); return 1; }
