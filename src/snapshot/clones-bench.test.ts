@@ -23,7 +23,7 @@ test('the clone guest spins on the flag byte, then writes its mark and halts', (
 
 test('formatClones puts fresh processes and the warm pool side by side', () => {
   const base = {
-    count: 100, memMib: 128, allApisReadyMs: 0, spawnToAllRunningMs: 0, firstLoadToAllRunningMs: 0,
+    count: 100, inFlight: 1, memMib: 128, allApisReadyMs: 0, spawnToAllRunningMs: 0, firstLoadToAllRunningMs: 0,
     loadMs: percentiles([10, 12]), loadRoundTripMs: percentiles([11, 13]), clonePrivateKib: percentiles([900]),
     idleVmPrivateKib: 9000, privateRatio: 0.1, loadAverage: [1, 1, 1],
   };

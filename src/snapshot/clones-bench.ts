@@ -43,6 +43,8 @@ export type ClonesMode = 'fresh' | 'pool';
 export interface ClonesResult {
   mode: ClonesMode;
   count: number;
+  /** PUT /snapshot/load requests outstanding at once. */
+  inFlight: number;
   memMib: number;
   /** Spawning the first process -> every clone printed its mark (fresh); for pool mode the
    *  pool's start-up (not timed per request) + claim -> all running. */
@@ -162,7 +164,7 @@ async function makeSnapshot(bin: string, dir: string): Promise<{ snapshot: strin
   }
 }
 
-export async function runClones(opts: { bin: string; count: number; mode?: ClonesMode; progress: (line: string) => void }): Promise<ClonesResult> {
+export async function runClones(opts: { bin: string; count: number; mode?: ClonesMode; inFlight?: number; progress: (line: string) => void }): Promise<ClonesResult> {
   const mode = opts.mode ?? 'fresh';
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sparkler-clones-'));
   const clones: Vmm[] = [];
@@ -198,12 +200,18 @@ export async function runClones(opts: { bin: string; count: number; mode?: Clone
       }
       pool.stop();
     }
-    // One after another: each latency is a restore's own, not a queue behind the others.
-    for (const c of clones) {
-      const s = performance.now();
-      await put(c, '/snapshot/load', { snapshot_path: snapshot, mem_backend: { backend_type: 'File', backend_path: mem }, resume_vm: true });
-      roundTrips.push(performance.now() - s);
-    }
+    // One after another by default: each latency is a restore's own, not a queue behind the
+    // others. --in-flight K keeps K loads outstanding, as a platform serving K requests would.
+    let next = 0;
+    const worker = async (): Promise<void> => {
+      while (next < clones.length) {
+        const c = clones[next++];
+        const s = performance.now();
+        await put(c, '/snapshot/load', { snapshot_path: snapshot, mem_backend: { backend_type: 'File', backend_path: mem }, resume_vm: true });
+        roundTrips.push(performance.now() - s);
+      }
+    };
+    await Promise.all(Array.from({ length: Math.max(1, opts.inFlight ?? 1) }, worker));
     await until(() => clones.every((c) => c.out().includes(RUNNING_MARK)), `every clone to print ${RUNNING_MARK}`, 60_000)
       .catch((err: Error) => { throw new Error(`${err.message}; a clone without it printed: ${clones.find((c) => !c.out().includes(RUNNING_MARK))?.out().slice(-2000)}`); });
     const allRunning = performance.now();
@@ -212,7 +220,7 @@ export async function runClones(opts: { bin: string; count: number; mode?: Clone
     const privates = clones.map((c) => readPrivateKib(c.pid()));
     const clonePrivateKib = percentiles(privates);
     return {
-      mode, count: opts.count, memMib: MEM_MIB,
+      mode, count: opts.count, inFlight: Math.max(1, opts.inFlight ?? 1), memMib: MEM_MIB,
       spawnToAllRunningMs: allRunning - t0, allApisReadyMs: apisReady - t0, firstLoadToAllRunningMs: allRunning - tLoad,
       loadMs: percentiles(loadMs), loadRoundTripMs: percentiles(roundTrips),
       clonePrivateKib, idleVmPrivateKib, privateRatio: clonePrivateKib.median / idleVmPrivateKib, loadAverage: os.loadavg(),
@@ -225,7 +233,7 @@ export async function runClones(opts: { bin: string; count: number; mode?: Clone
   }
 }
 
-const USAGE = 'usage: sparkler snapshot clones [--count N] [--pool] [--json]\n';
+const USAGE = 'usage: sparkler snapshot clones [--count N] [--pool] [--in-flight K] [--json]\n';
 
 /** The report: one column per mode, so fresh processes and a warm pool read side by side. */
 export function formatClones(rs: readonly ClonesResult[]): string {
@@ -234,7 +242,7 @@ export function formatClones(rs: readonly ClonesResult[]): string {
   const row = (label: string, cell: (r: ClonesResult) => string) => `  ${label.padEnd(44)}${rs.map((r) => cell(r).padStart(20)).join('')}`;
   const head = rs[0];
   return [
-    `${head.count} clones of one ${head.memMib} MiB tiny-guest snapshot (File backend), load average ${head.loadAverage.map((x) => x.toFixed(1)).join(' ')}`,
+    `${head.count} clones of one ${head.memMib} MiB tiny-guest snapshot (File backend), ${head.inFlight} load(s) in flight, load average ${head.loadAverage.map((x) => x.toFixed(1)).join(' ')}`,
     row('', (r) => (r.mode === 'pool' ? 'warm pool' : 'fresh processes')),
     row('processes up (spawn -> all APIs answer), ms', (r) => r.allApisReadyMs.toFixed(0)),
     row('request -> all running, ms', (r) => r.firstLoadToAllRunningMs.toFixed(0)),
@@ -251,7 +259,7 @@ export function formatClones(rs: readonly ClonesResult[]): string {
 export async function clonesCommand(argv: string[], bin: string): Promise<number> {
   let values;
   try {
-    ({ values } = parseArgs({ args: argv, options: { count: { type: 'string' }, pool: { type: 'boolean' }, json: { type: 'boolean' } }, strict: true }));
+    ({ values } = parseArgs({ args: argv, options: { count: { type: 'string' }, pool: { type: 'boolean' }, 'in-flight': { type: 'string' }, json: { type: 'boolean' } }, strict: true }));
   } catch (err) {
     process.stderr.write(`sparkler: ${(err as Error).message}\n${USAGE}`);
     return 153;
@@ -261,11 +269,16 @@ export async function clonesCommand(argv: string[], bin: string): Promise<number
     process.stderr.write(`sparkler: --count must be a whole number from 1 to 1000, not ${values.count}.\n`);
     return 153;
   }
+  const inFlight = Number(values['in-flight'] ?? 1);
+  if (!Number.isInteger(inFlight) || inFlight < 1 || inFlight > count) {
+    process.stderr.write(`sparkler: --in-flight must be a whole number from 1 to the count (${count}), not ${values['in-flight']}.\n`);
+    return 153;
+  }
   // --pool measures both ways, one after the other on the same loaded machine, for a fair pair.
   const modes: ClonesMode[] = values.pool ? ['fresh', 'pool'] : ['fresh'];
   const results: ClonesResult[] = [];
   for (const mode of modes) {
-    results.push(await runClones({ bin, count, mode, progress: (line) => process.stderr.write(`[clones ${mode}] ${line}\n`) }));
+    results.push(await runClones({ bin, count, mode, inFlight, progress: (line) => process.stderr.write(`[clones ${mode}] ${line}\n`) }));
   }
   process.stdout.write(values.json ? `${JSON.stringify(values.pool ? results : results[0], null, 2)}\n` : formatClones(results));
   return 0;
