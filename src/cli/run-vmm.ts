@@ -324,7 +324,12 @@ export async function runVmm(argv: string[]): Promise<number> {
     // glibc's freed pages), keeping the bytecode a claimed VMM's InstanceStart will run.
     setImmediate(() => {
       controller.preload();
-      settleMemory(undefined, false);
+      try {
+        settleMemory(undefined, false);
+      } catch (err) {
+        // Best effort: a VMM that cannot load the addon still serves its API (and says why at InstanceStart).
+        logger.debug(`Idle memory settle skipped: ${(err as Error).message}`);
+      }
     });
   }
   const cleanUp = () => {
