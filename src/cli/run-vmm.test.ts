@@ -124,6 +124,16 @@ test('settleMemory: bytecode age 1 for one memory-reducing collection, back to t
   assert.ok(r.cpuUs >= 0);
 });
 
+test('settleMemory without ageing (an idle VMM): one collection and malloc_trim, the bytecode age untouched', () => {
+  const calls: string[] = [];
+  settleMemory({
+    setV8Flags: (f) => { calls.push(`flags ${f}`); return 0; },
+    lowMemoryNotification: () => { calls.push('collect'); return 0; },
+    mallocTrim: (pad) => { calls.push(`trim ${pad}`); return 1; },
+  }, false);
+  assert.deepEqual(calls, ['collect', 'trim 0']);
+});
+
 test('settleMemory: an addon without the calls (built before them) or a node without the symbols settles nothing, quietly', () => {
   assert.deepEqual({ ...settleMemory({}), cpuUs: 0 }, { collected: false, trimmed: false, cpuUs: 0 });
   const calls: string[] = [];

@@ -121,11 +121,11 @@ export const V8_DEFAULT_BYTECODE_OLD_AGE = 5;
  *   one) unless they sit at the very top of the main heap.
  * About 15 to 25 CPU ms, once per VM.
  */
-export function settleMemory(shim: Pick<NativeShim, 'lowMemoryNotification' | 'mallocTrim' | 'setV8Flags'> = native()): SettleResult {
+export function settleMemory(shim: Pick<NativeShim, 'lowMemoryNotification' | 'mallocTrim' | 'setV8Flags'> = native(), ageBytecode = true): SettleResult {
   const before = process.cpuUsage();
   let collected = false;
   if (shim.lowMemoryNotification) {
-    const aged = shim.setV8Flags?.('--bytecode-old-age=1') === 0;
+    const aged = ageBytecode && shim.setV8Flags?.('--bytecode-old-age=1') === 0;
     try {
       collected = shim.lowMemoryNotification() === 0;
     } finally {
@@ -320,7 +320,17 @@ export async function runVmm(argv: string[]): Promise<number> {
     logger.info('API server started.');
     recordStartupTime(args.startTimes);
     // Off the critical path to a listening socket, but before a client is likely to start the VM.
-    setImmediate(() => controller.preload());
+    // Then give back what start-up left (the young generation it grew, the code cache's buffer,
+    // glibc's freed pages), keeping the bytecode a claimed VMM's InstanceStart will run.
+    setImmediate(() => {
+      controller.preload();
+      try {
+        settleMemory(undefined, false);
+      } catch (err) {
+        // Best effort: a VMM that cannot load the addon still serves its API (and says why at InstanceStart).
+        logger.debug(`Idle memory settle skipped: ${(err as Error).message}`);
+      }
+    });
   }
   const cleanUp = () => {
     metrics.flush();

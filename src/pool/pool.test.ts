@@ -1,6 +1,8 @@
 /** The warm pool: atomic claims, refilling, and real VMM processes handed out over their API. */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { ChildProcess } from 'node:child_process';
+import { EventEmitter } from 'node:events';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { request } from '../api/testing';
@@ -57,4 +59,26 @@ test('a pool of real VMMs: claim one, it answers the Firecracker API and boots; 
   const deadline = Date.now() + 5000;
   while (listSlots(dir, 'idle').length > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
   assert.equal(listSlots(dir, 'idle').length, 0, 'stop ends the idle VMMs');
+});
+
+test('stop() spares a VMM claimed since the pool last looked, and ends the idle ones', async () => {
+  const dir = tempDir('sparkler-pool-');
+  const killed: string[] = [];
+  const pool = new WarmPool({
+    dir, size: 2, probe: async () => true,
+    spawn: (_command, args) => {
+      const id = args[args.indexOf('--id') + 1];
+      const child = new EventEmitter() as EventEmitter & { kill: (s: string) => boolean; unref: () => void };
+      child.kill = () => { killed.push(id); return true; };
+      child.unref = () => {};
+      fs.writeFileSync(args[args.indexOf('--api-sock') + 1], '');
+      return child as unknown as ChildProcess;
+    },
+  });
+  await pool.start();
+  const claimed = claimVmm(dir);
+  pool.stop(); // at once: no reconcile ran since the rename
+  assert.equal(killed.length, 1);
+  assert.notEqual(killed[0], claimed.id, 'the claimed VMM runs on');
+  assert.equal(pool.counts.claimed, 1);
 });

@@ -84,6 +84,8 @@ export class WarmPool {
 
   /** Ends the idle and starting VMMs and stops refilling; claimed ones run on. */
   stop(): void {
+    // A socket renamed out of idle/ since the last look was claimed: it must not be killed.
+    this.noticeClaims();
     this.stopped = true;
     if (this.timer) clearInterval(this.timer);
     this.watcher?.close();

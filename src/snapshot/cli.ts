@@ -66,5 +66,5 @@ export async function run(argv: string[]): Promise<number> {
     const { REPO_ROOT } = require('../bench/context') as typeof import('../bench/context');
     return (require('./clones-bench') as typeof import('./clones-bench')).clonesCommand(rest, path.join(REPO_ROOT, 'bin', 'sparkler'));
   }
-  return fail('usage: sparkler snapshot merge --memory-path BASE --diff-path DIFF | sparkler snapshot describe FILE | sparkler snapshot clones [--count N] [--json]');
+  return fail('usage: sparkler snapshot merge --memory-path BASE --diff-path DIFF | sparkler snapshot describe FILE | sparkler snapshot clones [--count N] [--pool] [--in-flight K] [--json]');
 }
