@@ -1,0 +1,67 @@
+/**
+ * A soak VM's console and VMM log: every chunk appended to a file in the VM's work dir, the last
+ * few KiB kept in memory, so a VM that ends unexpectedly can say why in the report (the guest's
+ * panic or stall report, and Sparkler's stop line "Vmm is stopping (guest KIND).").
+ */
+import * as fs from 'node:fs';
+
+const TAIL_BYTES = 8192;
+
+/** What a console tail says about why the guest ended; the first rule that matches wins. */
+const CAUSES: [RegExp, string][] = [
+  [/Attempted to kill init/, 'guest init exited (kernel panic: attempted to kill init)'],
+  [/soft lockup/, 'guest soft lockup (watchdog), then a panic'],
+  [/rcu_\w+ (self-)?detected stall|rcu: INFO: .*stall/, 'guest RCU stall'],
+  [/blocked for more than \d+ seconds/, 'guest hung task'],
+  [/Kernel panic - not syncing: ([^\n]*)/, 'guest kernel panic'],
+  [/Oops|BUG: /, 'guest kernel oops'],
+  [/reboot: (Restarting system|Power down)/, 'guest asked to reboot or power off'],
+];
+
+export interface ExitExplanation {
+  /** Sparkler's own stop line, e.g. "Vmm is stopping (guest reset)."; absent if it wrote none. */
+  stopReason?: string;
+  /** The guest's reason read from the console, or 'unknown' if the tail names none. */
+  cause: string;
+  /** The guest console line that named it (the panic message, the stall report). */
+  evidence?: string;
+}
+
+export function explainExit(tail: string): ExitExplanation {
+  const stop = /[^\n]*Vmm is stopping \(guest [^)]*\)\.|[^\n]*The microVM stopped on an error[^\n]*|[^\n]*shut down \(triple fault\)[^\n]*/.exec(tail);
+  for (const [re, cause] of CAUSES) {
+    const m = re.exec(tail);
+    if (m) {
+      const line = tail.slice(tail.lastIndexOf('\n', m.index) + 1).split('\n')[0].trim();
+      return { stopReason: stop?.[0].trim(), cause, evidence: line.slice(0, 300) };
+    }
+  }
+  return { stopReason: stop?.[0].trim(), cause: 'unknown' };
+}
+
+export class ConsoleLog {
+  private readonly fd: number;
+  private recent = '';
+
+  constructor(readonly file: string) {
+    this.fd = fs.openSync(file, 'a');
+  }
+
+  write = (chunk: Buffer | string): void => {
+    fs.writeSync(this.fd, typeof chunk === 'string' ? Buffer.from(chunk) : chunk);
+    this.recent = (this.recent + chunk.toString()).slice(-TAIL_BYTES);
+  };
+
+  /** A marker between processes (the restored VM's new process writes to the same log). */
+  mark(text: string): void {
+    this.write(`\n--- ${text} ---\n`);
+  }
+
+  tail(chars = 2000): string {
+    return this.recent.slice(-chars);
+  }
+
+  close(): void {
+    fs.closeSync(this.fd);
+  }
+}
