@@ -17,11 +17,13 @@ test('a soft lockup is reported before the panic it caused', () => {
   const e = explainExit('watchdog: BUG: soft lockup - CPU#0 stuck for 22s! [sh:80]\nKernel panic - not syncing: softlockup: hung tasks\n');
   assert.equal(e.cause, 'guest soft lockup (watchdog), then a panic');
   assert.match(e.evidence ?? '', /^watchdog: BUG: soft lockup/);
+  assert.equal(e.hostSlowness, true);
+  assert.equal(explainExit('Kernel panic - not syncing: VFS: Unable to mount root fs\n').hostSlowness, undefined);
 });
 
 test('a triple fault or a tail with no reason says so', () => {
-  const e = explainExit('WARN vCPU 0 shut down (triple fault): rip=0x0.\nINFO Vmm is stopping (guest triple-fault).\n');
-  assert.equal(e.cause, 'unknown');
+  const e = explainExit('WARN vCPU 0 shut down (triple fault): rip=0xfff0.\nINFO Vmm is stopping (guest triple-fault).\n');
+  assert.equal(e.cause, 'guest triple fault with no kernel message before it');
   assert.match(e.stopReason ?? '', /triple fault/);
   assert.deepEqual(explainExit('booting...\n'), { stopReason: undefined, cause: 'unknown' });
 });

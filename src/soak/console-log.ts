@@ -7,15 +7,22 @@ import * as fs from 'node:fs';
 
 const TAIL_BYTES = 8192;
 
-/** What a console tail says about why the guest ended; the first rule that matches wins. */
-const CAUSES: [RegExp, string][] = [
-  [/Attempted to kill init/, 'guest init exited (kernel panic: attempted to kill init)'],
-  [/soft lockup/, 'guest soft lockup (watchdog), then a panic'],
-  [/rcu_\w+ (self-)?detected stall|rcu: INFO: .*stall/, 'guest RCU stall'],
-  [/blocked for more than \d+ seconds/, 'guest hung task'],
-  [/Kernel panic - not syncing: ([^\n]*)/, 'guest kernel panic'],
-  [/Oops|BUG: /, 'guest kernel oops'],
-  [/reboot: (Restarting system|Power down)/, 'guest asked to reboot or power off'],
+/**
+ * What a console tail says about why the guest ended; the first rule that matches wins. The
+ * watchdog kinds (soft lockup, RCU stall, hung task) fire when the guest's vCPU got too little
+ * host time, which an overloaded emulated (TCG) host causes: `hostSlowness` marks them.
+ */
+const CAUSES: [RegExp, string, boolean][] = [
+  [/Attempted to kill init/, 'guest init exited (kernel panic: attempted to kill init)', false],
+  [/soft lockup/, 'guest soft lockup (watchdog), then a panic', true],
+  [/rcu_\w+ (self-)?detected stall|rcu: INFO: .*stall/, 'guest RCU stall', true],
+  [/blocked for more than \d+ seconds/, 'guest hung task', true],
+  [/Kernel panic - not syncing: ([^\n]*)/, 'guest kernel panic', false],
+  [/Oops|BUG: /, 'guest kernel oops', false],
+  [/reboot: (Restarting system|Power down)/, 'guest asked to reboot or power off', false],
+  // Last: a triple fault with none of the above before it (kvm-amd re-initialises the vCPU at a
+  // shutdown, so the registers Sparkler logs then are the reset values, not the faulting state).
+  [/shut down \(triple fault\)/, 'guest triple fault with no kernel message before it', false],
 ];
 
 export interface ExitExplanation {
@@ -25,15 +32,17 @@ export interface ExitExplanation {
   cause: string;
   /** The guest console line that named it (the panic message, the stall report). */
   evidence?: string;
+  /** A guest watchdog that a starved vCPU sets off (the host's slowness, not the VMM's fault). */
+  hostSlowness?: boolean;
 }
 
 export function explainExit(tail: string): ExitExplanation {
   const stop = /[^\n]*Vmm is stopping \(guest [^)]*\)\.|[^\n]*The microVM stopped on an error[^\n]*|[^\n]*shut down \(triple fault\)[^\n]*/.exec(tail);
-  for (const [re, cause] of CAUSES) {
+  for (const [re, cause, hostSlowness] of CAUSES) {
     const m = re.exec(tail);
     if (m) {
       const line = tail.slice(tail.lastIndexOf('\n', m.index) + 1).split('\n')[0].trim();
-      return { stopReason: stop?.[0].trim(), cause, evidence: line.slice(0, 300) };
+      return { stopReason: stop?.[0].trim(), cause, evidence: line.slice(0, 300), ...(hostSlowness ? { hostSlowness } : {}) };
     }
   }
   return { stopReason: stop?.[0].trim(), cause: 'unknown' };

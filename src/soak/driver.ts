@@ -92,6 +92,13 @@ async function echo(uds: string, blob: Buffer): Promise<Buffer> {
   });
 }
 
+/** The whole log of a VM that ended on its own, kept beside the report (the work dir is removed at the end). */
+function keepLog(report: string, name: string, log: ConsoleLog): string {
+  const kept = `${report.replace(/\.json$/, '')}-${name}-console.log`;
+  fs.copyFileSync(log.file, kept);
+  return kept;
+}
+
 function watchExit(s: VmState, vm: MicroVM): void {
   vm.on('exit', (code, signal) => { if (s.vm === vm && !s.swapping) s.exited = `code ${code} signal ${signal}`; });
 }
@@ -276,7 +283,7 @@ async function main(): Promise<void> {
         } catch (err) {
           errors.add('boot', `${name}: ${(err as Error).message}`);
           await new Promise((r) => setTimeout(r, 500)); // the last output after the exit
-          unexpected.push({ name, when: 'boot', ...explainExit(log.tail()), consoleTail: log.tail(1500) });
+          unexpected.push({ name, when: 'boot', ...explainExit(log.tail()), consoleTail: log.tail(1500), log: keepLog(file, name, log) });
         }
       }));
     }
@@ -303,7 +310,9 @@ async function main(): Promise<void> {
     report.iterationMs = all.summary();
     report.stalls = vms.reduce((n, s) => n + s.stalls, 0);
     report.vmmExited = vms.filter((s) => s.exited).map((s) => `${s.name}: ${s.exited}`);
-    for (const s of vms) if (s.exited) unexpected.push({ name: s.name, when: 'mid-run', ...explainExit(s.log.tail()), consoleTail: s.log.tail(1500) });
+    for (const s of vms) if (s.exited) {
+      unexpected.push({ name: s.name, when: 'mid-run', ...explainExit(s.log.tail()), consoleTail: s.log.tail(1500), log: keepLog(file, s.name, s.log) });
+    }
     // Every metrics line each VMM wrote (boot, flushes) must validate against Firecracker's schema.
     let metricsLines = 0;
     for (const s of vms) for (const metricsPath of s.metricsPaths) {
