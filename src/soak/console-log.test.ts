@@ -40,3 +40,11 @@ test('the log keeps everything on disk and the tail in memory', () => {
   assert.equal(log.tail(100).length, 100);
   fs.rmSync(dir, { recursive: true });
 });
+
+test('the XSAVE size mismatch seen at boot in the emulated host is named ahead of the triple fault', () => {
+  const tail = fs.readFileSync(path.join(__dirname, '..', '..', 'docs', 'soak-6x3-vm2-console.log'), 'utf8').slice(-8192);
+  const e = explainExit(tail);
+  assert.match(e.cause, /inconsistent XSAVE sizes/);
+  assert.match(e.evidence ?? '', /size 832 != kernel_size 576/);
+  assert.match(e.stopReason ?? '', /triple fault/);
+});

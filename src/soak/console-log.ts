@@ -13,6 +13,8 @@ const TAIL_BYTES = 8192;
  * host time, which an overloaded emulated (TCG) host causes: `hostSlowness` marks them.
  */
 const CAUSES: [RegExp, string, boolean][] = [
+  // CPUID 0xD's size for the enabled XSAVE features disagreeing with its features: the (emulated) host KVM's CPUID.
+  [/XSAVE consistency problem[^\n]*/, 'guest saw inconsistent XSAVE sizes in CPUID 0xD (from the host KVM), then ended', false],
   [/Attempted to kill init/, 'guest init exited (kernel panic: attempted to kill init)', false],
   [/soft lockup/, 'guest soft lockup (watchdog), then a panic', true],
   [/rcu_\w+ (self-)?detected stall|rcu: INFO: .*stall/, 'guest RCU stall', true],
