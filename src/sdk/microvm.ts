@@ -47,6 +47,8 @@ export interface MicroVMOptions {
   sparklerPath?: string;
   /** Where the API and vsock sockets go (default: a new folder under the OS temp dir, removed by stop()). */
   workDir?: string;
+  /** Called with the process's output (serial console and log) from its start, so a failed boot's is not lost. */
+  onConsole?: (chunk: Buffer) => void;
 }
 
 /** MicroVM.restore(): a fresh Sparkler process loading a snapshot that MicroVM.snapshot() made. */
@@ -112,6 +114,7 @@ export class MicroVM extends EventEmitter<MicroVMEvents> {
     const t0 = performance.now();
     const child = spawn(sparkler, ['--api-sock', apiSocket], { stdio: ['ignore', 'pipe', 'pipe'] });
     const vm = new MicroVM(child, apiSocket, vsockPath, workDir, ownsWorkDir);
+    if (opts.onConsole) vm.on('console', opts.onConsole);
     const timeoutMs = opts.timeoutMs ?? 60_000;
     const deadline = Date.now() + timeoutMs;
     try {

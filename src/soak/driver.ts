@@ -23,6 +23,7 @@ import { dialVsock, MicroVM } from '../sdk';
 import { ProcessSample, Reservoir, sampleProcess } from './probes';
 import { deleteTap, guestIteration, guestIp, guestMac, guestSetup, HostPeer, makeTap, NET_BYTES, tapMac } from './network';
 import { violations } from '../testing/fc-metrics-schema';
+import { ConsoleLog, explainExit } from './console-log';
 
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 const ECHO_PORT = 5000;
@@ -56,6 +57,8 @@ interface VmState {
   start?: ProcessSample;
   end?: ProcessSample;
   exited?: string;
+  /** Its console and VMM log (console.log in its work dir), across its processes. */
+  log: ConsoleLog;
 }
 
 class Errors {
@@ -89,6 +92,13 @@ async function echo(uds: string, blob: Buffer): Promise<Buffer> {
   });
 }
 
+/** The whole log of a VM that ended on its own, kept beside the report (the work dir is removed at the end). */
+function keepLog(report: string, name: string, log: ConsoleLog): string {
+  const kept = `${report.replace(/\.json$/, '')}-${name}-console.log`;
+  fs.copyFileSync(log.file, kept);
+  return kept;
+}
+
 function watchExit(s: VmState, vm: MicroVM): void {
   vm.on('exit', (code, signal) => { if (s.vm === vm && !s.swapping) s.exited = `code ${code} signal ${signal}`; });
 }
@@ -106,6 +116,7 @@ async function snapshotAndRestore(s: VmState, errors: Errors): Promise<void> {
     const pauseCreateMs = performance.now() - t0;
     s.vm.process.kill('SIGKILL');
     await s.vm.stop();
+    s.log.mark('snapshot taken, old process killed; the restored process follows');
     // The interface moves to a new TAP with the same host address (the old one goes away).
     const mac = tapMac(s.tap);
     deleteTap(s.tap);
@@ -117,7 +128,7 @@ async function snapshotAndRestore(s: VmState, errors: Errors): Promise<void> {
     const t1 = performance.now();
     const vm = await MicroVM.restore({
       snapshotPath: snap, memFilePath: mem, workDir, metricsPath, timeoutMs: 300_000, networkOverrides: [{ iface_id: 'eth0', host_dev_name: s.tap }],
-      onConsole: (c) => { output = (output + c.toString()).slice(-1500); },
+      onConsole: (c) => { output = (output + c.toString()).slice(-1500); s.log.write(c); },
     });
     s.snapshot = { pauseCreateMs, restoreMs: performance.now() - t1 };
     s.metricsPaths.push(metricsPath);
@@ -234,6 +245,9 @@ async function main(): Promise<void> {
   const vms: VmState[] = [];
   const taps = new Set<string>();
   const peer = new HostPeer();
+  /** VMs that ended on their own (at boot or mid-run): Sparkler's stop line and the guest's reason from its console. */
+  const unexpected: Record<string, unknown>[] = [];
+  report.unexpectedExits = unexpected;
   try {
     await peer.listen();
     const t0 = performance.now();
@@ -247,18 +261,19 @@ async function main(): Promise<void> {
         const metricsPath = path.join(dir, 'metrics.ndjson');
         const index = at + k;
         const tap = `spks${index}`;
+        const log = new ConsoleLog(path.join(dir, 'console.log'));
         try {
           makeTap(tap, index);
           taps.add(tap);
           taps.add(`spkr${index}`);
           const vm = await MicroVM.start({
-            kernel, initrd, vcpus: 1, memMiB: 96, workDir: dir, timeoutMs: 300_000, metricsPath,
+            kernel, initrd, vcpus: 1, memMiB: 96, workDir: dir, timeoutMs: 300_000, metricsPath, onConsole: log.write,
             drives: [{ drive_id: 'scratch', path_on_host: drive, is_root_device: false, is_read_only: false, cache_type: 'Writeback' }],
             networkInterfaces: [{ iface_id: 'eth0', host_dev_name: tap, guest_mac: guestMac(index) }],
           });
           const s: VmState = {
             name, index, dir, tap, vm, pid: vm.process.pid!, iterations: 0, iteration: new Reservoir(), stalls: 0, paused: false,
-            metricsPaths: [metricsPath], snapshotDue: index % 3 === 1 && index < 3 * SNAPSHOT_VMS, swapping: false, inFlight: 0,
+            metricsPaths: [metricsPath], snapshotDue: index % 3 === 1 && index < 3 * SNAPSHOT_VMS, swapping: false, inFlight: 0, log,
           };
           watchExit(s, vm);
           await vm.exec(['sh', '-c', `/sbin/sparkler-agent -e -p ${ECHO_PORT} </dev/null >/dev/null 2>&1 &`]);
@@ -267,6 +282,8 @@ async function main(): Promise<void> {
           vms.push(s);
         } catch (err) {
           errors.add('boot', `${name}: ${(err as Error).message}`);
+          await new Promise((r) => setTimeout(r, 500)); // the last output after the exit
+          unexpected.push({ name, when: 'boot', ...explainExit(log.tail()), consoleTail: log.tail(1500), log: keepLog(file, name, log) });
         }
       }));
     }
@@ -293,6 +310,9 @@ async function main(): Promise<void> {
     report.iterationMs = all.summary();
     report.stalls = vms.reduce((n, s) => n + s.stalls, 0);
     report.vmmExited = vms.filter((s) => s.exited).map((s) => `${s.name}: ${s.exited}`);
+    for (const s of vms) if (s.exited) {
+      unexpected.push({ name: s.name, when: 'mid-run', ...explainExit(s.log.tail()), consoleTail: s.log.tail(1500), log: keepLog(file, s.name, s.log) });
+    }
     // Every metrics line each VMM wrote (boot, flushes) must validate against Firecracker's schema.
     let metricsLines = 0;
     for (const s of vms) for (const metricsPath of s.metricsPaths) {
