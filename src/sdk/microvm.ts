@@ -52,6 +52,9 @@ export interface MicroVMOptions {
 }
 
 /** MicroVM.restore(): a fresh Sparkler process loading a snapshot that MicroVM.snapshot() made. */
+/** What starting a process takes, whether it boots or restores. */
+type LaunchOptions = Pick<MicroVMOptions, 'workDir' | 'onConsole' | 'timeoutMs' | 'signal'>;
+
 export interface MicroVMRestoreOptions {
   snapshotPath: string;
   memFilePath: string;
@@ -107,33 +110,16 @@ export class MicroVM extends EventEmitter<MicroVMEvents> {
     const sparkler = opts.sparklerPath ?? defaultSparkler();
     const kernel = opts.kernel ?? guestArtifact(sparkler, 'kernel');
     const initrd = opts.initrd ?? (opts.rootfs === undefined ? guestArtifact(sparkler, 'initrd') : undefined);
-    const ownsWorkDir = opts.workDir === undefined;
-    const workDir = opts.workDir ?? fs.mkdtempSync(path.join(os.tmpdir(), 'sparkler-vm-'));
-    const apiSocket = path.join(workDir, 'api.sock');
-    const vsockPath = path.join(workDir, 'v.sock');
-    const t0 = performance.now();
-    const child = spawn(sparkler, ['--api-sock', apiSocket], { stdio: ['ignore', 'pipe', 'pipe'] });
-    const vm = new MicroVM(child, apiSocket, vsockPath, workDir, ownsWorkDir);
-    if (opts.onConsole) vm.on('console', opts.onConsole);
-    const timeoutMs = opts.timeoutMs ?? 60_000;
-    const deadline = Date.now() + timeoutMs;
-    try {
-      await until(() => canConnect(apiSocket), deadline, opts.signal, vm, 'the API socket');
+    return MicroVM.launch(sparkler, opts, async (vm) => {
       await vm.api.putBootSource({ kernel_image_path: kernel, boot_args: opts.bootArgs ?? SDK_BOOT_ARGS, ...(initrd ? { initrd_path: initrd } : {}) });
       await vm.api.putMachineConfig({ vcpu_count: opts.vcpus ?? 1, mem_size_mib: opts.memMiB ?? 256 });
       if (opts.rootfs !== undefined) await vm.api.putDrive({ drive_id: 'rootfs', path_on_host: opts.rootfs, is_root_device: true, is_read_only: false });
       for (const d of opts.drives ?? []) await vm.api.putDrive(d);
       for (const n of opts.networkInterfaces ?? []) await vm.api.putNetworkInterface(n);
       if (opts.metricsPath !== undefined) await vm.api.putMetrics({ metrics_path: opts.metricsPath });
-      await vm.api.putVsock({ guest_cid: opts.guestCid ?? 3, uds_path: vsockPath });
+      await vm.api.putVsock({ guest_cid: opts.guestCid ?? 3, uds_path: vm.vsockPath });
       await vm.api.startInstance();
-      await until(async () => { try { await vm.agent.ping(); return true; } catch { return false; } }, deadline, opts.signal, vm, 'the guest agent');
-      vm.startToAgentMs = performance.now() - t0;
-      return vm;
-    } catch (err) {
-      await vm.stop();
-      throw err;
-    }
+    });
   }
 
   /**
@@ -143,7 +129,21 @@ export class MicroVM extends EventEmitter<MicroVMEvents> {
    */
   static async restore(opts: MicroVMRestoreOptions): Promise<MicroVM> {
     opts.signal?.throwIfAborted();
-    const sparkler = opts.sparklerPath ?? defaultSparkler();
+    return MicroVM.launch(opts.sparklerPath ?? defaultSparkler(), opts, async (vm) => {
+      if (opts.metricsPath !== undefined) await vm.api.putMetrics({ metrics_path: opts.metricsPath });
+      await vm.api.loadSnapshot({
+        snapshot_path: opts.snapshotPath, mem_backend: { backend_type: 'File', backend_path: opts.memFilePath },
+        resume_vm: true, vsock_override: { uds_path: vm.vsockPath },
+        ...(opts.networkOverrides ? { network_overrides: opts.networkOverrides } : {}),
+      });
+    });
+  }
+
+  /**
+   * A fresh Sparkler process in its work dir: waits for its API socket, lets `configure` boot or
+   * restore the VM, then waits for the guest agent; the process is stopped if any step fails.
+   */
+  private static async launch(sparkler: string, opts: LaunchOptions, configure: (vm: MicroVM) => Promise<void>): Promise<MicroVM> {
     const ownsWorkDir = opts.workDir === undefined;
     const workDir = opts.workDir ?? fs.mkdtempSync(path.join(os.tmpdir(), 'sparkler-vm-'));
     const apiSocket = path.join(workDir, 'api.sock');
@@ -156,12 +156,7 @@ export class MicroVM extends EventEmitter<MicroVMEvents> {
     const deadline = Date.now() + (opts.timeoutMs ?? 60_000);
     try {
       await until(() => canConnect(apiSocket), deadline, opts.signal, vm, 'the API socket');
-      if (opts.metricsPath !== undefined) await vm.api.putMetrics({ metrics_path: opts.metricsPath });
-      await vm.api.loadSnapshot({
-        snapshot_path: opts.snapshotPath, mem_backend: { backend_type: 'File', backend_path: opts.memFilePath },
-        resume_vm: true, vsock_override: { uds_path: vsockPath },
-        ...(opts.networkOverrides ? { network_overrides: opts.networkOverrides } : {}),
-      });
+      await configure(vm);
       await until(async () => { try { await vm.agent.ping(); return true; } catch { return false; } }, deadline, opts.signal, vm, 'the guest agent');
       vm.startToAgentMs = performance.now() - t0;
       return vm;
