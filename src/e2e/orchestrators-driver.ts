@@ -187,7 +187,9 @@ async function gosdk(kernel: string, initrd: string, procs: Proc[]): Promise<Rep
     await a.api.send('PUT', '/vsock', { vsock_id: 'vsock0', guest_cid: 3, uds_path: at('v-a.sock') });
     await a.api.send('PUT', '/mmds', { latest: { 'instance-id': 'i-a' } });
     await a.api.send('PUT', '/actions', { action_type: 'InstanceStart' });
-    await waitFor(() => lastTick(a.vmm.out()) >= 3, 'the guest ticking', 180_000);
+    await waitFor(() => lastTick(a.vmm.out()) >= 3, 'the guest ticking', 180_000).catch((err) => {
+      throw Object.assign(err, { detail: { callsA: a.api.transcript(), logA: log.text().slice(-4000) } });
+    });
     r.netA = await seen(() => netAfter(a.vmm.out(), -1), 30_000);
     // The vsock is not used before the snapshot: the restored guest's first connection is the agent's.
     await a.api.send('PATCH', '/vm', { state: 'Paused' });
@@ -288,7 +290,8 @@ async function main(): Promise<void> {
     try {
       report[name] = await run(kernel, initrd, procs);
     } catch (err) {
-      report[name] = { error: (err as Error).stack ?? String(err) };
+      // Each process's last output says where it stood (a guest that stopped printing, a VMM error).
+      report[name] = { error: (err as Error).stack ?? String(err), outputs: procs.map((p) => p.out().slice(-2500)), ...(err as { detail?: Report }).detail };
     }
     report[name].scenarioMs = performance.now() - t0;
     for (const p of procs) p.child.kill('SIGKILL');
@@ -296,9 +299,11 @@ async function main(): Promise<void> {
   };
   // Two lanes at once (1-vCPU guests on the emulated host's two CPUs): the go-sdk lane boots one
   // guest and restores it twice; the other boots Kata's guest, then flintlock's.
+  const only = process.env.ORCHESTRATORS_ONLY; // one scenario, when chasing a failure
+  const lane = (name: string, run: Parameters<typeof scenario>[1]) => (only && only !== name ? Promise.resolve() : scenario(name, run));
   await Promise.all([
-    scenario('gosdk', gosdk),
-    (async () => { await scenario('kata', kata); await scenario('flintlock', flintlock); })(),
+    lane('gosdk', gosdk),
+    (async () => { await lane('kata', kata); await lane('flintlock', flintlock); })(),
   ]);
 }
 

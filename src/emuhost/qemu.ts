@@ -39,7 +39,7 @@ function virtfs(path: string, tag: string, model: ShareModel, readonly: boolean)
 export function qemuArgs(plan: QemuPlan): string[] {
   return [
     // TCG with an AMD CPU that has SVM and nested paging: kvm-amd inside gives a real /dev/kvm.
-    '-M', 'q35', '-accel', 'tcg,thread=multi', '-cpu', 'EPYC-Rome,+svm,+npt',
+    '-M', 'q35', '-accel', process.env.SPARKLER_EMUHOST_ACCEL ?? 'tcg,thread=multi', '-cpu', process.env.SPARKLER_EMUHOST_CPU ?? 'EPYC-Rome,+svm,+npt',
     '-m', String(plan.memoryMiB), '-smp', String(plan.cpus),
     '-nodefaults', '-no-user-config', '-display', 'none', '-no-reboot',
     // The kernel's console goes to a file, kept for diagnostics, never to our stdout.
@@ -51,7 +51,7 @@ export function qemuArgs(plan: QemuPlan): string[] {
     // A loaded machine starves TCG's vCPU threads, which fails boot-time timing checks: skip the
     // IO-APIC timer check (else "IO-APIC + timer doesn't work!" panics) and the lockup watchdogs;
     // TCG's TSC is the host's, synchronised, so keep it as clocksource (HPET reads are slow).
-    '-append', `console=ttyS0 quiet panic=-1 cryptomgr.notests mitigations=off no_timer_check nowatchdog tsc=reliable ${MARKER}`,
+    '-append', `console=ttyS0 quiet panic=-1 cryptomgr.notests mitigations=off no_timer_check nowatchdog tsc=reliable ${process.env.SPARKLER_EMUHOST_APPEND ?? ""} ${MARKER}`,
     ...virtfs('/', 'root', 'none', true),
     ...virtfs(plan.runDir, 'run', 'none', false),
     ...plan.shares.flatMap((s) => virtfs(s.path, s.tag, s.model, false)),

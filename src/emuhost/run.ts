@@ -44,6 +44,9 @@ export interface RunOptions {
    * With retriesIfWedged: after an attempt that ended with code 0, says whether what the command
    * left behind (its output files) shows a fault of the emulated host's, such as a guest that
    * triple-faulted there; such an attempt is run again like a wedged one, and says so on stderr.
+   * Giving it also reruns an attempt in which the emulated host's KVM saw a nested guest
+   * triple-fault (its init traces KVM_EXIT_SHUTDOWN), stopped as soon as it is seen; the last
+   * attempt runs on to its end.
    */
   faultedIf?: () => string | undefined;
 }
@@ -52,6 +55,8 @@ export interface RunResult {
   code: number;
   stdout?: string;
   stderr?: string;
+  /** Nested guests that triple-faulted in the emulated host during the (last) attempt. */
+  guestFaults?: number;
 }
 
 export const TIMEOUT_CODE = 124;
@@ -192,11 +197,16 @@ export async function runInEmuHost(argv: string[], opts: RunOptions = {}): Promi
     const left = deadline !== undefined ? Math.max(1, deadline - Date.now()) : undefined;
     const capped = opts.retriesIfWedged && opts.attemptTimeoutMs !== undefined && (left === undefined || opts.attemptTimeoutMs < left);
     const timeoutMs = capped ? opts.attemptTimeoutMs : left;
-    const r = await runOnce(argv, { ...opts, timeoutMs });
-    const fault = r.code === 0 && opts.retriesIfWedged ? opts.faultedIf?.() : undefined;
+    const mayRetry = attempt < (opts.retriesIfWedged ?? 0);
+    const r = await runOnce(argv, { ...opts, timeoutMs, stopOnGuestFault: mayRetry && opts.faultedIf !== undefined });
+    const guestFault = opts.faultedIf && r.guestFaults > 0 ? `a guest triple-faulted in the emulated host (its KVM saw ${r.guestFaults} shutdown exit${r.guestFaults > 1 ? 's' : ''})` : undefined;
+    const fault = guestFault ?? (r.code === 0 && opts.retriesIfWedged ? opts.faultedIf?.() : undefined);
     const stuck = r.wedged || (capped && r.timedOut) || fault !== undefined;
-    const last = !stuck || attempt >= (opts.retriesIfWedged ?? 0) || (deadline !== undefined && deadline - Date.now() < 60_000);
-    if (last) return opts.stdio === 'pipe' ? { code: r.code, stdout: r.stdout, stderr: earlier + (r.stderr ?? '') } : { code: r.code };
+    const last = !stuck || !mayRetry || (deadline !== undefined && deadline - Date.now() < 60_000);
+    if (last) {
+      if (guestFault) (opts.stdio === 'pipe' ? (r.stderr = `${r.stderr ?? ''}emuhost: ${guestFault}\n`) : process.stderr.write(`emuhost: ${guestFault}\n`));
+      return opts.stdio === 'pipe' ? { code: r.code, stdout: r.stdout, stderr: earlier + (r.stderr ?? ''), guestFaults: r.guestFaults } : { code: r.code, guestFaults: r.guestFaults };
+    }
     // The wedged attempt's output is dropped (the command runs again from the start); its note stays.
     const again = `${fault ? `emuhost: ${fault}\n` : ''}emuhost: starting the emulated host again\n`;
     if (opts.stdio === 'pipe') earlier += (r.stderr ?? '').split('\n').filter((l) => /^emuhost: (the emulated host wedged|timed out)/.test(l)).join('\n') + '\n' + again;
@@ -204,10 +214,10 @@ export async function runInEmuHost(argv: string[], opts: RunOptions = {}): Promi
   }
 }
 
-async function runOnce(argv: string[], opts: RunOptions): Promise<RunResult & { wedged?: boolean; timedOut?: boolean }> {
+async function runOnce(argv: string[], opts: RunOptions & { stopOnGuestFault: boolean }): Promise<RunResult & { wedged?: boolean; timedOut?: boolean; guestFaults: number }> {
   const qemu = findQemu();
   const image = await prepareImage();
-  if (opts.signal?.aborted) return { code: 130 };
+  if (opts.signal?.aborted) return { code: 130, guestFaults: 0 };
   const cwd = realOrSelf(opts.cwd ?? process.cwd());
   const env = { ...inheritedEnv(), ...opts.env, SPARKLER_EMUHOST: '1' };
   const scratch = new Set(['/tmp', '/var/tmp'].map(realOrSelf));
@@ -245,11 +255,11 @@ async function runOnce(argv: string[], opts: RunOptions): Promise<RunResult & { 
       : spawn(qemu, args, { stdio: ['ignore', 'ignore', 'pipe'] });
     let qemuErr = '';
     child.stderr?.on('data', (d: Buffer) => { qemuErr += d.toString(); });
-    let stopped: 'timeout' | 'abort' | 'wedged' | undefined;
+    let stopped: 'timeout' | 'abort' | 'wedged' | 'guest-fault' | undefined;
     let vcpuState: string | undefined;
     // Before the kill, the emulated host's vCPUs as its monitor sees them (at most 2 s): a stall
     // or hang of the emulator leaves nothing else to go on.
-    const stop = (why: 'timeout' | 'abort' | 'wedged'): void => {
+    const stop = (why: NonNullable<typeof stopped>): void => {
       if (stopped) return;
       stopped = why;
       askMonitor(monitorSocket(runDir), ['info registers -a'], 2000)
@@ -267,6 +277,8 @@ async function runOnce(argv: string[], opts: RunOptions): Promise<RunResult & { 
       } catch {
         // no console yet
       }
+      // The attempt will be rerun anyway: waiting for the command to notice its dead guest only costs time.
+      if (opts.stopOnGuestFault && guestFaultsIn(file('guest-faults')) > 0) stop('guest-fault');
     }, WEDGE_CHECK_MS);
     const exit = await new Promise<{ how: string; error?: Error }>((resolve) => {
       child.on('error', (e) => resolve({ how: `failed to start: ${e.message}`, error: e }));
@@ -297,6 +309,8 @@ async function runOnce(argv: string[], opts: RunOptions): Promise<RunResult & { 
       code = TIMEOUT_CODE;
     } else if (stopped === 'abort') {
       code = 130;
+    } else if (stopped === 'guest-fault') {
+      code = HOST_FAILURE_CODE;
     } else if (reported !== undefined && /^\d+$/.test(reported)) {
       code = Number(reported);
     } else {
@@ -313,12 +327,22 @@ async function runOnce(argv: string[], opts: RunOptions): Promise<RunResult & { 
     }
     const wedged = stopped === 'wedged';
     const timedOut = stopped === 'timeout';
+    const guestFaults = guestFaultsIn(file('guest-faults'));
     return pipe
-      ? { code, wedged, timedOut, stdout: Buffer.concat(out).toString(), stderr: Buffer.concat(err).toString() }
-      : { code, wedged, timedOut };
+      ? { code, wedged, timedOut, guestFaults, stdout: Buffer.concat(out).toString(), stderr: Buffer.concat(err).toString() }
+      : { code, wedged, timedOut, guestFaults };
   } finally {
     if (!process.env.SPARKLER_EMUHOST_KEEP) rmSync(runDir, { recursive: true, force: true });
     else process.stderr.write(`emuhost: kept ${runDir} (until a later run finds its owner gone)\n`);
+  }
+}
+
+/** The KVM_EXIT_SHUTDOWN events the emulated host's init traced into `file` (guest/emuhost/init.sh). */
+export function guestFaultsIn(file: string): number {
+  try {
+    return readFileSync(file, 'utf8').split('\n').filter((l) => l.includes('kvm_userspace_exit')).length;
+  } catch {
+    return 0;
   }
 }
 

@@ -2,6 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as net from 'node:net';
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { writeCpio } from './cpio';
 import { loadOrder, moduleDepends } from './kmod';
@@ -9,7 +10,7 @@ import { commandScript, mountsFile, shQuote, writableShares } from './script';
 import { bzImagePayload, hasPvhEntry } from './kernel';
 import { parseArgs } from './cli';
 import { qemuArgs } from './qemu';
-import { consoleShowsWedge } from './run';
+import { consoleShowsWedge, guestFaultsIn } from './run';
 import { askMonitor, summarizeRegisters } from './monitor';
 import { tempDir } from '../testing/temp-dir';
 
@@ -168,4 +169,16 @@ test('the monitor: commands answered one by one between prompts; the registers s
   } finally {
     server.close();
   }
+});
+
+test('run: guest triple faults are counted from the trace lines the init streams, none when the file is missing', () => {
+  const dir = tempDir('sparkler-emuhost-faults-');
+  const file = path.join(dir, 'guest-faults');
+  assert.equal(guestFaultsIn(file), 0);
+  fs.writeFileSync(file, [
+    '            node-311     [001] .....    41.107633: kvm_userspace_exit: reason KVM_EXIT_SHUTDOWN (8)',
+    '            node-402     [000] .....    52.900120: kvm_userspace_exit: reason KVM_EXIT_SHUTDOWN (8)',
+    '',
+  ].join('\n'));
+  assert.equal(guestFaultsIn(file), 2);
 });
