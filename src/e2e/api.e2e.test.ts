@@ -39,7 +39,7 @@ for (const guest of GUESTS) {
         spawnSync(argv[0], argv.slice(1), { stdio: 'inherit', timeout: 10 * 60_000 });
       } else {
         const { runInEmuHost } = await import('../emuhost');
-        const r = await runInEmuHost(argv, { stdio: 'pipe', timeoutMs: 10 * 60_000, retriesIfWedged: 1, attemptTimeoutMs: 5 * 60_000, faultedIf: () => tripleFaultIn(path.dirname(file), (n) => n === 'report.json') });
+        const r = await runInEmuHost(argv, { stdio: 'pipe', timeoutMs: 10 * 60_000, retriesIfWedged: 2, attemptTimeoutMs: 5 * 60_000, faultedIf: () => tripleFaultIn(path.dirname(file), (n) => n === 'report.json') });
         if (r.code !== 0) throw new Error(`The emulated KVM host run failed with code ${r.code}: ${r.stderr ?? ''}${r.stdout ?? ''}`);
       }
       report = JSON.parse(fs.readFileSync(file, 'utf8'));

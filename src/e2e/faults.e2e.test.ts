@@ -32,7 +32,7 @@ describe(`block and process faults with a Linux guest (in ${where()})`, { skip }
       spawnSync(argv[0], argv.slice(1), { stdio: 'inherit', timeout: 8 * 60_000 });
     } else {
       const { runInEmuHost } = await import('../emuhost');
-      const res = await runInEmuHost(argv, { stdio: 'pipe', timeoutMs: 10 * 60_000, retriesIfWedged: 1, attemptTimeoutMs: 5 * 60_000, faultedIf: () => tripleFaultIn(path.dirname(file), (n) => n === 'report.json') });
+      const res = await runInEmuHost(argv, { stdio: 'pipe', timeoutMs: 10 * 60_000, retriesIfWedged: 2, attemptTimeoutMs: 5 * 60_000, faultedIf: () => tripleFaultIn(path.dirname(file), (n) => n === 'report.json') });
       if (res.code !== 0) throw new Error(`The emulated KVM host run failed with code ${res.code}: ${res.stderr ?? ''}${res.stdout ?? ''}`);
     }
     r = JSON.parse(fs.readFileSync(file, 'utf8'));

@@ -50,7 +50,7 @@ export async function runBoots(boots: Boot[], timeoutMs = 15 * 60_000): Promise<
     spawnSync('sh', [script], { stdio: 'inherit', timeout: timeoutMs });
   } else {
     const { runInEmuHost } = await import('../emuhost');
-    const r = await runInEmuHost(['sh', script], { stdio: 'pipe', timeoutMs, retriesIfWedged: 1, attemptTimeoutMs: timeoutMs / 2, faultedIf: () => tripleFaultIn(dir) });
+    const r = await runInEmuHost(['sh', script], { stdio: 'pipe', timeoutMs, retriesIfWedged: 2, attemptTimeoutMs: timeoutMs / 2, faultedIf: () => tripleFaultIn(dir) });
     if (r.code !== 0) throw new Error(`The emulated KVM host run failed with code ${r.code}: ${r.stderr ?? ''}${r.stdout ?? ''}`);
   }
   const results = new Map<string, BootResult>();

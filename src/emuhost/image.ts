@@ -26,7 +26,7 @@ const EXPECTED_MODULES = [
   'virtio', 'virtio_ring', 'virtio_pci_modern_dev', 'virtio_pci_legacy_dev', '9pnet', 'netfs',
   'fscache', 'kvm', 'irqbypass', 'ccp',
 ];
-const APPLETS = ['sh', 'mount', 'insmod', 'mkdir', 'chroot', 'env', 'poweroff', 'cat', 'echo'];
+const APPLETS = ['sh', 'mount', 'insmod', 'mkdir', 'chroot', 'env', 'poweroff', 'cat', 'echo', 'sleep'];
 const BUSYBOX = '/bin/busybox';
 
 export interface EmuHostManifest {

@@ -29,7 +29,8 @@ export interface RunOptions {
   /** Aborting kills the emulated host; the result is then code 130. */
   signal?: AbortSignal;
   /**
-   * Times to start the emulated host again, from scratch, when it wedges (see WEDGE_SIGNS);
+   * Times to start the emulated host again, from scratch, when it wedges (see WEDGE_SIGNS) or
+   * dies without the command's exit code (its kernel panicked);
    * only for commands that can safely run twice. Default 0: a wedged host ends the run at once
    * with HOST_FAILURE_CODE instead of waiting for the timeout.
    */
@@ -293,6 +294,7 @@ async function runOnce(argv: string[], opts: RunOptions & { stopOnGuestFault: bo
     // TCG lacks a few EPYC-Rome features and says so at every start: noise, not a failure cause.
     qemuErr = qemuErr.split('\n').filter((l) => !l.includes("TCG doesn't support requested feature")).join('\n');
     let code: number;
+    let hostDied = false;
     let reported: string | undefined;
     try {
       reported = readFileSync(file('exit'), 'utf8').trim();
@@ -320,12 +322,15 @@ async function runOnce(argv: string[], opts: RunOptions & { stopOnGuestFault: bo
       } catch {
         // QEMU did not get as far as creating it
       }
+      // Its kernel panicked (seen: a stack guard page hit in a vCPU thread, the GS base wrong after a
+      // nested guest's exit) or QEMU died: the emulator's failure, retried like a wedge.
+      hostDied = true;
       note(`emuhost: the emulated host stopped without reporting an exit code (QEMU ${exit.how}).`
         + (qemuErr.trim() ? `\nQEMU said: ${qemuErr.trim()}` : '')
         + (consoleTail ? `\nLast console lines:\n${consoleTail}` : ''));
       code = HOST_FAILURE_CODE;
     }
-    const wedged = stopped === 'wedged';
+    const wedged = stopped === 'wedged' || hostDied;
     const timedOut = stopped === 'timeout';
     const guestFaults = guestFaultsIn(file('guest-faults'));
     return pipe

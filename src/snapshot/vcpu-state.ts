@@ -62,7 +62,8 @@ export function restoreVcpuState(vcpu: VcpuFd, state: VcpuState, opts: { setTscK
   vcpu.setRegsRaw(state.regs);
   vcpu.setSregsRaw(state.sregs);
   if (state.xsave) vcpu.setXsave(state.xsave); else if (state.fpu) vcpu.setFpuRaw(state.fpu);
-  if (state.xcrs) vcpu.setXcrs(state.xcrs);
+  // A host without XSAVE reports no XCRs (nr_xcrs 0, the first u32) and refuses KVM_SET_XCRS.
+  if (state.xcrs && state.xcrs.readUInt32LE(0) > 0) vcpu.setXcrs(state.xcrs);
   vcpu.setDebugRegs(state.debugRegs);
   vcpu.setLapic(state.lapic);
   vcpu.setMsrs(state.msrs);
