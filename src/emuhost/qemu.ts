@@ -39,10 +39,9 @@ function virtfs(path: string, tag: string, model: ShareModel, readonly: boolean)
 export function qemuArgs(plan: QemuPlan): string[] {
   return [
     // TCG with an AMD CPU that has SVM and nested paging: kvm-amd inside gives a real /dev/kvm.
-    // Without XSAVE: TCG lets a nested guest's XSETBV through without the intercept the host's
-    // KVM relies on, so its guests saw stale XCR0 sizes on every boot; without it they fault
-    // less (measured: src/emuhost/README.md).
-    '-M', 'q35', '-accel', process.env.SPARKLER_EMUHOST_ACCEL ?? 'tcg,thread=multi', '-cpu', process.env.SPARKLER_EMUHOST_CPU ?? 'EPYC-Rome,+svm,+npt,-xsave',
+    // XSAVE stays although nested guests see stale XCR0 sizes (src/emuhost/README.md): without
+    // it they failed as often, and the snapshot tests would no longer carry XSAVE state.
+    '-M', 'q35', '-accel', process.env.SPARKLER_EMUHOST_ACCEL ?? 'tcg,thread=multi', '-cpu', process.env.SPARKLER_EMUHOST_CPU ?? 'EPYC-Rome,+svm,+npt',
     '-m', String(plan.memoryMiB), '-smp', String(plan.cpus),
     '-nodefaults', '-no-user-config', '-display', 'none', '-no-reboot',
     // The kernel's console goes to a file, kept for diagnostics, never to our stdout.

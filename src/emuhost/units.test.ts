@@ -124,7 +124,7 @@ test('qemu: TCG with SVM and NPT, shares read-only root and writable paths', () 
     shares: [{ tag: 'rw0', path: '/tmp', model: 'mapped-xattr' }],
   });
   const j = a.join(' ');
-  assert.match(j, /-accel tcg,thread=multi -cpu EPYC-Rome,\+svm,\+npt,-xsave -m 2048 -smp 2/);
+  assert.match(j, /-accel tcg,thread=multi -cpu EPYC-Rome,\+svm,\+npt -m 2048 -smp 2/);
   assert.match(j, /-no-reboot/);
   assert.match(j, /local,path=\/,mount_tag=root,security_model=none,multidevs=remap,readonly=on/);
   assert.match(j, /local,path=\/tmp\/r,,1,mount_tag=run,/);
