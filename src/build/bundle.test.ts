@@ -137,6 +137,24 @@ for (const mapped of [false, true]) {
   });
 }
 
+test('retraining rewrites an accepted cache with what the run compiled; without it an accepted cache is kept', () => {
+  const dir = fakeDist();
+  writeBundle(dir);
+  const launch = require.resolve('./launch');
+  const cache = path.join(dir, CODE_CACHE_FILE);
+  // A run that calls main (compiling x.run) only when asked: the retrained cache then holds more.
+  const start = (retrain: boolean, run: boolean) => spawnSync(process.execPath, ['-e',
+    `const b = require(${JSON.stringify(launch)}).loadBundle(${JSON.stringify(dir)}, true, undefined, ${retrain}); ${run ? 'b.main([]);' : ''} process.stdout.write(b.codeCache);`,
+  ], { encoding: 'utf8' });
+  assert.equal(start(false, false).stdout, 'absent');
+  const first = fs.readFileSync(cache);
+  assert.equal(start(false, true).stdout, 'accepted');
+  assert.deepEqual(fs.readFileSync(cache), first, 'an accepted cache is not rewritten');
+  assert.equal(start(true, true).stdout, 'accepted');
+  assert.ok(fs.readFileSync(cache).length > first.length, 'the retrained cache adds the functions this run compiled');
+  assert.equal(start(false, false).stdout, 'accepted');
+});
+
 test('bin/sparkler runs the same CLI bundled and unbundled', () => {
   const dist = path.resolve(__dirname, '..');
   assert.ok(loadBundle(dist, false), `${path.join(dist, BUNDLE_FILE)} is missing or older than dist/: run npm run build`);

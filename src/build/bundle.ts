@@ -179,4 +179,7 @@ if (require.main === module) {
   process.stdout.write(`jailer: ${path.relative(process.cwd(), require('./launcher').writeJailerLauncher(path.resolve(distDir, '..')) as string)}\n`);
   const trained = require('./train-code-cache').trainCodeCache(distDir) as string;
   process.stdout.write(`code cache: ${trained}\n`);
+  // The snapshot load's functions too (an async run of two VMMs, so a child of this build).
+  const restore = require('node:child_process').spawnSync(process.execPath, [path.join(distDir, 'build', 'train-restore.js')], { encoding: 'utf8', timeout: 120_000 });
+  process.stdout.write(`code cache: ${(restore.stdout || `restore not trained (${restore.error?.message ?? restore.stderr})`).trim()}\n`);
 }

@@ -79,9 +79,10 @@ function bundleSource(file: string, mapFile: MapFileLatin1 | undefined): { text:
 /**
  * The bundled CLI, or undefined when the bundle is missing, older than dist/ or of an older
  * format. With trainCache, a missing or refused cache is written when the process exits with
- * code 0. With mapFile (the addon's mapFileLatin1), the source is mapped rather than read.
+ * code 0; with retrainCache, an accepted one is rewritten too (the functions read from it and the
+ * ones this run compiled: src/build/train-restore.ts adds the snapshot load's this way). With mapFile (the addon's mapFileLatin1), the source is mapped rather than read.
  */
-export function loadBundle(distDir: string, trainCache: boolean, mapFile?: MapFileLatin1): LoadedBundle | undefined {
+export function loadBundle(distDir: string, trainCache: boolean, mapFile?: MapFileLatin1, retrainCache = false): LoadedBundle | undefined {
   const file = join(distDir, BUNDLE_FILE);
   let source: { text: string; mapped: boolean };
   try {
@@ -102,7 +103,7 @@ export function loadBundle(distDir: string, trainCache: boolean, mapFile?: MapFi
   const mod = { exports: {} as { main: Main } };
   script.runInThisContext()(mod.exports, require, mod, file, distDir);
   const codeCache = cachedData === undefined ? 'absent' : script.cachedDataRejected ? 'rejected' : 'accepted';
-  if (trainCache && codeCache !== 'accepted') {
+  if (trainCache && (codeCache !== 'accepted' || retrainCache)) {
     process.once('exit', (code) => {
       if (code === 0) writeCodeCache(cacheFile, script);
     });
@@ -147,7 +148,8 @@ export function hasShippedFlags(execArgv: string[], env: NodeJS.ProcessEnv): boo
 export function launch(argv: string[]): void {
   const vmmRun = isVmmRun(argv);
   const train = vmmRun && hasShippedFlags(process.execArgv, process.env);
-  const bundled = process.env.SPARKLER_NO_BUNDLE === '1' ? undefined : loadBundle(DIST_DIR, train, vmmRun ? addonMapFile() : undefined);
+  const retrain = process.env.SPARKLER_TRAIN_CODE_CACHE === '1';
+  const bundled = process.env.SPARKLER_NO_BUNDLE === '1' ? undefined : loadBundle(DIST_DIR, train, vmmRun ? addonMapFile() : undefined, retrain);
   const main: Main = bundled?.main ?? require('../cli/main').main;
   main(argv);
 }
