@@ -31,5 +31,10 @@ if [ ! -d node_modules ] || [ package-lock.json -nt node_modules ] || [ ! -f bui
   echo "setup: npm ci (native addon + TypeScript)" >&2
   npm ci --no-audit --no-fund
 else
+  # node-gyp runs at install only: an addon older than its C sources is rebuilt here.
+  if [ -n "$(find native binding.gyp -newer build/Release/sparkler.node -print -quit)" ]; then
+    echo "setup: rebuilding the native addon (native/ changed since it was built)" >&2
+    npx --no-install node-gyp rebuild >/dev/null
+  fi
   npm run --silent build
 fi
