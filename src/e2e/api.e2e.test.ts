@@ -10,14 +10,10 @@
  */
 import { before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
-import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { ensureDebianInitrd, ensureDebianKernel, ensureInitrd, ensureKernel } from '../guest';
-import { detectKvmHost } from '../host/kvm-host';
 import { READY_MARKER } from './api-driver';
-import { e2eUnavailableReason, tripleFaultIn, where } from './harness';
-import { tempDir } from '../testing/temp-dir';
+import { e2eUnavailableReason, runReportDriver, where } from './harness';
 
 const skip = e2eUnavailableReason();
 const DRIVER = path.join(__dirname, 'api-driver.js');
@@ -33,16 +29,7 @@ for (const guest of GUESTS) {
 
     before(async () => {
       const { kernel, initrd } = await guest.artifacts();
-      const file = path.join(tempDir('sparkler-e2e-api-'), 'report.json');
-      const argv = [process.execPath, DRIVER, file, kernel, initrd];
-      if (detectKvmHost().kind === 'hardware') {
-        spawnSync(argv[0], argv.slice(1), { stdio: 'inherit', timeout: 10 * 60_000 });
-      } else {
-        const { runInEmuHost } = await import('../emuhost');
-        const r = await runInEmuHost(argv, { stdio: 'pipe', timeoutMs: 10 * 60_000, retriesIfWedged: 2, attemptTimeoutMs: 5 * 60_000, faultedIf: () => tripleFaultIn(path.dirname(file), (n) => n === 'report.json') });
-        if (r.code !== 0) throw new Error(`The emulated KVM host run failed with code ${r.code}: ${r.stderr ?? ''}${r.stdout ?? ''}`);
-      }
-      report = JSON.parse(fs.readFileSync(file, 'utf8'));
+      report = await runReportDriver(DRIVER, [kernel, initrd], { name: 'api', timeoutMs: 10 * 60_000, attemptTimeoutMs: 5 * 60_000, hardwareTimeoutMs: 10 * 60_000 });
     });
 
     test('getting started: boot source, machine config and InstanceStart boot Linux to init', () => {

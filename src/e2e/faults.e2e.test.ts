@@ -6,13 +6,9 @@
  */
 import { before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
-import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { ensureInitrd, ensureKernel } from '../guest';
-import { detectKvmHost } from '../host/kvm-host';
-import { e2eUnavailableReason, tripleFaultIn, where } from './harness';
-import { tempDir } from '../testing/temp-dir';
+import { e2eUnavailableReason, runReportDriver, where } from './harness';
 
 const skip = e2eUnavailableReason();
 const DRIVER = path.join(__dirname, 'faults-driver.js');
@@ -26,16 +22,7 @@ describe(`block and process faults with a Linux guest (in ${where()})`, { skip }
   before(async () => {
     const kernel = await ensureKernel();
     const initrd = await ensureInitrd();
-    const file = path.join(tempDir('sparkler-e2e-faults-'), 'report.json');
-    const argv = [process.execPath, DRIVER, file, kernel, initrd];
-    if (detectKvmHost().kind === 'hardware') {
-      spawnSync(argv[0], argv.slice(1), { stdio: 'inherit', timeout: 8 * 60_000 });
-    } else {
-      const { runInEmuHost } = await import('../emuhost');
-      const res = await runInEmuHost(argv, { stdio: 'pipe', timeoutMs: 10 * 60_000, retriesIfWedged: 2, attemptTimeoutMs: 5 * 60_000, faultedIf: () => tripleFaultIn(path.dirname(file), (n) => n === 'report.json') });
-      if (res.code !== 0) throw new Error(`The emulated KVM host run failed with code ${res.code}: ${res.stderr ?? ''}${res.stdout ?? ''}`);
-    }
-    r = JSON.parse(fs.readFileSync(file, 'utf8'));
+    r = await runReportDriver(DRIVER, [kernel, initrd], { name: 'faults', timeoutMs: 10 * 60_000, attemptTimeoutMs: 5 * 60_000, hardwareTimeoutMs: 8 * 60_000 });
     assert.equal(r.error, undefined, context());
   });
 

@@ -80,6 +80,39 @@ export function tripleFaultIn(dir: string, files: (name: string) => boolean = (n
   return undefined;
 }
 
+export interface ReportDriverOptions {
+  /** The temp folder's prefix: sparkler-e2e-<name>-. */
+  name: string;
+  /** The whole run in the emulated host, retries included. */
+  timeoutMs: number;
+  /** One start of the emulated host (several times the normal run). */
+  attemptTimeoutMs: number;
+  /** The run directly on a hardware-KVM host. */
+  hardwareTimeoutMs: number;
+}
+
+/**
+ * Runs an e2e driver, `node DRIVER report.json ...args`, which writes what it saw to report.json:
+ * directly on a hardware-KVM host, else in the emulated KVM host, started again (up to twice)
+ * when that host wedges or dies or a guest triple-faults in it (`faultedIf`, runInEmuHost).
+ * Returns the parsed report.
+ */
+export async function runReportDriver<T>(driver: string, args: string[], opts: ReportDriverOptions): Promise<T> {
+  const file = path.join(tempDir(`sparkler-e2e-${opts.name}-`), 'report.json');
+  const argv = [process.execPath, driver, file, ...args];
+  if (detectKvmHost().kind === 'hardware') {
+    spawnSync(argv[0], argv.slice(1), { stdio: 'inherit', timeout: opts.hardwareTimeoutMs });
+  } else {
+    const { runInEmuHost } = await import('../emuhost');
+    const r = await runInEmuHost(argv, {
+      stdio: 'pipe', timeoutMs: opts.timeoutMs, retriesIfWedged: 2, attemptTimeoutMs: opts.attemptTimeoutMs,
+      faultedIf: () => tripleFaultIn(path.dirname(file), (n) => n === 'report.json'),
+    });
+    if (r.code !== 0) throw new Error(`The emulated KVM host run failed with code ${r.code}: ${r.stderr ?? ''}${r.stdout ?? ''}`);
+  }
+  return JSON.parse(fs.readFileSync(file, 'utf8')) as T;
+}
+
 export function writeVmConfig(config: object): string {
   const dir = tempDir('sparkler-e2e-vm-');
   const file = path.join(dir, 'vm.json');

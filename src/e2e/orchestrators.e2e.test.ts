@@ -9,13 +9,10 @@
  */
 import { before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
-import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { ensureInitrd, ensureKernel } from '../guest';
 import { detectKvmHost } from '../host/kvm-host';
-import { e2eUnavailableReason, tripleFaultIn, where } from './harness';
-import { tempDir } from '../testing/temp-dir';
+import { e2eUnavailableReason, runReportDriver, where } from './harness';
 
 const skip = e2eUnavailableReason() ?? (process.getuid?.() === 0 || detectKvmHost().kind !== 'hardware' ? undefined : 'the flintlock scenario makes a TAP: root is needed on a hardware-KVM host');
 const DRIVER = path.join(__dirname, 'orchestrators-driver.js');
@@ -27,16 +24,7 @@ describe(`orchestrators end to end with Linux guests (in ${where()})`, { skip },
   before(async () => {
     const kernel = await ensureKernel();
     const initrd = await ensureInitrd();
-    const file = path.join(tempDir('sparkler-e2e-orch-'), 'report.json');
-    const argv = [process.execPath, DRIVER, file, kernel, initrd];
-    if (detectKvmHost().kind === 'hardware') {
-      spawnSync(argv[0], argv.slice(1), { stdio: 'inherit', timeout: 10 * 60_000 });
-    } else {
-      const { runInEmuHost } = await import('../emuhost');
-      const r = await runInEmuHost(argv, { stdio: 'pipe', timeoutMs: 15 * 60_000, retriesIfWedged: 2, attemptTimeoutMs: 5 * 60_000, faultedIf: () => tripleFaultIn(path.dirname(file), (n) => n === 'report.json') });
-      if (r.code !== 0) throw new Error(`The emulated KVM host run failed with code ${r.code}: ${r.stderr ?? ''}${r.stdout ?? ''}`);
-    }
-    report = JSON.parse(fs.readFileSync(file, 'utf8'));
+    report = await runReportDriver(DRIVER, [kernel, initrd], { name: 'orch', timeoutMs: 15 * 60_000, attemptTimeoutMs: 5 * 60_000, hardwareTimeoutMs: 10 * 60_000 });
     const g = report.gosdk;
     console.log(`orchestrators e2e: kata running ${Number(report.kata.runningMs).toFixed(0)} ms, agent ${Number(report.kata.agentMs).toFixed(0)} ms; ` +
       `resume budget: spawn->API ${Number(g.spawnToApiMs).toFixed(0)} ms, ${JSON.stringify(g.resume)}, resume->first tick ${Number(g.resumeToFirstTickMs).toFixed(0)} ms; ` +

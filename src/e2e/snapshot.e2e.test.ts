@@ -5,13 +5,9 @@
  */
 import { before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
-import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { ensureInitrd, ensureKernel, ensureRootfs } from '../guest';
-import { detectKvmHost } from '../host/kvm-host';
-import { e2eUnavailableReason, tripleFaultIn, where } from './harness';
-import { tempDir } from '../testing/temp-dir';
+import { e2eUnavailableReason, runReportDriver, where } from './harness';
 
 const skip = e2eUnavailableReason();
 const DRIVER = path.join(__dirname, 'snapshot-driver.js');
@@ -23,16 +19,7 @@ describe(`snapshots end to end with a Linux guest (in ${where()})`, { skip }, ()
     const kernel = await ensureKernel();
     const initrd = await ensureInitrd();
     const rootfs = await ensureRootfs();
-    const file = path.join(tempDir('sparkler-e2e-snap-'), 'report.json');
-    const argv = [process.execPath, DRIVER, file, kernel, initrd, rootfs];
-    if (detectKvmHost().kind === 'hardware') {
-      spawnSync(argv[0], argv.slice(1), { stdio: 'inherit', timeout: 10 * 60_000 });
-    } else {
-      const { runInEmuHost } = await import('../emuhost');
-      const r = await runInEmuHost(argv, { stdio: 'pipe', timeoutMs: 10 * 60_000, retriesIfWedged: 2, attemptTimeoutMs: 5 * 60_000, faultedIf: () => tripleFaultIn(path.dirname(file), (n) => n === 'report.json') });
-      if (r.code !== 0) throw new Error(`The emulated KVM host run failed with code ${r.code}: ${r.stderr ?? ''}${r.stdout ?? ''}`);
-    }
-    reports = JSON.parse(fs.readFileSync(file, 'utf8'));
+    reports = await runReportDriver(DRIVER, [kernel, initrd, rootfs], { name: 'snap', timeoutMs: 10 * 60_000, attemptTimeoutMs: 5 * 60_000, hardwareTimeoutMs: 10 * 60_000 });
     for (const [name, report] of Object.entries(reports)) console.log(`snapshot e2e (${name}): create ${Number(report.createMs).toFixed(0)} ms; load logged ${report.loadLogged} ms, answered ${Number(report.loadAnsweredMs).toFixed(1)} ms, process spawn -> loaded ${Number(report.spawnToLoadedMs).toFixed(0)} ms`);
   });
 

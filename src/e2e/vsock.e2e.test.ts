@@ -6,13 +6,9 @@
  */
 import { before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
-import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { ensureInitrd, ensureKernel } from '../guest';
-import { detectKvmHost } from '../host/kvm-host';
-import { e2eUnavailableReason, tripleFaultIn, where } from './harness';
-import { tempDir } from '../testing/temp-dir';
+import { e2eUnavailableReason, runReportDriver, where } from './harness';
 
 const skip = e2eUnavailableReason();
 const DRIVER = path.join(__dirname, 'vsock-driver.js');
@@ -24,16 +20,7 @@ describe(`vsock and the SDK end to end with a Linux guest (in ${where()})`, { sk
   before(async () => {
     const kernel = await ensureKernel();
     const initrd = await ensureInitrd();
-    const file = path.join(tempDir('sparkler-e2e-vsock-'), 'report.json');
-    const argv = [process.execPath, DRIVER, file, kernel, initrd];
-    if (detectKvmHost().kind === 'hardware') {
-      spawnSync(argv[0], argv.slice(1), { stdio: 'inherit', timeout: 10 * 60_000 });
-    } else {
-      const { runInEmuHost } = await import('../emuhost');
-      const r = await runInEmuHost(argv, { stdio: 'pipe', timeoutMs: 15 * 60_000, retriesIfWedged: 2, attemptTimeoutMs: 7 * 60_000, faultedIf: () => tripleFaultIn(path.dirname(file), (n) => n === 'report.json') });
-      if (r.code !== 0) throw new Error(`The emulated KVM host run failed with code ${r.code}: ${r.stderr ?? ''}${r.stdout ?? ''}`);
-    }
-    report = JSON.parse(fs.readFileSync(file, 'utf8'));
+    report = await runReportDriver(DRIVER, [kernel, initrd], { name: 'vsock', timeoutMs: 15 * 60_000, attemptTimeoutMs: 7 * 60_000, hardwareTimeoutMs: 10 * 60_000 });
     context = JSON.stringify({ ...report, console: undefined }, null, 1) + `\n${report.console}`;
     console.log(`vsock e2e figures: ${JSON.stringify({ startToAgentMs: report.startToAgentMs, hostEcho: report.hostEcho, bigStdout: report.bigStdout })}`);
   });
