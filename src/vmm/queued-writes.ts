@@ -31,8 +31,8 @@ export interface QueuedWrites {
  * Takes COM1's console output off the exit path: KVM's coalesced PIO queues the THR writes
  * (no exit) and the vCPU loop's fast path (serial-fast-path.ts) answers the LSR polls, where
  * each is available; the fast path takes the THR writes too where KVM cannot queue them. Either
- * alone works; undefined where neither can. SPARKLER_NO_FAST_PIO=1 turns the fast path off,
- * SPARKLER_NO_COALESCED_PIO=1 KVM's queue.
+ * alone works; undefined where neither can. The fast path is opt-in (SPARKLER_FAST_PIO=1) until an
+ * intermittent console stall is explained; SPARKLER_NO_COALESCED_PIO=1 turns KVM's queue off.
  */
 export function queueSerialTransmit(kvm: Kvm, vm: VmFd, vcpu: VcpuFd, serial: Serial, shim: NativeShim = native()): QueuedWrites | undefined {
   const coalesced = coalescedTransmit(kvm, vm, vcpu, serial);

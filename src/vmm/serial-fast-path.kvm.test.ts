@@ -16,6 +16,7 @@ import { tempDir } from '../testing/temp-dir';
 import { waitFor } from '../testing/wait';
 import { native } from '../native';
 
+process.env.SPARKLER_FAST_PIO ??= '1'; // opt-in in the VMM for now; these tests exercise it
 const skip = kvmUnavailableReason() ?? (!native().fastPioCreate ? 'the addon was built without the fast path' : process.env.SPARKLER_NO_FAST_PIO === '1' ? 'SPARKLER_NO_FAST_PIO=1 turns the fast path off' : undefined);
 
 // Assembled with GNU as (--64). LOOP: for ebx in 0..39999: poll LSR (0x3fd), write

@@ -36,14 +36,13 @@ export class SerialFastPath {
   private eventFdOpen = true;
 
   /**
-   * Undefined with SPARKLER_NO_FAST_PIO=1 or where the addon has no fast path. (It was opt-in for
-   * a day: two emulated-host boots stopped mid-line with it on; guests there stop mid-line with it
-   * off as often, stuck in KVM_RUN, so the emulated host was to blame: src/emuhost/README.md.)
+   * Undefined unless SPARKLER_FAST_PIO=1 (opt-in: a Linux guest's console once stopped mid-line in
+   * two emulated-host boots of the merged tree, cause not found yet), or where the addon has no fast path.
    * `coalesced`: KVM's coalesced ring, which takes the THR writes, and its byte offset in the
    * kvm_run mapping.
    */
   static create(shim: NativeShim, serial: Serial, env: NodeJS.ProcessEnv = process.env, coalesced?: { ring: CoalescedRing; offset: number }): SerialFastPath | undefined {
-    if (env.SPARKLER_NO_FAST_PIO === '1' || !shim.fastPioCreate || !shim.vcpuSetFastPio) return undefined;
+    if (env.SPARKLER_FAST_PIO !== '1' || env.SPARKLER_NO_FAST_PIO === '1' || !shim.fastPioCreate || !shim.vcpuSetFastPio) return undefined;
     return new SerialFastPath(shim, serial, coalesced);
   }
 
