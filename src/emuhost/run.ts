@@ -210,8 +210,10 @@ export async function runInEmuHost(argv: string[], opts: RunOptions = {}): Promi
     }
     // The wedged attempt's output is dropped (the command runs again from the start); its note stays.
     const again = `${fault ? `emuhost: ${fault}\n` : ''}emuhost: starting the emulated host again\n`;
-    if (opts.stdio === 'pipe') earlier += (r.stderr ?? '').split('\n').filter((l) => /^emuhost: (the emulated host wedged|timed out)/.test(l)).join('\n') + '\n' + again;
-    else process.stderr.write(again);
+    const why = (r.stderr ?? '').split('\n').filter((l) => /^emuhost: (the emulated host wedged|timed out|the emulated host stopped)/.test(l)).join('\n');
+    if (opts.stdio === 'pipe') earlier += why + '\n' + again;
+    // Said at once even when the caller pipes: a rerun that then passes still shows in the log.
+    process.stderr.write(opts.stdio === 'pipe' && why ? `${why}\n${again}` : again);
   }
 }
 
