@@ -80,7 +80,8 @@ function bundleSource(file: string, mapFile: MapFileLatin1 | undefined): { text:
  * The bundled CLI, or undefined when the bundle is missing, older than dist/ or of an older
  * format. With trainCache, a missing or refused cache is written when the process exits with
  * code 0; with retrainCache, an accepted one is rewritten too (the functions read from it and the
- * ones this run compiled: src/build/train-restore.ts adds the snapshot load's this way). With mapFile (the addon's mapFileLatin1), the source is mapped rather than read.
+ * ones this run compiled: src/build/train-restore.ts adds the snapshot load's this way). With
+ * mapFile (the addon's mapFileLatin1), the source is mapped rather than read.
  */
 export function loadBundle(distDir: string, trainCache: boolean, mapFile?: MapFileLatin1, retrainCache = false): LoadedBundle | undefined {
   const file = join(distDir, BUNDLE_FILE);

@@ -11,19 +11,13 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { httpUnix, killAndWait, spawnTimed, vmmEnv, waitForSocket } from '../bench/proc';
+import { killAndWait, spawnTimed, vmmEnv, waitForSocket } from '../bench/proc';
+import { FirecrackerClient } from '../sdk/firecracker-client';
+import { FLAG_THEN_HALT_GUEST } from '../snapshot/clones-bench';
 import { tinyKernel } from '../testing/tiny-guests';
 import { kvmUnavailableReason } from '../testing/kvm-available';
 import { VIRTIO_DEVICE_SPECS } from '../vmm/device-registry';
 import { CODE_CACHE_FILE } from './launch';
-
-/** Spins on a byte in guest RAM that nothing sets: a guest that runs until it is stopped. */
-const SPIN_GUEST = Buffer.from('bb00102000' + '803b00' + '74fb' + 'f4ebfd', 'hex');
-
-async function put(sock: string, method: string, p: string, body: unknown): Promise<void> {
-  const r = await httpUnix(sock, method, p, body);
-  if (r.status !== 204) throw new Error(`${method} ${p} answered ${r.status}: ${r.body}`);
-}
 
 export async function trainRestore(distDir: string): Promise<string> {
   const noKvm = kvmUnavailableReason();
@@ -34,7 +28,8 @@ export async function trainRestore(distDir: string): Promise<string> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sparkler-train-restore-'));
   const at = (n: string) => path.join(dir, n);
   try {
-    fs.writeFileSync(at('spin.elf'), tinyKernel(SPIN_GUEST));
+    // The clones bench's guest spins on a flag nothing sets here: it runs until it is stopped.
+    fs.writeFileSync(at('spin.elf'), tinyKernel(FLAG_THEN_HALT_GUEST));
     const vm: Record<string, unknown> = {
       'boot-source': { kernel_image_path: at('spin.elf'), boot_args: 'reboot=k' },
       'machine-config': { vcpu_count: 1, mem_size_mib: 32 },
@@ -49,8 +44,9 @@ export async function trainRestore(distDir: string): Promise<string> {
     const source = spawnTimed(process.execPath, [bin, '--api-sock', at('a.sock'), '--config-file', at('vm.json')], { env: vmmEnv() });
     try {
       await waitForSocket(at('a.sock'), source, 20_000);
-      await put(at('a.sock'), 'PATCH', '/vm', { state: 'Paused' });
-      await put(at('a.sock'), 'PUT', '/snapshot/create', { snapshot_type: 'Full', snapshot_path: at('vm.snap'), mem_file_path: at('vm.mem') });
+      const api = new FirecrackerClient(at('a.sock'));
+      await api.pause();
+      await api.createSnapshot({ snapshot_type: 'Full', snapshot_path: at('vm.snap'), mem_file_path: at('vm.mem') });
     } finally {
       await killAndWait(source);
     }
@@ -60,9 +56,10 @@ export async function trainRestore(distDir: string): Promise<string> {
     const loaded = spawnTimed(process.execPath, [bin, '--api-sock', at('b.sock')], { env: vmmEnv({ SPARKLER_TRAIN_CODE_CACHE: '1' }) });
     try {
       await waitForSocket(at('b.sock'), loaded, 20_000);
-      await put(at('b.sock'), 'PUT', '/snapshot/load', { snapshot_path: at('vm.snap'), mem_backend: { backend_type: 'File', backend_path: at('vm.mem') }, resume_vm: true });
-      await put(at('b.sock'), 'PATCH', '/vm', { state: 'Paused' });
-      await put(at('b.sock'), 'PATCH', '/vm', { state: 'Resumed' });
+      const api = new FirecrackerClient(at('b.sock'));
+      await api.loadSnapshot({ snapshot_path: at('vm.snap'), mem_backend: { backend_type: 'File', backend_path: at('vm.mem') }, resume_vm: true });
+      await api.pause();
+      await api.resume();
       loaded.child.kill('SIGTERM');
       const code = await loaded.exited;
       if (code !== 0) return `restore not trained (the loading VMM ended with ${code}: ${loaded.stderrTail().trim().slice(0, 300)})`;

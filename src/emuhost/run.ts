@@ -45,11 +45,15 @@ export interface RunOptions {
    * With retriesIfWedged: after an attempt that ended with code 0, says whether what the command
    * left behind (its output files) shows a fault of the emulated host's, such as a guest that
    * triple-faulted there; such an attempt is run again like a wedged one, and says so on stderr.
-   * Giving it also reruns an attempt in which the emulated host's KVM saw a nested guest
-   * triple-fault (its init traces KVM_EXIT_SHUTDOWN), stopped as soon as it is seen; the last
-   * attempt runs on to its end.
    */
   faultedIf?: () => string | undefined;
+  /**
+   * With retriesIfWedged, an attempt in which the emulated host's KVM saw a nested guest
+   * triple-fault (its init traces KVM_EXIT_SHUTDOWN) is stopped as soon as that is seen and run
+   * again; the last attempt runs on to its end. True keeps such faults as part of what the
+   * command reports (the soak counts the guests it loses) and reruns nothing for them.
+   */
+  keepGuestFaults?: boolean;
 }
 
 export interface RunResult {
@@ -199,13 +203,17 @@ export async function runInEmuHost(argv: string[], opts: RunOptions = {}): Promi
     const capped = opts.retriesIfWedged && opts.attemptTimeoutMs !== undefined && (left === undefined || opts.attemptTimeoutMs < left);
     const timeoutMs = capped ? opts.attemptTimeoutMs : left;
     const mayRetry = attempt < (opts.retriesIfWedged ?? 0);
-    const r = await runOnce(argv, { ...opts, timeoutMs, stopOnGuestFault: mayRetry && opts.faultedIf !== undefined });
-    const guestFault = opts.faultedIf && r.guestFaults > 0 ? `a guest triple-faulted in the emulated host (its KVM saw ${r.guestFaults} shutdown exit${r.guestFaults > 1 ? 's' : ''})` : undefined;
+    const rerunGuestFaults = (opts.retriesIfWedged ?? 0) > 0 && !opts.keepGuestFaults;
+    const r = await runOnce(argv, { ...opts, timeoutMs, stopOnGuestFault: mayRetry && rerunGuestFaults });
+    const guestFault = rerunGuestFaults && r.guestFaults > 0 ? `a guest triple-faulted in the emulated host (its KVM saw ${r.guestFaults} shutdown exit${r.guestFaults > 1 ? 's' : ''})` : undefined;
     const fault = guestFault ?? (r.code === 0 && opts.retriesIfWedged ? opts.faultedIf?.() : undefined);
     const stuck = r.wedged || (capped && r.timedOut) || fault !== undefined;
     const last = !stuck || !mayRetry || (deadline !== undefined && deadline - Date.now() < 60_000);
     if (last) {
-      if (guestFault) (opts.stdio === 'pipe' ? (r.stderr = `${r.stderr ?? ''}emuhost: ${guestFault}\n`) : process.stderr.write(`emuhost: ${guestFault}\n`));
+      if (guestFault) {
+        process.stderr.write(`emuhost: ${guestFault}\n`);
+        if (opts.stdio === 'pipe') r.stderr = `${r.stderr ?? ''}emuhost: ${guestFault}\n`;
+      }
       return opts.stdio === 'pipe' ? { code: r.code, stdout: r.stdout, stderr: earlier + (r.stderr ?? ''), guestFaults: r.guestFaults } : { code: r.code, guestFaults: r.guestFaults };
     }
     // The wedged attempt's output is dropped (the command runs again from the start); its note stays.

@@ -45,7 +45,7 @@ export async function run(argv: string[]): Promise<number> {
     const { runInEmuHost } = await import('../emuhost');
     const memoryMiB = Math.floor(positive('--emuhost-memory', values['emuhost-memory'], Math.max(2048, 512 + vms * 160 + 3 * 128)));
     // The whole soak runs again from scratch if the emulated host wedges (a stall report on its console).
-    const r = await runInEmuHost(argvDriver, { stdio: 'inherit', timeoutMs, memoryMiB, writable: [path.dirname(out)], retriesIfWedged: 1 });
+    const r = await runInEmuHost(argvDriver, { stdio: 'inherit', timeoutMs, memoryMiB, writable: [path.dirname(out)], retriesIfWedged: 1, keepGuestFaults: true });
     if (r.code !== 0) process.stderr.write(`[soak] the emulated KVM host run ended with code ${r.code}\n`);
   }
   if (!fs.existsSync(out)) { process.stderr.write('[soak] no report was written\n'); return 1; }
