@@ -179,6 +179,32 @@ static napi_value js_madvise(napi_env env, napi_callback_info info) {
   return make_int64(env, madvise(data, length, (int)advice) < 0 ? -errno : 0);
 }
 
+// mincore(bytes, out) -> 0 | -errno: out[i] bit 0 set when page i of the page-aligned range of
+// a Uint8Array is resident (anonymous memory the guest touched, or a file page in the cache).
+// `out` must hold one byte per page of `bytes` (-EINVAL otherwise); both must be Uint8Arrays.
+static napi_value js_mincore(napi_env env, napi_callback_info info) {
+  napi_value argv[2];
+  if (!get_args(env, info, 2, argv)) return NULL;
+  void* data[2] = {NULL, NULL};
+  size_t length[2] = {0, 0};
+  for (int i = 0; i < 2; i++) {
+    bool is_typed = false;
+    napi_typedarray_type type = napi_int8_array;
+    NAPI_CALL(env, napi_is_typedarray(env, argv[i], &is_typed));
+    if (is_typed) NAPI_CALL(env, napi_get_typedarray_info(env, argv[i], &type, &length[i], &data[i], NULL, NULL));
+    if (type != napi_uint8_array) {
+      napi_throw_type_error(env, NULL, i == 0 ? "Expected a Uint8Array or Buffer: bytes" : "Expected a Uint8Array: out");
+      return NULL;
+    }
+  }
+  long page = sysconf(_SC_PAGESIZE);
+  if (((uintptr_t)data[0] % (uintptr_t)page) != 0) return make_int64(env, -EINVAL);
+  size_t pages = (length[0] + (size_t)page - 1) / (size_t)page;
+  if (length[1] < pages) return make_int64(env, -EINVAL);
+  if (pages == 0) return make_int64(env, 0);
+  return make_int64(env, mincore(data[0], length[0], (unsigned char*)data[1]) < 0 ? -errno : 0);
+}
+
 // availableCpus() -> the CPUs this process may run on (sched_getaffinity), as Node's
 // os.availableParallelism() answers, without loading node:os into every VMM.
 static napi_value js_available_cpus(napi_env env, napi_callback_info info) {
@@ -254,6 +280,7 @@ static napi_value init(napi_env env, napi_value exports) {
       {"mmap", NULL, js_mmap, NULL, NULL, NULL, napi_enumerable, NULL},
       {"munmap", NULL, js_munmap, NULL, NULL, NULL, napi_enumerable, NULL},
       {"madvise", NULL, js_madvise, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"mincore", NULL, js_mincore, NULL, NULL, NULL, napi_enumerable, NULL},
       {"availableCpus", NULL, js_available_cpus, NULL, NULL, NULL, napi_enumerable, NULL},
       {"addressOf", NULL, js_address_of, NULL, NULL, NULL, napi_enumerable, NULL},
       {"eventfd", NULL, js_eventfd, NULL, NULL, NULL, napi_enumerable, NULL},

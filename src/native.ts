@@ -75,6 +75,11 @@ export interface NativeShim {
   munmap(buffer: ArrayBuffer): number;
   /** madvise(2) over the pages of a byte range (Uint8Array or Buffer; other views throw): 0 or -errno. */
   madvise(bytes: Uint8Array, advice: number): number;
+  /**
+   * mincore(2) over a page-aligned Uint8Array: `out[i] & 1` says whether its page i is resident.
+   * `out` holds at least one byte per page. 0 or -errno (-EINVAL for an unaligned or short input).
+   */
+  mincore(bytes: Uint8Array, out: Uint8Array): number;
   /** The CPUs this process may run on (sched_getaffinity), like os.availableParallelism(). */
   availableCpus(): number;
   addressOf(bytes: Uint8Array): bigint;

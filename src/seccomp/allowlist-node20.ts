@@ -106,6 +106,7 @@ export const NODE20_ALLOWLIST: readonly AllowEntry[] = [
   { syscall: 'mprotect', why: 'V8 flips JIT code pages between writable and executable (PROT_EXEC is needed)' },
   { syscall: 'mremap', why: 'glibc realloc of large blocks' },
   { syscall: 'madvise', why: 'balloon and memory settle (DONTNEED), V8 heap' },
+  { syscall: 'mincore', why: 'a Diff snapshot without dirty tracking writes the resident guest pages' },
   { syscall: 'brk', why: 'malloc\'s main arena' },
   { syscall: 'getrandom', why: 'V8 hash seeds, crypto.randomBytes (MMDS tokens)' },
   { syscall: 'getrusage', why: 'process.cpuUsage for the start-up metrics' },

@@ -1,13 +1,14 @@
 /**
  * PUT /snapshot/create: a paused VM's state into the snapshot file and its memory into the
- * memory file (Full: every page; Diff: the pages KVM logged as written since the last snapshot).
+ * memory file (Full: every page; Diff: the pages KVM logged as written since the last snapshot,
+ * or without dirty tracking every resident page, as Firecracker's mincore Diff).
  */
 import * as fs from 'node:fs';
 import { KVM_CAP } from '../kvm/ioctl-numbers';
 import { SparklerError } from '../errors';
 import type { Vmm } from '../vmm/vmm';
 import { encodeSnapshotFile } from './file-format';
-import { dirtyBitmapFor, memoryFileLayout, PAGE_SIZE, writeDiffMemoryFile, writeFullMemoryFile } from './memory-file';
+import { dirtyBitmapFor, memoryFileLayout, PAGE_SIZE, residentBitmap, writeDiffMemoryFile, writeFullMemoryFile } from './memory-file';
 import type { SnapshotState } from './state';
 import { saveVcpuState, VcpuStateCaps } from './vcpu-state';
 import { saveVmState } from './vm-state';
@@ -93,9 +94,6 @@ function orInto(target: Uint8Array, extra: Uint8Array | undefined): Uint8Array {
 
 export function createSnapshot(vmm: Vmm, opts: CreateSnapshotOptions): SnapshotTimings {
   if (vmm.state !== 'Paused') throw new SnapshotCreateError('ESNAPSHOTRUNNING', 'save/restore unavailable while running');
-  if (opts.snapshotType === 'Diff' && !opts.trackDirtyPages) {
-    throw new SnapshotCreateError('ESNAPSHOTDIFF', 'Diff snapshots need dirty page tracking: set track_dirty_pages in the machine configuration (or on snapshot load).');
-  }
   const t0 = performance.now();
   const state = captureState(vmm, opts);
   const file = encodeSnapshotFile(state);
@@ -110,12 +108,15 @@ export function createSnapshot(vmm: Vmm, opts: CreateSnapshotOptions): SnapshotT
       return orInto(bitmap, unsavedDirty.get(vmm)?.[slot]);
     })
     : undefined;
+  // Without the log a Diff holds every resident page: over the base it was restored from (or over
+  // nothing, for a VM booted fresh) that is the memory now, pages only read included.
+  const diffPages = opts.snapshotType === 'Diff' ? bitmaps ?? memory.regions.map((r) => residentBitmap(r.bytes)) : undefined;
   try {
     if (opts.snapshotType === 'Full') {
       writeFullMemoryFile(memory, opts.memFilePath);
       pages = memory.regions.reduce((n, r) => n + r.bytes.length / PAGE_SIZE, 0);
     } else {
-      pages = writeDiffMemoryFile(memory, opts.memFilePath, (i) => bitmaps![i]);
+      pages = writeDiffMemoryFile(memory, opts.memFilePath, (i) => diffPages![i]);
     }
     fs.writeFileSync(opts.snapshotPath, file, { mode: 0o600 });
   } catch (err) {

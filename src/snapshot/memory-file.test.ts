@@ -4,7 +4,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { GuestMemory } from '../memory/guest-memory';
 import { tempDir } from '../testing/temp-dir';
-import { dirtyBitmapFor, memoryFileLayout, mergeDiffOnto, PAGE_SIZE, writeDiffMemoryFile, writeFullMemoryFile } from './memory-file';
+import { dirtyBitmapFor, isDirty, memoryFileLayout, mergeDiffOnto, PAGE_SIZE, residentBitmap, writeDiffMemoryFile, writeFullMemoryFile } from './memory-file';
 
 const layout = [{ start: 0, size: 16 * PAGE_SIZE }, { start: 0x100000, size: 8 * PAGE_SIZE }];
 
@@ -36,4 +36,25 @@ test('a Diff holds only the dirty pages, and merged onto the base equals a Full 
   writeFullMemoryFile(memory, full);
   assert.equal(mergeDiffOnto(base, diff), 3 * PAGE_SIZE);
   assert.ok(fs.readFileSync(base).equals(fs.readFileSync(full)), 'base + diff is byte-identical to a Full');
+});
+
+test('a Diff without dirty tracking takes the resident pages (mincore) and the ones the host swapped out (pagemap bit 62)', () => {
+  const dir = tempDir('sparkler-memfile-');
+  const bytes = new Uint8Array(10 * PAGE_SIZE);
+  // The region starts at host page 3 of the fake pagemap; its page 5 (entry 8) is swapped out.
+  const pagemap = Buffer.alloc(16 * 8);
+  pagemap.writeBigUInt64LE(1n << 62n, 8 * 8);
+  pagemap.writeBigUInt64LE(1n << 62n, 2 * 8); // before the region: not its page
+  fs.writeFileSync(path.join(dir, 'pagemap'), pagemap);
+  const shim = {
+    mincore: (_b: Uint8Array, out: Uint8Array) => { out[0] = 1; out[7] = 0x81; out[9] = 2; return 0; },
+    addressOf: () => BigInt(3 * PAGE_SIZE),
+  };
+  const resident = (p: string) => {
+    const bitmap = residentBitmap(bytes, shim, p);
+    return [...Array(10).keys()].filter((page) => isDirty(bitmap, page));
+  };
+  assert.deepEqual(resident(path.join(dir, 'pagemap')), [0, 5, 7]);
+  assert.deepEqual(resident(path.join(dir, 'missing')), [0, 7], 'without /proc: mincore alone');
+  assert.throws(() => residentBitmap(bytes, { ...shim, mincore: () => -12 }), /mincore of guest memory failed \(errno 12\)/);
 });

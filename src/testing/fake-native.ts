@@ -97,6 +97,8 @@ export class FakeNative implements NativeShim {
     return 0;
   }
   madvise(): number { return 0; }
+  /** Every page resident: what a fresh fake "touched" is not known, so a Diff takes them all. */
+  mincore(_bytes: Uint8Array, out: Uint8Array): number { out.fill(1); return 0; }
   availableCpus(): number { return 2; }
   addressOf(): bigint { return 0n; }
   lseek(): number { return -38; }
