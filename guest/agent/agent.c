@@ -2,8 +2,10 @@
  * sparkler-agent: the guest side of the SDK (docs/agent.md). Listens on a vsock port (or a Unix
  * socket path, for host-side tests), one request per connection, a child process per connection.
  * Frames: u32 big-endian length (type byte + payload), u8 type, payload. It runs as root and
- * trusts its peer: only the host can reach a guest's vsock port. Two test modes: -e (echo
- * server) and -c CID:PORT (a vsock client copying stdin/stdout), since busybox has no vsock.
+ * trusts its peer: only the host can reach a guest's vsock port. Test modes: -e (echo
+ * server), -s (a sink: holds every connection it accepts and never reads, closing one only when
+ * its peer shut it down; for the connection-limit and backpressure tests) and -c CID:PORT (a vsock client copying stdin/stdout), since
+ * busybox has no vsock.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -14,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/time.h>
@@ -239,16 +242,47 @@ static int connect_and_copy(const char *target) {
   }
 }
 
+/* -s: accept and hold connections without reading; close one once the host shut it down. */
+#define SINK_MAX 2048
+static int sink(int lsock) {
+  static struct pollfd fds[SINK_MAX + 1];
+  int n = 1;
+  fds[0] = (struct pollfd){ lsock, POLLIN, 0 };
+  for (;;) {
+    if (poll(fds, (nfds_t)n, -1) < 0) { if (errno == EINTR) continue; perror("sparkler-agent: poll"); return 1; }
+    for (int i = n - 1; i >= 1; i--) {
+      if (!(fds[i].revents & (POLLRDHUP | POLLHUP | POLLERR))) continue;
+      close(fds[i].fd);
+      fds[i] = fds[--n];
+    }
+    if (fds[0].revents & POLLIN) {
+      int s = accept4(lsock, NULL, NULL, SOCK_CLOEXEC);
+      if (s < 0) continue;
+      if (n > SINK_MAX) { close(s); continue; }
+      fds[n++] = (struct pollfd){ s, POLLRDHUP, 0 };
+    }
+  }
+}
+
 int main(int argc, char **argv) {
   unsigned port = 52;
   const char *unix_path = NULL;
-  int opt, echo_mode = 0;
-  while ((opt = getopt(argc, argv, "p:u:ec:")) != -1) {
+  int opt, echo_mode = 0, sink_mode = 0;
+  while ((opt = getopt(argc, argv, "p:u:esc:")) != -1) {
     if (opt == 'p') port = (unsigned)strtoul(optarg, NULL, 10);
     else if (opt == 'u') unix_path = optarg;
     else if (opt == 'e') echo_mode = 1;
+    else if (opt == 's') sink_mode = 1;
     else if (opt == 'c') return connect_and_copy(optarg);
-    else { fprintf(stderr, "usage: sparkler-agent [-p VSOCK_PORT] [-u UNIX_PATH] [-e] | -c CID:PORT\n"); return 2; }
+    else { fprintf(stderr, "usage: sparkler-agent [-p VSOCK_PORT] [-u UNIX_PATH] [-e | -s] | -c CID:PORT\n"); return 2; }
+  }
+  if (sink_mode) {
+    /* More than the 1024 descriptors a process gets by default: the host may hold 1023 connections. */
+    struct rlimit nofile;
+    if (getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur < nofile.rlim_max) {
+      nofile.rlim_cur = nofile.rlim_max;
+      setrlimit(RLIMIT_NOFILE, &nofile);
+    }
   }
   signal(SIGPIPE, SIG_IGN);
   signal(SIGCHLD, SIG_DFL);
@@ -267,6 +301,7 @@ int main(int argc, char **argv) {
   }
   if (listen(lsock, 128) < 0) { perror("sparkler-agent: listen"); return 1; }
   fprintf(stderr, "sparkler-agent: listening on %s %u\n", unix_path ? unix_path : "vsock port", unix_path ? 0 : port);
+  if (sink_mode) return sink(lsock);
   for (;;) {
     int s = accept4(lsock, NULL, NULL, SOCK_CLOEXEC);
     if (s < 0) { if (errno == EINTR || errno == ECONNABORTED) continue; perror("sparkler-agent: accept"); sleep(1); continue; }

@@ -12,6 +12,8 @@
  *       as an I/O error), the VMM stays up and the other drives work.
  * Network faults (net-faults.ts) run in the same boot, after the block faults: TAPs deleted and
  * brought down under guest traffic, and an RX flood against an RX rate limiter.
+ * A second VM reads the records back, then runs asyncInFlight (an Async drive under pause,
+ * snapshot and stop).
  * The read-only case (chmod 0444 under a running guest) is vdb's twin: the file is already open
  * read-write, so it changes nothing until the next PATCH, which then fails (EACCES) cleanly.
  * Writes a JSON report to argv[2]; argv[3] is the kernel, argv[4] the initrd.
@@ -34,6 +36,56 @@ async function sh(vm: MicroVM, script: string): Promise<{ code: number; out: str
 
 function alive(vm: MicroVM): boolean {
   return vm.process.exitCode === null && vm.process.signalCode === null;
+}
+
+/**
+ * Async (io_uring) requests in flight at pause + snapshot and at stop: the guest writes numbered
+ * 64 KiB records to vdb with O_DIRECT and fsync in a loop; the VM is paused and snapshotted under
+ * it (creation waits for the host I/O to land), resumed (the loop goes on with no I/O error),
+ * then stopped mid-loop (SIGTERM: the VMM ends without hanging on the ring). Every record the
+ * guest saw acknowledged must be in the host file. Ends the VM.
+ */
+async function asyncInFlight(vm: MicroVM, file: string, work: string): Promise<Record<string, unknown>> {
+  let acked = -1;
+  let text = '';
+  const loop = vm.exec(['sh', '-c', 'i=0; while [ $i -lt 250 ]; do (printf "ASYNC%08d" $i; head -c 65523 /dev/zero) | dd of=/dev/vdb bs=65536 count=1 seek=$i iflag=fullblock oflag=direct conv=fsync,notrunc 2>/tmp/dd.err || { echo FAIL $i; cat /tmp/dd.err; exit 1; }; echo ACK $i; i=$((i+1)); done; echo DONE'], {
+    onStdout: (c) => {
+      text += c.toString();
+      const m = [...text.matchAll(/ACK (\d+)\n/g)];
+      if (m.length) acked = Number(m[m.length - 1][1]);
+    },
+  }).catch((err: Error) => ({ exitCode: -1, error: err.message }));
+  const waitFor = async (n: number) => {
+    const t0 = Date.now();
+    while (acked < n && Date.now() - t0 < 90_000 && !/FAIL|DONE/.test(text)) await new Promise((r) => setTimeout(r, 20));
+  };
+  await waitFor(5);
+  const t1 = performance.now();
+  let snapshot = 'ok';
+  try {
+    await vm.snapshot(path.join(work, 'async.snap'), path.join(work, 'async.mem'));
+  } catch (err) {
+    snapshot = (err as Error).message;
+  }
+  const snapshotMs = performance.now() - t1;
+  const ackedAtPause = acked;
+  await vm.resume();
+  await waitFor(ackedAtPause + 5);
+  const ackedAfterResume = acked;
+  const t2 = performance.now();
+  await vm.stop();
+  const stopMs = performance.now() - t2;
+  await loop;
+  const ackedAtStop = acked;
+  const host = fs.readFileSync(file);
+  const missing: number[] = [];
+  for (let i = 0; i <= ackedAtStop; i++) {
+    if (host.subarray(i * 65536, i * 65536 + 13).toString('latin1') !== `ASYNC${String(i).padStart(8, '0')}`) missing.push(i);
+  }
+  return {
+    snapshot, snapshotMs, ackedAtPause, ackedAfterResume, ackedAtStop, stopMs, missingOnHost: missing,
+    exitCode: vm.process.exitCode, signal: vm.process.signalCode, failures: text.match(/FAIL.*/g) ?? [],
+  };
 }
 
 async function main(): Promise<void> {
@@ -108,9 +160,16 @@ async function main(): Promise<void> {
     await vm.stop().catch(() => {});
     vm = undefined;
     // Restart on the same file: the guest reads the acknowledged records back.
-    vm2 = await MicroVM.start({ kernel, initrd, vcpus: 1, memMiB: 128, workDir: fs.mkdtempSync(path.join(work, 'vm2-')), timeoutMs: 240_000, drives: [drive('records', files.records)] });
+    const asyncFile = path.join(work, 'async.img');
+    fs.writeFileSync(asyncFile, Buffer.alloc(16 * MiB));
+    vm2 = await MicroVM.start({
+      kernel, initrd, vcpus: 1, memMiB: 128, workDir: fs.mkdtempSync(path.join(work, 'vm2-')), timeoutMs: 240_000,
+      drives: [drive('records', files.records), { ...drive('async', asyncFile), io_engine: 'Async' }],
+    });
     const back = await sh(vm2, `n=0; i=0; while [ $i -le ${ackedAtKill} ]; do r=$(dd if=/dev/vda bs=512 skip=$i count=1 2>/dev/null | head -c 11); [ "$r" = "$(printf REC%08d $i)" ] && n=$((n+1)); i=$((i+1)); done; echo $n`);
     report.restartReadBack = back;
+    report.asyncInFlight = await asyncInFlight(vm2, asyncFile, work);
+    vm2 = undefined;
   } catch (err) {
     report.error = (err as Error).stack ?? String(err);
   } finally {

@@ -60,18 +60,37 @@ describe(`block and process faults with a Linux guest (in ${where()})`, { skip }
   });
 
   test('RX flood from the host against a 32 KiB/s RX rate limiter: the API answers, the guest gets no more than the limiter allows', (t) => {
-    type Flood = { seconds: number; datagramsSent: number; apiMs: number[]; vmmCpuShare: number; rx_bytes_count: number; rx_rate_limiter_throttled: number; allowedBytes: number };
-    const n = r.net as { floodUnlimited: Flood; floodLimited: Flood; apiAfterFlood: string };
+    type Flood = { seconds: number; datagramsSent: number; apiMs: number[]; vmmCpuShare: number; vmmCpuShareQuiet: number; rx_bytes_count: number; rx_rate_limiter_throttled: number; allowedBytes: number };
+    const n = r.net as { floodUnlimited: Flood; floodLimited: Flood; apiAfterFlood: string; vmmCpuShareIdle: number };
+    const pct = (share: number) => `${(share * 100).toFixed(1)}%`;
     const line = (f: Flood) => {
       const ms = [...f.apiMs].sort((a, b) => a - b);
-      return `${f.datagramsSent} datagrams of 1400 B in ${f.seconds.toFixed(1)} s, guest got ${f.rx_bytes_count} B, throttled ${f.rx_rate_limiter_throttled}x, VMM CPU ${(f.vmmCpuShare * 100).toFixed(1)}% of one CPU, ${ms.length} GET / p50 ${ms[ms.length >> 1]?.toFixed(1)} ms max ${ms[ms.length - 1]?.toFixed(1)} ms`;
+      return `${f.datagramsSent} datagrams of 1400 B in ${f.seconds.toFixed(1)} s, guest got ${f.rx_bytes_count} B, throttled ${f.rx_rate_limiter_throttled}x, VMM CPU ${pct(f.vmmCpuShareQuiet)} of one CPU under the flood alone, ${pct(f.vmmCpuShare)} with the API polled, ${ms.length} GET / p50 ${ms[ms.length >> 1]?.toFixed(1)} ms max ${ms[ms.length - 1]?.toFixed(1)} ms`;
     };
+    t.diagnostic(`idle VMM before the floods: ${pct(n.vmmCpuShareIdle)} of one CPU`);
     t.diagnostic(`unlimited: ${line(n.floodUnlimited)}`);
     t.diagnostic(`limited: ${line(n.floodLimited)} (allowed ${n.floodLimited.allowedBytes} B)`);
     for (const f of [n.floodUnlimited, n.floodLimited]) assert.ok(f.apiMs.length > 0 && f.datagramsSent > 0, context());
     assert.equal(n.apiAfterFlood, 'Running', context());
     assert.ok(n.floodLimited.rx_rate_limiter_throttled > 0, context());
+    // A throttled TAP is not read (its watch is paused until the limiter refills): no spinning.
+    // Firecracker's bound is 20% of a CPU on hardware; here the guest runs under TCG in the
+    // same process's vCPU thread, so the guard is looser (12.5% measured on a quiet machine).
+    assert.ok(n.floodLimited.vmmCpuShareQuiet < 0.5, `the VMM spun under a throttled flood\n${context()}`);
     assert.ok(n.floodLimited.rx_bytes_count > 0 && n.floodLimited.rx_bytes_count <= n.floodLimited.allowedBytes * 1.1, context());
+  });
+
+  test('Async requests in flight at pause + snapshot and at stop: the snapshot waits for them, the guest goes on, stop does not hang, nothing acknowledged is lost', (t) => {
+    const a = r.asyncInFlight as { snapshot: string; snapshotMs: number; ackedAtPause: number; ackedAfterResume: number; ackedAtStop: number; stopMs: number; missingOnHost: number[]; exitCode: number | null; signal: string | null; failures: string[] };
+    t.diagnostic(`Async: snapshot under I/O ${a?.snapshotMs?.toFixed(0)} ms (acked ${a?.ackedAtPause}), ${a?.ackedAfterResume} after resume, stop ${a?.stopMs?.toFixed(0)} ms at ${a?.ackedAtStop}`);
+    assert.ok(a, context());
+    assert.equal(a.snapshot, 'ok', context());
+    assert.ok(a.ackedAtPause >= 5 && a.ackedAfterResume >= a.ackedAtPause + 5, context());
+    assert.deepEqual(a.failures, [], context());
+    assert.deepEqual(a.missingOnHost, [], context());
+    // SIGTERM stops the VM and exits 0 (docs/reliability.md); the SDK's SIGKILL comes after 5 s.
+    assert.deepEqual([a.exitCode, a.signal], [0, null], context());
+    assert.ok(a.stopMs < 5000, context());
   });
 
   test('SIGKILL mid-write: every record acknowledged after fsync (Writeback) is on the host file, and reads back after a restart', () => {

@@ -83,6 +83,60 @@ async function main(): Promise<void> {
     server.close();
     report.guestInitiated = { stdout: g.stdout.toString(), stderr: g.stderr.toString().slice(0, 500) };
 
+    await vm.exec(['sh', '-c', '/sbin/sparkler-agent -s -p 5001 </dev/null >/dev/null 2>&1 &']);
+    // 1023 connections at once (Firecracker's limit) to a guest that holds them: each is
+    // accepted, the next one is closed by the VMM, and once the host closes them a new one works.
+    {
+      const held: net.Socket[] = [];
+      let refused = '';
+      const t3 = performance.now();
+      try {
+        for (let batch = 0; held.length < 1023 && !refused; batch++) {
+          const n = Math.min(32, 1023 - held.length);
+          const got = await Promise.allSettled(Array.from({ length: n }, () => dialVsock(vm!.vsockPath, 5001, 30_000)));
+          for (const g of got) {
+            if (g.status === 'fulfilled') { g.value.socket.on('error', () => {}); held.push(g.value.socket); }
+            else refused ||= `connection ${held.length + 1}: ${(g.reason as Error).message}`;
+          }
+        }
+        const openedSeconds = (performance.now() - t3) / 1000;
+        const extra = await dialVsock(vm.vsockPath, 5001, 30_000).then((d) => { d.socket.destroy(); return 'accepted'; }, (err: Error) => err.message);
+        const stateWhileFull = (await vm.api.describeInstance()).state;
+        for (const h of held) h.destroy();
+        const heldCount = held.length;
+        held.length = 0;
+        // The guest's sink keeps its ends open: the VMM resets each 2 s after its host socket
+        // closed (HOST_GONE_TIMEOUT_MS), and the slots are free again.
+        let afterClose = '';
+        const deadline = Date.now() + 60_000;
+        while (Date.now() < deadline) {
+          afterClose = await echoOnce(vm.vsockPath, 5000, Buffer.from('after 1023')).then((b) => b.toString(), (err: Error) => err.message);
+          if (afterClose === 'after 1023') break;
+          await new Promise((res) => setTimeout(res, 1000));
+        }
+        report.manyConnections = { held: heldCount, refused, openedSeconds, extra, stateWhileFull, afterClose };
+      } finally {
+        for (const h of held) h.destroy();
+      }
+    }
+
+    // A guest that never reads: the host's writes stop at the guest's credit (backpressure on
+    // the host socket), the VMM holds no more than a bounded amount, the other connections go on.
+    {
+      const { socket } = await dialVsock(vm.vsockPath, 5001);
+      socket.on('error', () => {});
+      const rssBefore = rssKiB(pid);
+      const chunk = Buffer.alloc(64 * 1024, 0x77);
+      let flushed = 0;
+      for (let i = 0; i < 1024; i++) socket.write(chunk, (err) => { if (!err) flushed += chunk.length; });
+      await new Promise((res) => setTimeout(res, 3000));
+      const after3s = flushed;
+      await new Promise((res) => setTimeout(res, 2000));
+      const otherEcho = (await echoOnce(vm.vsockPath, 5000, Buffer.from('beside a stuck one'))).toString();
+      report.neverReads = { queued: 1024 * chunk.length, acceptedAfter3s: after3s, acceptedAfter5s: flushed, vmmRssGrowthKiB: rssKiB(pid) - rssBefore, otherEcho, state: (await vm.api.describeInstance()).state };
+      socket.destroy();
+    }
+
     // 100 host connections closed mid-stream, then the device still works.
     for (let i = 0; i < 100; i++) {
       const { socket } = await dialVsock(vm.vsockPath, 5000);

@@ -44,6 +44,28 @@ describe(`vsock and the SDK end to end with a Linux guest (in ${where()})`, { sk
     assert.match(report.guestInitiated.stdout, /GUEST-OK=16/, context);
   });
 
+  test('a guest that never reads: the host socket backs up at the guest\'s credit, the VMM holds little, other connections go on', (t) => {
+    const n = report.neverReads;
+    t.diagnostic(`never-read connection: ${n?.acceptedAfter3s} B taken after 3 s, ${n?.acceptedAfter5s} after 5 s of ${n?.queued}; VMM RSS +${n?.vmmRssGrowthKiB} KiB`);
+    assert.ok(n, context);
+    assert.equal(n.otherEcho, 'beside a stuck one', context);
+    assert.equal(n.state, 'Running', context);
+    // The guest's receive buffer (256 KiB by default) plus socket buffers on both host ends: far below 64 MiB.
+    assert.ok(n.acceptedAfter5s < 16 << 20, context);
+    assert.ok(n.acceptedAfter5s - n.acceptedAfter3s < 1 << 20, `still flowing into a guest that never reads\n${context}`);
+    assert.ok(n.vmmRssGrowthKiB < 8 * 1024, context);
+  });
+
+  test('1023 host connections are held at once, the next is closed, and after they close a new one works', (t) => {
+    const m = report.manyConnections;
+    t.diagnostic(`1023 connections opened in ${m?.openedSeconds?.toFixed(1)} s; the 1024th: ${m?.extra}`);
+    assert.ok(m, context);
+    assert.deepEqual([m.held, m.refused], [1023, ''], context);
+    assert.notEqual(m.extra, 'accepted', context);
+    assert.equal(m.stateWhileFull, 'Running', context);
+    assert.equal(m.afterClose, 'after 1023', context);
+  });
+
   test('100 host connections closed mid-stream leave the VMM healthy', () => {
     assert.equal(report.afterEpipe, 'still alive', context);
   });

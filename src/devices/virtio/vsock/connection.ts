@@ -36,6 +36,11 @@ export interface ConnectionHost {
   removed(conn: Connection, killed: boolean): void;
   /** The handshake completed (host-initiated: the `OK <port>` line goes to the host). */
   established(conn: Connection): void;
+  /**
+   * The host socket is gone while the connection still has bytes for the guest or waits for the
+   * guest's RST: the host resets it once the guest stops making progress (deliveredMark).
+   */
+  hostGone(conn: Connection): void;
   readonly counters: { rxBytes: number; txBytes: number; txWriteFails: number; rxReadFails: number };
 }
 
@@ -267,8 +272,16 @@ export class Connection {
     if (failed) this.host.counters.txWriteFails++;
     // Whatever the host sent before closing still goes to the guest when the close was orderly
     // (FIN then close); a failure or a close before the handshake is a reset.
-    if (!failed && this.state === 'established' && this.hostEnded) return;
+    if (!failed && this.state === 'established' && this.hostEnded) {
+      this.host.hostGone(this);
+      return;
+    }
     this.reset();
+  }
+
+  /** Moves while the guest takes the bytes sent to it (its fwd_cnt) or while there are bytes to send. */
+  get deliveredMark(): number {
+    return this.peerFwdCnt;
   }
 
   private updateHostReading(): void {

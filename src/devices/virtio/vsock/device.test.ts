@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { DeviceType, MmioReg } from '../constants';
 import { CONN_BUF_ALLOC, CREDIT_UPDATE_THRESHOLD, HOST_READ_HIGH_WATER } from './connection';
-import { FIRST_LOCAL_PORT, REQUEST_TIMEOUT_MS } from './muxer';
+import { FIRST_LOCAL_PORT, HOST_GONE_TIMEOUT_MS, REQUEST_TIMEOUT_MS } from './muxer';
 import { encodeHeader, HEADER_SIZE, HOST_CID, Op, Shutdown } from './packet';
 import { GUEST_CID, VsockGuest } from './testing';
 
@@ -214,6 +214,35 @@ test('shutdown: guest SEND -> host write side ended; guest BOTH -> RST, connecti
   b.stream.emit('close');
   g.send(Op.RW, 53, b.hostPort, { payload: Buffer.from('x') });
   assert.equal(b.stream.text.endsWith('x'), true, 'the guest may still send after the host half-closed');
+});
+
+test('a host that closes while the guest takes nothing: RST after 2 s without progress; a guest still reading keeps it', () => {
+  const g = new VsockGuest();
+  // The guest gives 1 KiB of credit and never reads it: 3 KiB of the host's 4 KiB stay held.
+  const { stream: stuck, request } = g.hostConnect(52);
+  g.send(Op.RESPONSE, 52, request.header.srcPort, { bufAlloc: 1024, fwdCnt: 0 });
+  stuck.send(Buffer.alloc(4096, 1));
+  assert.deepEqual(ops(g.received()), [Op.RW, Op.CREDIT_REQUEST]);
+  stuck.emit('end');
+  stuck.emit('close');
+  g.clock.advance(HOST_GONE_TIMEOUT_MS - 1);
+  assert.equal(g.device.muxer.connectionCount, 1);
+  g.clock.advance(1);
+  assert.deepEqual(ops(g.received()), [Op.RST]);
+  assert.equal(g.device.muxer.connectionCount, 0, 'the slot is free again');
+  assert.equal(g.device.metrics.toJson().conns_killed, 1);
+
+  const { stream: slow, request: r2 } = g.hostConnect(53);
+  g.send(Op.RESPONSE, 53, r2.header.srcPort, { bufAlloc: 1024, fwdCnt: 0 });
+  slow.send(Buffer.alloc(4096, 2));
+  slow.emit('end');
+  slow.emit('close');
+  g.clock.advance(HOST_GONE_TIMEOUT_MS - 1);
+  g.send(Op.CREDIT_UPDATE, 53, r2.header.srcPort, { bufAlloc: 1024, fwdCnt: 1024 }); // the guest read some
+  g.clock.advance(HOST_GONE_TIMEOUT_MS);
+  assert.equal(g.device.muxer.connectionCount, 1, 'progress re-arms the wait');
+  g.clock.advance(HOST_GONE_TIMEOUT_MS);
+  assert.equal(g.device.muxer.connectionCount, 0);
 });
 
 test('a host peer that fails (EPIPE) ends its connection with RST; others keep working', () => {

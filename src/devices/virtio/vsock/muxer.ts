@@ -21,6 +21,12 @@ export const FIRST_LOCAL_PORT = 2 ** 30;
 const LOCAL_PORT_END = 2 ** 31;
 /** A guest that does not answer a host-initiated REQUEST within this is given up on (RST). */
 export const REQUEST_TIMEOUT_MS = 2000;
+/**
+ * How long a connection whose host socket closed may wait for a guest that takes none of its
+ * last bytes and sends no RST before it is reset (Firecracker's shutdown timeout is the same
+ * 2 s): a guest that never reads cannot keep a connection slot once the host is gone.
+ */
+export const HOST_GONE_TIMEOUT_MS = 2000;
 /** RSTs for packets naming no connection wait here; beyond this many they are dropped. */
 const MAX_STRAY_RESETS = 256;
 
@@ -142,6 +148,23 @@ export class VsockMuxer implements ConnectionHost {
     this.timers.delete(conn);
     this.opts.metrics.connsRemoved++;
     if (killed) this.opts.metrics.connsKilled++;
+  }
+
+  hostGone(conn: Connection): void {
+    if (this.timers.has(conn)) return;
+    let mark = conn.deliveredMark;
+    const arm = () => this.timers.set(conn, this.opts.timers.setTimeout(() => {
+      this.timers.delete(conn);
+      if (conn.state === 'closed') return;
+      const now = conn.deliveredMark;
+      if (now !== mark) {
+        mark = now;
+        arm();
+        return;
+      }
+      conn.reset();
+    }, HOST_GONE_TIMEOUT_MS));
+    arm();
   }
 
   established(conn: Connection): void {
