@@ -10,7 +10,6 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ChildProcess, spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
-import * as http from 'node:http';
 import * as net from 'node:net';
 import * as path from 'node:path';
 import { kvmUnavailableReason } from '../testing/kvm-available';
@@ -92,34 +91,77 @@ test('20 clients stalled mid-request (headers, body) do not hold up 200 others; 
   }
 });
 
-test('1,000 requests per second for 5 s while the guest runs: all answered, the guest keeps printing', { skip }, async () => {
+/**
+ * Sends `rate` requests per second for `seconds` over `lanes` keep-alive sockets, pipelined,
+ * written raw (node:http's client alone costs more CPU per request than the server here), and
+ * reads each socket's answers in order. Returns each answer's status and round trip.
+ */
+async function pacedRequests(sock: string, rate: number, seconds: number, lanes = 4): Promise<{ statuses: Map<number, number>; latencies: number[]; sent: number; elapsed: number }> {
+  const statuses = new Map<number, number>();
+  const latencies: number[] = [];
+  const total = rate * seconds;
+  const wire = SAMPLE_REQUESTS.slice(0, 4).map((r) => // GET /, /version, /vm/config, /machine-config
+    Buffer.from(`${r.method} ${r.path} HTTP/1.1\r\nHost: localhost\r\nAccept: application/json\r\n\r\n`));
+  let answered = 0;
+  let done!: () => void;
+  const finished = new Promise<void>((resolve) => { done = resolve; });
+  const sockets = await Promise.all(Array.from({ length: lanes }, () => new Promise<{ s: net.Socket; sentAt: number[] }>((resolve, reject) => {
+    const s = net.createConnection(sock, () => resolve({ s, sentAt: [] }));
+    s.once('error', reject);
+  })));
+  for (const lane of sockets) {
+    let buf: Buffer = Buffer.alloc(0);
+    lane.s.on('data', (chunk: Buffer) => {
+      buf = buf.length ? Buffer.concat([buf, chunk]) : chunk;
+      for (;;) {
+        const headEnd = buf.indexOf('\r\n\r\n');
+        if (headEnd < 0) return;
+        const head = buf.subarray(0, headEnd).toString('latin1');
+        const length = Number(/content-length: *(\d+)/i.exec(head)?.[1] ?? 0);
+        if (buf.length < headEnd + 4 + length) return;
+        const status = Number(head.slice(9, 12));
+        statuses.set(status, (statuses.get(status) ?? 0) + 1);
+        latencies.push(performance.now() - lane.sentAt.shift()!);
+        buf = buf.subarray(headEnd + 4 + length);
+        if (++answered === total) done();
+      }
+    });
+  }
+  const t0 = performance.now();
+  let sent = 0;
+  while (sent < total) {
+    // Everything due by now goes out (request i is due at t0 + i / rate seconds).
+    const due = Math.min(total, Math.floor(((performance.now() - t0) / 1000) * rate) + 1);
+    for (; sent < due; sent++) {
+      const lane = sockets[sent % lanes];
+      lane.sentAt.push(performance.now());
+      lane.s.write(wire[sent % wire.length]);
+    }
+    await new Promise((r) => setTimeout(r, 1));
+  }
+  await Promise.race([finished, new Promise((r) => setTimeout(r, 30_000))]);
+  const elapsed = (performance.now() - t0) / 1000;
+  for (const lane of sockets) lane.s.destroy();
+  return { statuses, latencies, sent, elapsed };
+}
+
+/** The rate test's length: 5 s in npm test; SPARKLER_API_RATE_SECONDS=60 for the issue's minute. */
+const RATE_SECONDS = Number(process.env.SPARKLER_API_RATE_SECONDS ?? 5);
+
+test(`1,000 requests per second for ${RATE_SECONDS} s while the guest runs: all answered, the guest keeps printing`, { skip }, async () => {
   const vm = await bootDots('rate');
   try {
     await start(vm);
-    const agent = new http.Agent({ keepAlive: true, maxSockets: 8 });
-    const latencies: number[] = [];
-    const statuses = new Map<number, number>();
-    const seconds = 5;
-    const t0 = performance.now();
-    const inFlight: Promise<void>[] = [];
-    for (let i = 0; i < seconds * 1000; i++) {
-      // Pace to 1,000 per second: request i goes out at i ms.
-      const due = t0 + i;
-      const wait = due - performance.now();
-      if (wait > 1) await new Promise((r) => setTimeout(r, wait));
-      const s = SAMPLE_REQUESTS[i % 4]; // GET /, /version, /vm/config, /machine-config
-      const t = performance.now();
-      inFlight.push(request(vm.sock, s.method, s.path, undefined, agent).then((r) => {
-        latencies.push(performance.now() - t);
-        statuses.set(r.status, (statuses.get(r.status) ?? 0) + 1);
-      }));
-    }
-    await Promise.all(inFlight);
-    const elapsed = (performance.now() - t0) / 1000;
-    agent.destroy();
+    const pid = vm.child.pid!;
+    const cpu0 = cpuSeconds(pid);
+    const { statuses, latencies, sent, elapsed } = await pacedRequests(vm.sock, 1000, RATE_SECONDS);
+    const vmmCpu = cpuSeconds(pid) - cpu0;
     const rate = latencies.length / elapsed;
-    console.log(`sustained: ${latencies.length} requests in ${elapsed.toFixed(2)} s (${rate.toFixed(0)}/s), p50 ${percentile(latencies, 50).toFixed(2)} ms, p99 ${percentile(latencies, 99).toFixed(2)} ms, max ${Math.max(...latencies).toFixed(1)} ms`);
+    console.log(`sustained: ${latencies.length} of ${sent} requests answered in ${elapsed.toFixed(2)} s (${rate.toFixed(0)}/s), p50 ${percentile(latencies, 50).toFixed(2)} ms, p99 ${percentile(latencies, 99).toFixed(2)} ms, max ${Math.max(...latencies).toFixed(1)} ms; VMM CPU ${(100 * vmmCpu / elapsed).toFixed(0)}% of one CPU (guest included)`);
     assert.deepEqual([...statuses.keys()], [200]);
+    assert.equal(latencies.length, sent, 'every request answered');
+    // The pace is 1,000/s; on a loaded shared machine the client itself falls behind, so the
+    // guard is against a collapse (a 60 s run: docs/reliability.md).
     assert.ok(rate > 500, `answered ${rate.toFixed(0)} requests per second`);
     await guestProgresses(vm);
   } finally {
@@ -127,6 +169,12 @@ test('1,000 requests per second for 5 s while the guest runs: all answered, the 
     await vm.exit;
   }
 });
+
+/** utime + stime of a process in seconds (proc(5) fields 14 and 15, 100 Hz ticks). */
+function cpuSeconds(pid: number): number {
+  const f = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+  return (Number(f[11]) + Number(f[12])) / 100;
+}
 
 /** mulberry32, seeded so a failing case can be replayed. */
 function rng(seed: number): () => number {
