@@ -27,6 +27,11 @@ export class CoalescedRing {
     this.capacity = ringCapacity(page.length);
   }
 
+  /** [first, last] as they are now (debug dumps). */
+  positions(): number[] {
+    return [Atomics.load(this.ends, 0), Atomics.load(this.ends, 1)];
+  }
+
   /** Hands every queued write, oldest first, to `apply` and frees its slot; returns how many. */
   drain(apply: CoalescedWrite): number {
     let first = Atomics.load(this.ends, 0);

@@ -59,6 +59,11 @@ export class FastPioTable {
     return Atomics.load(this.words, slot);
   }
 
+  /** Any of the 16 header words (debug dumps). */
+  word(index: number): number {
+    return Atomics.load(this.words, index);
+  }
+
   /** Exits the vCPU threads answered themselves. */
   get hits(): number {
     return Atomics.load(this.words, HITS);

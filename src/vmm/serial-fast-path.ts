@@ -56,6 +56,16 @@ export class SerialFastPath {
     serial.onFastRules((rules) => this.apply(rules));
   }
 
+  /** KVM's coalesced ring's first and last (debug dumps). */
+  coalescedEnds(): number[] | undefined {
+    return this.coalesced?.ring.positions();
+  }
+
+  /** Whether the drain timer is armed, and whether the eventfd is watched (debug dumps). */
+  debugTimers(): { drainTimer: boolean; closed: boolean } {
+    return { drainTimer: this.drainTimer !== undefined, closed: this.closed };
+  }
+
   /** The vCPU threads read this table from now on (call once per vCPU, after it started). */
   attach(handle: VcpuHandle, run: Uint8Array): void {
     const r = this.shim.vcpuSetFastPio!(handle, this.table.buffer, run);

@@ -163,6 +163,11 @@ export class VcpuRunner {
     }
   }
 
+  /** Each vCPU's run state and pending access (debug dumps). */
+  debugSlots(): unknown {
+    return { goal: this.goal, slots: this.slots.map((s) => ({ state: s.state, accessPending: s.accessPending, spinSkip: s.spinSkip, immediateExit: s.fd.run.immediateExit })) };
+  }
+
   get paused(): boolean {
     return this.slots.every((s) => s.state === 'parked' || s.state === 'stopped');
   }

@@ -17,6 +17,7 @@ import { LegacyDevices } from './legacy-devices';
 import { Teardown } from './teardown';
 import { VcpuRunner, VmStopReason } from './vcpu-runner';
 import { markStartup } from './startup-marks';
+import { watchConsoleStall } from './console-stall-debug';
 
 /** Firecracker's three states, and Stopped: the vCPUs ended (the process reports it and exits). */
 export type InstanceState = 'Not started' | 'Running' | 'Paused' | 'Stopped';
@@ -128,6 +129,7 @@ export class Vmm {
     if (paused) this.devices.setPaused(true); // a restored TAP is not read until the resume
     this.runner.start(paused);
     markStartup('vcpus_started');
+    watchConsoleStall(this);
   }
 
   /**
@@ -181,6 +183,20 @@ export class Vmm {
       this.parts.teardown.run();
     })();
     return this.closing;
+  }
+
+  /** The runner's per-vCPU states (debug dumps). */
+  debugRunner(): unknown {
+    return this.runner.debugSlots();
+  }
+
+  /** Each vCPU's RIP, read through a pause and a resume (debug dumps). */
+  async debugRips(): Promise<string> {
+    if (this.state !== 'Running') return 'not running';
+    await this.pause();
+    const rips = this.parts.vcpus.map((v) => { try { return `0x${v.getRegs().rip.toString(16)}`; } catch (e) { return String(e); } }).join(',');
+    this.resume();
+    return rips;
   }
 
   get exitCounters() {

@@ -190,6 +190,15 @@ export class Serial implements BusDevice {
     this.noteFastRules();
   }
 
+  /** The registers and fast-path bookkeeping (debug dumps). */
+  debugState(): Record<string, unknown> {
+    return {
+      ier: this.ier, lcr: this.lcr, mcr: this.mcr, rxCount: this.rxCount, overrun: this.overrun, threPending: this.threPending,
+      pending: this.pending, lsrPolled: this.lsrPolled, toldPolled: this.toldPolled, fastLsr: this.fastLsr, fastThr: this.fastThr,
+      outLen: this.outLen, flushScheduled: this.flushScheduled,
+    };
+  }
+
   /** Installs the hook and tells it the current rules; it is told again on every change. */
   onFastRules(hook: SerialFastRulesHook): void {
     this.fastRulesHook = hook;
