@@ -35,19 +35,23 @@ export class DescriptorChain {
     const out = Buffer.alloc(Math.max(0, Math.min(length, this.readableBytes - offset)));
     let done = 0;
     walk(this.readable, offset, out.length, (addr, n) => {
-      memory.view(addr, n).copy(out, done);
+      memory.copyOut(addr, n, out, done);
       done += n;
     });
     return out;
   }
 
-  /** Copies `data` into the device-writable bytes starting `offset` bytes in; returns how many fitted. */
-  write(memory: GuestMemory, offset: number, data: Uint8Array): number {
+  /**
+   * Copies `data` (or its bytes from `from` to `to`) into the device-writable bytes starting
+   * `offset` bytes in; returns how many fitted.
+   */
+  write(memory: GuestMemory, offset: number, data: Uint8Array, from = 0, to = data.length): number {
     if (offset < 0) throw new RangeError(`A chain offset cannot be negative (${offset}).`);
-    const total = Math.max(0, Math.min(data.length, this.writableBytes - offset));
+    if (from < 0 || to > data.length || from > to) throw new RangeError(`Bytes ${from}..${to} are not in a ${data.length}-byte buffer.`);
+    const total = Math.max(0, Math.min(to - from, this.writableBytes - offset));
     let done = 0;
     walk(this.writable, offset, total, (addr, n) => {
-      memory.view(addr, n).set(data.subarray(done, done + n));
+      memory.copyIn(addr, data, from + done, n);
       done += n;
     });
     return done;

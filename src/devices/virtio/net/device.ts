@@ -400,7 +400,7 @@ export class VirtioNet implements VirtioDevice {
     this.rxFrame.writeUInt16LE(count, VNET_HDR_NUM_BUFFERS);
     let offset = 0;
     for (const chain of this.rxReserved.splice(0, count)) {
-      const n = chain.write(a.memory, 0, this.rxFrame.subarray(offset, length));
+      const n = chain.write(a.memory, 0, this.rxFrame, offset, length);
       a.rx.addUsed(chain.head, n);
       offset += n;
     }
