@@ -454,7 +454,7 @@ export class VirtioNet implements VirtioDevice {
       // MMDS needs the frame in one piece: copy it once, and send that copy when it is not for MMDS.
       let offset = 0;
       for (const s of chain.readable) {
-        a.memory.view(s.addr, s.len).copy(this.txFrame, offset);
+        a.memory.copyOut(s.addr, s.len, this.txFrame, offset);
         offset += s.len;
       }
       const partial = (this.txFrame[0] & VNET_HDR_F_NEEDS_CSUM) !== 0;
