@@ -43,6 +43,8 @@ export interface NetSample {
   downVmmCpuSPerGiB?: number;
   /** The guest's ping to the host: average round trip in ms. */
   rttMs?: number;
+  /** The fastest of those round trips (the first pays for cold code paths and ARP). */
+  rttMinMs?: number;
   error?: string;
 }
 
@@ -70,10 +72,10 @@ export function guestCmdline(bytes: number): string {
     + ` sparkler.cmd=${Buffer.from(guestCommand(bytes)).toString('base64')}`;
 }
 
-/** busybox ping's summary line: `round-trip min/avg/max = 0.215/0.301/0.433 ms`. */
-export function parseRtt(text: string): number | undefined {
-  const m = /round-trip min\/avg\/max = [\d.]+\/([\d.]+)\/[\d.]+ ms/.exec(text);
-  return m ? Number(m[1]) : undefined;
+/** busybox ping's summary line: `round-trip min/avg/max = 0.215/0.301/0.433 ms`: the average, or with `which` the minimum. */
+export function parseRtt(text: string, which: 'avg' | 'min' = 'avg'): number | undefined {
+  const m = /round-trip min\/avg\/max = ([\d.]+)\/([\d.]+)\/[\d.]+ ms/.exec(text);
+  return m ? Number(m[which === 'min' ? 1 : 2]) : undefined;
 }
 
 /** utime + stime of a process (all its threads, live and ended) in seconds, from /proc/PID/stat. */
@@ -178,7 +180,7 @@ async function oneRun(plan: NetPlan, vmm: NetVmm, run: number, ticks: number, sc
       void p!.exited.then((c) => resolve(`exit ${c}`));
     });
     const how = await withTimeout(done, plan.timeoutMs, `${vmm} run ${run + 1}`);
-    const sample: NetSample = { vmm, run, rttMs: parseRtt(stdout) };
+    const sample: NetSample = { vmm, run, rttMs: parseRtt(stdout), rttMinMs: parseRtt(stdout, 'min') };
     const { up, down } = ends.result;
     const gib = plan.bytes / GiB;
     if (up) Object.assign(sample, { upMiBps: plan.bytes / MiB / up.s, upCpuSPerGiB: up.cpu / gib, upVmmCpuSPerGiB: up.vmm / gib });
@@ -205,7 +207,7 @@ export async function runNetPlan(plan: NetPlan, progress: (line: string) => void
       // Alternate who goes first, so that a drift in the machine's load falls on both.
       for (const vmm of run % 2 === 0 ? vmms : [...vmms].reverse()) {
         const s = await oneRun(plan, vmm, run, ticks, scratch);
-        progress(`${vmm} run ${run + 1}: ${s.error ?? `up ${s.upMiBps?.toFixed(1)} MiB/s, down ${s.downMiBps?.toFixed(1)} MiB/s, rtt ${s.rttMs} ms, CPU/GiB up ${s.upCpuSPerGiB?.toFixed(2)} s down ${s.downCpuSPerGiB?.toFixed(2)} s, without the vCPU up ${s.upVmmCpuSPerGiB?.toFixed(2)} s down ${s.downVmmCpuSPerGiB?.toFixed(2)} s`}`);
+        progress(`${vmm} run ${run + 1}: ${s.error ?? `up ${s.upMiBps?.toFixed(1)} MiB/s, down ${s.downMiBps?.toFixed(1)} MiB/s, rtt ${s.rttMs} ms (min ${s.rttMinMs}), CPU/GiB up ${s.upCpuSPerGiB?.toFixed(2)} s down ${s.downCpuSPerGiB?.toFixed(2)} s, without the vCPU up ${s.upVmmCpuSPerGiB?.toFixed(2)} s down ${s.downVmmCpuSPerGiB?.toFixed(2)} s`}`);
         samples.push(s);
         fs.writeFileSync(plan.out, JSON.stringify(samples));
       }

@@ -20,6 +20,7 @@ test('both VMMs get the same kernel, initramfs and command line; QEMU a virtio-n
 
 test("busybox ping's summary gives the average; /proc/PID/stat's utime + stime in seconds, a name with spaces and ) included", () => {
   assert.equal(parseRtt('5 packets transmitted\nround-trip min/avg/max = 0.215/0.301/0.433 ms\n'), 0.301);
+  assert.equal(parseRtt('5 packets transmitted\nround-trip min/avg/max = 0.215/0.301/0.433 ms\n', 'min'), 0.215);
   assert.equal(parseRtt('ping: sendto: Network unreachable'), undefined);
   const stat = '1234 (node (v) x) S 1 1234 1234 0 -1 4194560 100 0 0 0 250 50 0 0 20 0 11 0 100 0 0';
   assert.equal(procCpuSeconds(1234, 100, () => stat), 3);

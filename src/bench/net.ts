@@ -55,6 +55,7 @@ export function netEntries(ctx: BenchContext, samples: NetSample[], where: strin
     makeEntry({ name: 'net_throughput_mibps/guest_to_host', unit: 'MiB/s', better: 'higher', where, ...both((s) => s.upMiBps), variant: `${size}, guest -> host; ${peer}` }),
     makeEntry({ name: 'net_throughput_mibps/host_to_guest', unit: 'MiB/s', better: 'higher', where, ...both((s) => s.downMiBps), variant: `${size}, host -> guest; ${peer}` }),
     makeEntry({ name: 'net_rtt_ms', unit: 'ms', where, ...both((s) => s.rttMs), variant: `the guest pings the host 5 times (busybox ping average); ${peer}` }),
+    makeEntry({ name: 'net_rtt_ms/min', unit: 'ms', where, ...both((s) => s.rttMinMs), variant: `the fastest of those 5 round trips; ${peer}` }),
     makeEntry({ name: 'net_vmm_cpu_s_per_gib/guest_to_host', unit: 's/GiB', where, ...both((s) => s.upCpuSPerGiB), variant: `VMM utime + stime (/proc/PID/stat, all threads, vCPU included) over the transfer / GiB moved; ${size}` }),
     makeEntry({ name: 'net_vmm_cpu_s_per_gib/host_to_guest', unit: 's/GiB', where, ...both((s) => s.downCpuSPerGiB), variant: `as above, host -> guest` }),
     makeEntry({ name: 'net_vmm_cpu_s_per_gib/no_vcpu/guest_to_host', unit: 's/GiB', where, ...both((s) => s.upVmmCpuSPerGiB), variant: `the VMM's threads but the vCPU's (Sparkler: fc_vcpu 0; QEMU: CPU 0/KVM): device emulation and event loop, / GiB; guest -> host` }),
