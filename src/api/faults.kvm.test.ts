@@ -16,6 +16,7 @@ import { kvmUnavailableReason } from '../testing/kvm-available';
 import { tinyKernel } from '../testing/tiny-guests';
 import { waitFor } from '../testing/wait';
 import { tempDir } from '../testing/temp-dir';
+import { processCpuNs } from '../bench/proc';
 import { request, SAMPLE_REQUESTS } from './testing';
 
 const BIN = path.resolve(__dirname, '..', '..', 'bin', 'sparkler');
@@ -153,9 +154,9 @@ test(`1,000 requests per second for ${RATE_SECONDS} s while the guest runs: all 
   try {
     await start(vm);
     const pid = vm.child.pid!;
-    const cpu0 = cpuSeconds(pid);
+    const cpu0 = processCpuNs(pid);
     const { statuses, latencies, sent, elapsed } = await pacedRequests(vm.sock, 1000, RATE_SECONDS);
-    const vmmCpu = cpuSeconds(pid) - cpu0;
+    const vmmCpu = (processCpuNs(pid) - cpu0) / 1e9;
     const rate = latencies.length / elapsed;
     console.log(`sustained: ${latencies.length} of ${sent} requests answered in ${elapsed.toFixed(2)} s (${rate.toFixed(0)}/s), p50 ${percentile(latencies, 50).toFixed(2)} ms, p99 ${percentile(latencies, 99).toFixed(2)} ms, max ${Math.max(...latencies).toFixed(1)} ms; VMM CPU ${(100 * vmmCpu / elapsed).toFixed(0)}% of one CPU (guest included)`);
     assert.deepEqual([...statuses.keys()], [200]);
@@ -169,12 +170,6 @@ test(`1,000 requests per second for ${RATE_SECONDS} s while the guest runs: all 
     await vm.exit;
   }
 });
-
-/** utime + stime of a process in seconds (proc(5) fields 14 and 15, 100 Hz ticks). */
-function cpuSeconds(pid: number): number {
-  const f = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
-  return (Number(f[11]) + Number(f[12])) / 100;
-}
 
 /** mulberry32, seeded so a failing case can be replayed. */
 function rng(seed: number): () => number {

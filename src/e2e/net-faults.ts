@@ -11,6 +11,7 @@
  */
 import { execFileSync, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
+import { procCpuSeconds } from '../bench/net-run';
 import type { MicroVM } from '../sdk';
 
 const TAPS = ['sfdel', 'sfdown', 'sfrx'];
@@ -43,13 +44,6 @@ export function deleteFaultTaps(): void {
 export const faultInterfaces = () => TAPS.map((tap, i) => ({
   iface_id: `eth${i}`, host_dev_name: tap, guest_mac: `06:00:ac:15:0${i}:02`, ...(i === 2 ? { rx_rate_limiter: RX_LIMITER } : {}),
 }));
-
-/** utime + stime of a process, in seconds. */
-function cpuSeconds(pid: number, tick: number): number {
-  const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(f[11]) + Number(f[12])) / tick; // fields 14 and 15 of proc(5)
-}
 
 type NetGroup = Record<string, number>;
 
@@ -91,15 +85,15 @@ async function flood(vm: MicroVM, metricsPath: string, pid: number, tick: number
   flooder.stdout!.on('data', (d) => { sent += d; });
   const flooded = new Promise<void>((res) => flooder.once('exit', () => res()));
   const t0 = performance.now();
-  const c0 = cpuSeconds(pid, tick);
+  const c0 = procCpuSeconds(pid, tick);
   // The first part with no API calls: the VMM's CPU under the flood alone (Firecracker's test
   // holds it under 20% with an RX limiter); then GET / every 20 ms until the flood ends.
   await new Promise((res) => setTimeout(res, QUIET_MS));
   const quietSeconds = (performance.now() - t0) / 1000;
-  const vmmCpuShareQuiet = (cpuSeconds(pid, tick) - c0) / quietSeconds;
+  const vmmCpuShareQuiet = (procCpuSeconds(pid, tick) - c0) / quietSeconds;
   const apiMs = await apiDuring(vm, flooded);
   const seconds = (performance.now() - t0) / 1000;
-  const vmmCpuShare = (cpuSeconds(pid, tick) - c0) / seconds;
+  const vmmCpuShare = (procCpuSeconds(pid, tick) - c0) / seconds;
   const rx1 = (await netMetrics(vm, metricsPath))[eth];
   const untilFlush = (performance.now() - t0) / 1000; // frames queued in the TAP keep arriving after the flood
   return {
@@ -126,9 +120,9 @@ export async function netFaults(vm: MicroVM, metricsPath: string): Promise<Recor
   r.apiDuringTapFaultsMs = await apiDuring(vm, pings);
   r.pingsDuringFaults = await pings;
   // A dead TAP must not make the VMM spin: its CPU over 2 s with the guest idle.
-  const c0 = cpuSeconds(pid, tick);
+  const c0 = procCpuSeconds(pid, tick);
   await new Promise((res) => setTimeout(res, 2000));
-  r.vmmCpuShareAfterTapFaults = (cpuSeconds(pid, tick) - c0) / 2;
+  r.vmmCpuShareAfterTapFaults = (procCpuSeconds(pid, tick) - c0) / 2;
   const after = await netMetrics(vm, metricsPath);
   r.tapFaultCounts = Object.fromEntries((['eth0', 'eth1'] as const).map((e) => [e, {
     tap_write_fails: after[e].tap_write_fails - before[e].tap_write_fails,
@@ -141,9 +135,9 @@ export async function netFaults(vm: MicroVM, metricsPath: string): Promise<Recor
   r.driveAfterTapFaults = await sh(vm, 'dd if=/dev/urandom of=/dev/vdb bs=65536 count=4 conv=fsync,notrunc 2>&1 | tail -1; echo rc=$?');
 
   // The VMM's CPU with the guest idle and no flood: what the floods' shares compare with.
-  const idle0 = cpuSeconds(pid, tick);
+  const idle0 = procCpuSeconds(pid, tick);
   await new Promise((res) => setTimeout(res, QUIET_MS));
-  r.vmmCpuShareIdle = (cpuSeconds(pid, tick) - idle0) / (QUIET_MS / 1000);
+  r.vmmCpuShareIdle = (procCpuSeconds(pid, tick) - idle0) / (QUIET_MS / 1000);
   // RX floods: eth1 (no limiter) for comparison, then eth2 (RX limiter), each from a separate host process.
   r.floodUnlimited = await flood(vm, metricsPath, pid, tick, 1);
   r.floodLimited = await flood(vm, metricsPath, pid, tick, 2);

@@ -54,7 +54,7 @@ export function watchConsoleStall(vmm: StallWatched, env: NodeJS.ProcessEnv = pr
     reported = true;
     const q = vmm.parts.queuedWrites;
     const fp = q?.fastPath;
-    const words = fp ? Array.from({ length: 15 }, (_, i) => (i < 8 ? fp.table.rule(i) : fp.table.word(i)) >>> 0) : [];
+    const words = fp ? Array.from({ length: 15 }, (_, i) => fp.table.word(i) >>> 0) : [];
     const coalesced = fp?.coalescedEnds?.();
     const info = {
       stalledMs: Date.now() - since,

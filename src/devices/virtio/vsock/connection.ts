@@ -279,7 +279,7 @@ export class Connection {
     this.reset();
   }
 
-  /** Moves while the guest takes the bytes sent to it (its fwd_cnt) or while there are bytes to send. */
+  /** The guest's fwd_cnt: it moves while the guest takes the bytes sent to it. */
   get deliveredMark(): number {
     return this.peerFwdCnt;
   }
