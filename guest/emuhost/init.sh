@@ -38,6 +38,18 @@ if mount -t tracefs tracefs $t && echo 'reason == 8' >$e/filter && echo 1 >$e/en
 else
   echo "emuhost: nested guests' triple faults are not traced"
 fi
+# A heartbeat, every 2 s: this host's uptime, how many VMs its KVM holds and the exits they have
+# made (debugfs sums over live VMs). The runner reruns an attempt whose host stops beating or
+# whose nested guests all stop exiting (run.ts, FROZEN_MS): an idle Linux guest still exits
+# about 15 times a second.
+d=/sys/kernel/debug
+if mount -t debugfs debugfs $d && [ -r $d/kvm/exits ]; then
+  while sleep 2; do
+    echo "$(cut -d' ' -f1 /proc/uptime) $(ls $d/kvm | grep -c -- '-') $(cat $d/kvm/exits)" >/emu/heartbeat
+  done &
+else
+  echo "emuhost: no KVM statistics in debugfs: a frozen nested guest is found only by the time limit"
+fi
 # The command reads its script through fd 9, opened outside the chroot.
 env -i /bin/chroot /host /bin/sh /proc/self/fd/9 9</emu/cmd.sh </dev/null >/emu/stdout 2>/emu/stderr
 rc=$?

@@ -42,7 +42,8 @@ export async function runBoots(boots: Boot[], timeoutMs = 15 * 60_000): Promise<
   for (const b of boots) {
     const q = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
     const out = path.join(dir, b.name);
-    lines.push(`${[BIN, ...b.args].map(q).join(' ')} >${q(`${out}.out`)} 2>${q(`${out}.err`)} </dev/null; echo $? >${q(`${out}.code`)}`);
+    lines.push(`${[BIN, ...b.args].map(q).join(' ')} >${q(`${out}.out`)} 2>${q(`${out}.err`)} </dev/null &`, 'pid=$!', hangDumpLine('pid', `${out}.hang`));
+    lines.push(`wait $pid; echo $? >${q(`${out}.code`)}; kill $hang 2>/dev/null`);
   }
   const script = path.join(dir, 'boots.sh');
   fs.writeFileSync(script, `${lines.join('\n')}\n`, { mode: 0o755 });
@@ -50,7 +51,9 @@ export async function runBoots(boots: Boot[], timeoutMs = 15 * 60_000): Promise<
     spawnSync('sh', [script], { stdio: 'inherit', timeout: timeoutMs });
   } else {
     const { runInEmuHost } = await import('../emuhost');
-    const r = await runInEmuHost(['sh', script], { stdio: 'pipe', timeoutMs, retriesIfWedged: 2, attemptTimeoutMs: timeoutMs / 2, faultedIf: () => tripleFaultIn(dir) });
+    const r = await runInEmuHost(['sh', script], {
+      stdio: 'pipe', timeoutMs, retriesIfWedged: 2, attemptTimeoutMs: timeoutMs / 2, faultedIf: () => tripleFaultIn(dir), beforeRetry: () => archiveAttempt(dir),
+    });
     if (r.code !== 0) throw new Error(`The emulated KVM host run failed with code ${r.code}: ${r.stderr ?? ''}${r.stdout ?? ''}`);
   }
   const results = new Map<string, BootResult>();
@@ -78,6 +81,45 @@ export function tripleFaultIn(dir: string, files: (name: string) => boolean = (n
     if (fs.readFileSync(path.join(dir, name), 'utf8').includes('Vmm is stopping (guest triple-fault)')) return `a guest triple-faulted in the emulated host (${name})`;
   }
   return undefined;
+}
+
+/**
+ * A shell line that, if the process `$pidVar` still runs after `seconds`, writes each of its
+ * threads' name, state, kernel wait channel, syscall and kernel stack to `file`: what
+ * archiveAttempt shows of a boot that stalled, since the attempt is killed from outside.
+ * The watcher's pid is in $hang: `kill $hang` once the process has ended.
+ */
+export function hangDumpLine(pidVar: string, file: string, seconds = 150): string {
+  const q = `'${file.replace(/'/g, `'\\''`)}'`;
+  return `(sleep ${seconds}; kill -0 $${pidVar} 2>/dev/null && for t in /proc/$${pidVar}/task/*; do `
+    + `echo "thread $(cat $t/comm) state $(cut -d' ' -f3 $t/stat) wchan $(cat $t/wchan) syscall $(cut -d' ' -f1-3 $t/syscall)"; cat $t/stack; done >${q} 2>&1) & hang=$!`;
+}
+
+/**
+ * Before a rerun of a batch of boots (runInEmuHost beforeRetry): moves what the dropped attempt
+ * left in `dir` (each boot's .out, .err, .code and .hang) to `dir`/attempt-N/, and says which
+ * boots had not finished or triple-faulted, with the last lines of their consoles, so that a CI
+ * log shows where an attempt stalled. A rerun then starts from clean files.
+ */
+export function archiveAttempt(dir: string, isBootFile: (name: string) => boolean = (n) => /\.(out|err|code|then|hang)$/.test(n)): string {
+  let n = 1;
+  while (fs.existsSync(path.join(dir, `attempt-${n}`))) n++;
+  const archive = path.join(dir, `attempt-${n}`);
+  fs.mkdirSync(archive);
+  const names = fs.readdirSync(dir).filter(isBootFile);
+  for (const name of names) fs.renameSync(path.join(dir, name), path.join(archive, name));
+  const read = (name: string) => (fs.existsSync(path.join(archive, name)) ? fs.readFileSync(path.join(archive, name), 'utf8') : undefined);
+  const lines: string[] = [];
+  for (const out of names.filter((x) => x.endsWith('.out')).sort()) {
+    const boot = out.slice(0, -'.out'.length);
+    const console = read(out) ?? '';
+    const faulted = console.includes('Vmm is stopping (guest triple-fault)');
+    if (read(`${boot}.code`) !== undefined && !faulted) continue;
+    const tail = `${console}\n${read(`${boot}.err`) ?? ''}\n${read(`${boot}.hang`) ?? ''}`.split('\n').filter((l) => l.trim() !== '').slice(-15);
+    lines.push(`emuhost: boot "${boot}" ${faulted ? 'triple-faulted' : 'had not finished'}; its last lines:`, ...tail.map((l) => `  | ${l}`));
+  }
+  lines.push(`emuhost: the attempt's files are in ${archive}`);
+  return lines.join('\n');
 }
 
 export interface ReportDriverOptions {

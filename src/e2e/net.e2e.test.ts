@@ -14,7 +14,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { ensureKernel, ensureRootfs } from '../guest';
 import { detectKvmHost } from '../host/kvm-host';
-import { BIN, BootResult, e2eUnavailableReason, tripleFaultIn, where, writeVmConfig } from './harness';
+import { archiveAttempt, BIN, BootResult, e2eUnavailableReason, tripleFaultIn, where, writeVmConfig } from './harness';
 
 const skip = e2eUnavailableReason();
 const MiB = 1024 * 1024;
@@ -139,7 +139,7 @@ async function runNetBoot(dir: string, args: string[], peer: string): Promise<Ne
     spawnSync('sh', [script], { stdio: 'inherit', timeout: 15 * 60_000 });
   } else {
     const { runInEmuHost } = await import('../emuhost');
-    const r = await runInEmuHost(['sh', script], { stdio: 'pipe', timeoutMs: 15 * 60_000, retriesIfWedged: 2, attemptTimeoutMs: 7 * 60_000, faultedIf: () => tripleFaultIn(dir) });
+    const r = await runInEmuHost(['sh', script], { stdio: 'pipe', timeoutMs: 15 * 60_000, retriesIfWedged: 2, attemptTimeoutMs: 7 * 60_000, faultedIf: () => tripleFaultIn(dir), beforeRetry: () => archiveAttempt(dir) });
     if (r.code !== 0) throw new Error(`The emulated KVM host run failed with code ${r.code}: ${r.stderr ?? ''}${r.stdout ?? ''}`);
   }
   const read = (ext: string) => (fs.existsSync(f(ext)) ? fs.readFileSync(f(ext), 'utf8') : '');

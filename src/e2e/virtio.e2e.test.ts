@@ -12,7 +12,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { ensureKernel, ensureRootfs } from '../guest';
 import { detectKvmHost } from '../host/kvm-host';
-import { BIN, BootResult, e2eUnavailableReason, tripleFaultIn, where, writeVmConfig } from './harness';
+import { archiveAttempt, BIN, hangDumpLine, BootResult, e2eUnavailableReason, tripleFaultIn, where, writeVmConfig } from './harness';
 
 const skip = e2eUnavailableReason();
 const BOOT_ARGS = 'console=ttyS0 reboot=k panic=1 pci=off i8042.noaux i8042.nomux i8042.dumbkbd';
@@ -102,12 +102,12 @@ async function runWatchedBoots(boots: WatchedBoot[]): Promise<Map<string, Watche
     if (b.setup) lines.push(b.setup);
     // Emptied first: a rerun of the whole script (runInEmuHost faultedIf) must not append twice.
     lines.push(`: >${f('then')}`);
-    lines.push(`${[BIN, ...b.args].map(q).join(' ')} >${f('out')} 2>${f('err')} </dev/null &`, 'pid=$!');
+    lines.push(`${[BIN, ...b.args].map(q).join(' ')} >${f('out')} 2>${f('err')} </dev/null &`, 'pid=$!', hangDumpLine('pid', path.join(dir, `${b.name}.hang`)));
     for (const w of b.watch ?? []) {
       lines.push(`until grep -q ${q(w.marker)} ${f('out')} || ! kill -0 $pid 2>/dev/null; do sleep 0.02; done`);
       if (w.then) lines.push(`(${w.then}) >>${f('then')} 2>&1`);
     }
-    lines.push(`wait $pid; echo $? >${f('code')}`);
+    lines.push(`wait $pid; echo $? >${f('code')}; kill $hang 2>/dev/null`);
     if (b.cleanup) lines.push(b.cleanup);
   }
   const script = path.join(dir, 'run.sh');
@@ -116,7 +116,7 @@ async function runWatchedBoots(boots: WatchedBoot[]): Promise<Map<string, Watche
     spawnSync('sh', [script], { stdio: 'inherit', timeout: 15 * 60_000 });
   } else {
     const { runInEmuHost } = await import('../emuhost');
-    const r = await runInEmuHost(['sh', script], { stdio: 'pipe', timeoutMs: 15 * 60_000, retriesIfWedged: 2, attemptTimeoutMs: 7 * 60_000, faultedIf: () => tripleFaultIn(dir) });
+    const r = await runInEmuHost(['sh', script], { stdio: 'pipe', timeoutMs: 15 * 60_000, retriesIfWedged: 2, attemptTimeoutMs: 7 * 60_000, faultedIf: () => tripleFaultIn(dir), beforeRetry: () => archiveAttempt(dir) });
     if (r.code !== 0) throw new Error(`The emulated KVM host run failed with code ${r.code}: ${r.stderr ?? ''}${r.stdout ?? ''}`);
   }
   const results = new Map<string, WatchedResult>();

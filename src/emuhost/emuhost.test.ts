@@ -2,9 +2,10 @@
 // checks are grouped into few runs. Skipped, with the reason, where QEMU or the image is missing.
 import { before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
+import { tinyKernel } from '../testing/tiny-guests';
 import { prepareImage } from './image';
 import { findQemu } from './qemu';
 import { runInEmuHost } from './run';
@@ -137,6 +138,33 @@ test('a host that hangs silently past attemptTimeoutMs is started again, like a 
     assert.equal(r.stdout, 'second run\n');
     assert.match(r.stderr ?? '', /timed out after 30000 ms/);
   } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('a nested guest that makes no exits (its heartbeat says so) is stopped and started again, with what it printed', async (t) => {
+  if (unavailable) return t.skip(unavailable);
+  // The first run boots a guest that halts with interrupts off (cli; hlt): KVM parks its vCPU
+  // and the VM makes no more exits, as a nested guest the emulator stopped running does.
+  const dir = mkdtempSync(join(tmpdir(), 'sparkler-emuhost-frozen-'));
+  const marker = join(dir, 'first-run');
+  const kernel = join(dir, 'cli-hlt.elf');
+  writeFileSync(kernel, tinyKernel(Buffer.from('faf4ebfd', 'hex')));
+  const config = join(dir, 'vm.json');
+  writeFileSync(config, JSON.stringify({ 'boot-source': { kernel_image_path: kernel }, 'machine-config': { vcpu_count: 1, mem_size_mib: 32 } }));
+  const bin = resolve(__dirname, '..', '..', 'bin', 'sparkler');
+  const script = `if [ -e ${marker} ]; then echo second run; exit 0; fi; touch ${marker}; echo booting the frozen guest; exec ${bin} --no-api --no-seccomp --config-file ${config}`;
+  const saved = process.env.SPARKLER_EMUHOST_STALL_MS;
+  process.env.SPARKLER_EMUHOST_STALL_MS = '8000';
+  try {
+    const r = await runInEmuHost(['sh', '-c', script], { stdio: 'pipe', ...LIMIT, retriesIfWedged: 1 });
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stdout, 'second run\n');
+    assert.match(r.stderr ?? '', /the emulated host stalled: its KVM holds 1 VM that made no exit for \d+ s/);
+    assert.match(r.stderr ?? '', /the attempt's last output:\n {2}\| booting the frozen guest/);
+  } finally {
+    if (saved === undefined) delete process.env.SPARKLER_EMUHOST_STALL_MS;
+    else process.env.SPARKLER_EMUHOST_STALL_MS = saved;
     rmSync(dir, { recursive: true, force: true });
   }
 });

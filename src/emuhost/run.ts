@@ -9,6 +9,7 @@ import { closeSync, mkdtempSync, openSync, readdirSync, readFileSync, readSync, 
 import { release, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { prepareImage } from './image';
+import { HeartbeatWatch } from './heartbeat';
 import { askMonitor, summarizeRegisters } from './monitor';
 import { findQemu, MARKER, monitorSocket, qemuArgs } from './qemu';
 import { commandScript, mountsFile, writableShares, type ShareModel } from './script';
@@ -54,6 +55,12 @@ export interface RunOptions {
    * command reports (the soak counts the guests it loses) and reruns nothing for them.
    */
   keepGuestFaults?: boolean;
+  /**
+   * With retriesIfWedged: called before an attempt is run again, with why; returns what the
+   * dropped attempt left that says where it was (the tails of its boots' consoles, say), which
+   * is printed with the rerun note so that a CI log shows what stalled or faulted.
+   */
+  beforeRetry?: (why: string) => string | undefined;
 }
 
 export interface RunResult {
@@ -216,19 +223,41 @@ export async function runInEmuHost(argv: string[], opts: RunOptions = {}): Promi
       }
       return opts.stdio === 'pipe' ? { code: r.code, stdout: r.stdout, stderr: earlier + (r.stderr ?? ''), guestFaults: r.guestFaults } : { code: r.code, guestFaults: r.guestFaults };
     }
-    // The wedged attempt's output is dropped (the command runs again from the start); its note stays.
-    const again = `${fault ? `emuhost: ${fault}\n` : ''}emuhost: starting the emulated host again\n`;
-    const why = (r.stderr ?? '').split('\n').filter((l) => /^emuhost: (the emulated host wedged|timed out|the emulated host stopped)/.test(l)).join('\n');
-    if (opts.stdio === 'pipe') earlier += why + '\n' + again;
+    // The attempt's output is dropped (the command runs again from the start); its notes stay,
+    // with the last lines it printed and what the caller finds it left, to say where it was.
+    const why = fault ?? r.notes[0]?.split('\n')[0]?.replace(/^emuhost: /, '') ?? 'the attempt failed';
+    const report = [
+      ...(opts.stdio === 'pipe' ? r.notes : []),
+      opts.stdio === 'pipe' ? outputTail('the attempt\'s last output', `${r.stdout ?? ''}\n${r.commandStderr ?? ''}`) : '',
+      opts.beforeRetry?.(why) ?? '',
+    ].filter((t) => t.trim() !== '').join('\n');
+    const again = `${fault ? `emuhost: ${fault}\n` : ''}${report ? `${report}\n` : ''}emuhost: starting the emulated host again\n`;
+    if (opts.stdio === 'pipe') earlier += again;
     // Said at once even when the caller pipes: a rerun that then passes still shows in the log.
-    process.stderr.write(opts.stdio === 'pipe' && why ? `${why}\n${again}` : again);
+    process.stderr.write(again);
   }
 }
 
-async function runOnce(argv: string[], opts: RunOptions & { stopOnGuestFault: boolean }): Promise<RunResult & { wedged?: boolean; timedOut?: boolean; guestFaults: number }> {
+/** The last `n` lines of `text`, indented under a heading, or '' when there are none. */
+export function outputTail(heading: string, text: string, n = 20): string {
+  const lines = text.split('\n').filter((l) => l.trim() !== '').slice(-n);
+  return lines.length === 0 ? '' : `emuhost: ${heading}:\n${lines.map((l) => `  | ${l}`).join('\n')}`;
+}
+
+interface Attempt extends RunResult {
+  wedged?: boolean;
+  timedOut?: boolean;
+  guestFaults: number;
+  /** What the emulated host said about the attempt (why it was stopped, its vCPUs), first the why. */
+  notes: string[];
+  /** With stdio 'pipe': the command's own stderr, without the notes. */
+  commandStderr?: string;
+}
+
+async function runOnce(argv: string[], opts: RunOptions & { stopOnGuestFault: boolean }): Promise<Attempt> {
   const qemu = findQemu();
   const image = await prepareImage();
-  if (opts.signal?.aborted) return { code: 130, guestFaults: 0 };
+  if (opts.signal?.aborted) return { code: 130, guestFaults: 0, notes: [] };
   const cwd = realOrSelf(opts.cwd ?? process.cwd());
   const env = { ...inheritedEnv(), ...opts.env, SPARKLER_EMUHOST: '1' };
   const scratch = new Set(['/tmp', '/var/tmp'].map(realOrSelf));
@@ -241,9 +270,10 @@ async function runOnce(argv: string[], opts: RunOptions & { stopOnGuestFault: bo
   const pipe = opts.stdio === 'pipe';
   const out: Buffer[] = [];
   const err: Buffer[] = [];
+  const notes: string[] = [];
   const note = (msg: string): void => {
-    if (pipe) err.push(Buffer.from(msg + '\n'));
-    else process.stderr.write(msg + '\n');
+    notes.push(msg);
+    if (!pipe) process.stderr.write(msg + '\n');
   };
   try {
     writeFileSync(file('cmd.sh'), commandScript({ argv, cwd, env, umask: process.umask() }));
@@ -266,7 +296,7 @@ async function runOnce(argv: string[], opts: RunOptions & { stopOnGuestFault: bo
       : spawn(qemu, args, { stdio: ['ignore', 'ignore', 'pipe'] });
     let qemuErr = '';
     child.stderr?.on('data', (d: Buffer) => { qemuErr += d.toString(); });
-    let stopped: 'timeout' | 'abort' | 'wedged' | 'guest-fault' | undefined;
+    let stopped: 'timeout' | 'abort' | 'wedged' | 'guest-fault' | 'stalled' | undefined;
     let vcpuState: string | undefined;
     // Before the kill, the emulated host's vCPUs as its monitor sees them (at most 2 s): a stall
     // or hang of the emulator leaves nothing else to go on.
@@ -282,6 +312,8 @@ async function runOnce(argv: string[], opts: RunOptions & { stopOnGuestFault: bo
     opts.signal?.addEventListener('abort', onAbort);
     if (opts.signal?.aborted) stop('abort');
     const poll = pipe ? undefined : setInterval(() => tails.forEach((t) => t.pump()), 30);
+    const heartbeat = new HeartbeatWatch();
+    let stallWhy = '';
     const wedgeWatch = setInterval(() => {
       try {
         if (consoleShowsWedge(readFileSync(file('console.log'), 'utf8'))) stop('wedged');
@@ -290,6 +322,13 @@ async function runOnce(argv: string[], opts: RunOptions & { stopOnGuestFault: bo
       }
       // The attempt will be rerun anyway: waiting for the command to notice its dead guest only costs time.
       if (opts.stopOnGuestFault && guestFaultsIn(file('guest-faults')) > 0) stop('guest-fault');
+      if (opts.stopOnGuestFault && !stopped) {
+        const stall = heartbeat.look(readOrUndefined(file('heartbeat')), Date.now());
+        if (stall) {
+          stallWhy = stall.why;
+          stop('stalled');
+        }
+      }
     }, WEDGE_CHECK_MS);
     const exit = await new Promise<{ how: string; error?: Error }>((resolve) => {
       child.on('error', (e) => resolve({ how: `failed to start: ${e.message}`, error: e }));
@@ -311,10 +350,12 @@ async function runOnce(argv: string[], opts: RunOptions & { stopOnGuestFault: bo
     } catch {
       reported = undefined;
     }
-    if (stopped && vcpuState) note(`emuhost: the emulated host's vCPUs when it was stopped (${stopped}):\n${vcpuState}`);
     if (stopped === 'wedged') {
       const stall = readFileSync(file('console.log'), 'utf8').split('\n').filter((l) => WEDGE_SIGNS.test(l)).slice(0, 1).join('');
       note(`emuhost: the emulated host wedged (its kernel reports "${stall.trim()}"): a CPU of the emulated host stopped running, an emulator fault, not the command's; killed it`);
+      code = HOST_FAILURE_CODE;
+    } else if (stopped === 'stalled') {
+      note(`emuhost: the emulated host stalled: ${stallWhy}; killed it`);
       code = HOST_FAILURE_CODE;
     } else if (stopped === 'timeout') {
       note(`emuhost: timed out after ${opts.timeoutMs} ms; the emulated host was killed`);
@@ -340,15 +381,25 @@ async function runOnce(argv: string[], opts: RunOptions & { stopOnGuestFault: bo
         + (consoleTail ? `\nLast console lines:\n${consoleTail}` : ''));
       code = HOST_FAILURE_CODE;
     }
-    const wedged = stopped === 'wedged' || hostDied;
+    if (stopped && vcpuState) note(`emuhost: the emulated host's vCPUs when it was stopped (${stopped}):\n${vcpuState}`);
+    const wedged = stopped === 'wedged' || stopped === 'stalled' || hostDied;
     const timedOut = stopped === 'timeout';
     const guestFaults = guestFaultsIn(file('guest-faults'));
-    return pipe
-      ? { code, wedged, timedOut, guestFaults, stdout: Buffer.concat(out).toString(), stderr: Buffer.concat(err).toString() }
-      : { code, wedged, timedOut, guestFaults };
+    if (!pipe) return { code, wedged, timedOut, guestFaults, notes };
+    const commandStderr = Buffer.concat(err).toString();
+    const stderr = commandStderr + notes.map((n) => `${n}\n`).join('');
+    return { code, wedged, timedOut, guestFaults, notes, stdout: Buffer.concat(out).toString(), stderr, commandStderr };
   } finally {
     if (!process.env.SPARKLER_EMUHOST_KEEP) rmSync(runDir, { recursive: true, force: true });
     else process.stderr.write(`emuhost: kept ${runDir} (until a later run finds its owner gone)\n`);
+  }
+}
+
+function readOrUndefined(path: string): string | undefined {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch {
+    return undefined;
   }
 }
 
