@@ -52,7 +52,7 @@ export async function runBoots(boots: Boot[], timeoutMs = 15 * 60_000): Promise<
   } else {
     const { runInEmuHost } = await import('../emuhost');
     const r = await runInEmuHost(['sh', script], {
-      stdio: 'pipe', timeoutMs, retriesIfWedged: 2, attemptTimeoutMs: timeoutMs / 2, faultedIf: () => tripleFaultIn(dir), beforeRetry: () => archiveAttempt(dir),
+      stdio: 'pipe', timeoutMs, retriesIfWedged: 3, attemptTimeoutMs: Math.min(timeoutMs / 2, 4 * 60_000), faultedIf: () => tripleFaultIn(dir), beforeRetry: () => archiveAttempt(dir),
     });
     if (r.code !== 0) throw new Error(`The emulated KVM host run failed with code ${r.code}: ${r.stderr ?? ''}${r.stdout ?? ''}`);
   }
@@ -135,7 +135,7 @@ export interface ReportDriverOptions {
 
 /**
  * Runs an e2e driver, `node DRIVER report.json ...args`, which writes what it saw to report.json:
- * directly on a hardware-KVM host, else in the emulated KVM host, started again (up to twice)
+ * directly on a hardware-KVM host, else in the emulated KVM host, started again (up to three times)
  * when that host wedges or dies or a guest triple-faults in it (`faultedIf`, runInEmuHost).
  * Returns the parsed report.
  */
@@ -147,7 +147,7 @@ export async function runReportDriver<T>(driver: string, args: string[], opts: R
   } else {
     const { runInEmuHost } = await import('../emuhost');
     const r = await runInEmuHost(argv, {
-      stdio: 'pipe', timeoutMs: opts.timeoutMs, retriesIfWedged: 2, attemptTimeoutMs: opts.attemptTimeoutMs,
+      stdio: 'pipe', timeoutMs: opts.timeoutMs, retriesIfWedged: 3, attemptTimeoutMs: opts.attemptTimeoutMs,
       faultedIf: () => tripleFaultIn(path.dirname(file), (n) => n === 'report.json'),
     });
     if (r.code !== 0) throw new Error(`The emulated KVM host run failed with code ${r.code}: ${r.stderr ?? ''}${r.stdout ?? ''}`);

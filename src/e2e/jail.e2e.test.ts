@@ -74,7 +74,7 @@ describe(`a Linux guest booted inside the jail (in ${where()})`, { skip }, () =>
       spawnSync('sh', [path.join(dir, 'jail.sh')], { stdio: 'inherit', timeout: 10 * 60_000 });
     } else {
       const { runInEmuHost } = await import('../emuhost');
-      const r = await runInEmuHost(['sh', path.join(dir, 'jail.sh')], { stdio: 'pipe', timeoutMs: 15 * 60_000, retriesIfWedged: 2, attemptTimeoutMs: 7 * 60_000 });
+      const r = await runInEmuHost(['sh', path.join(dir, 'jail.sh')], { stdio: 'pipe', timeoutMs: 15 * 60_000, retriesIfWedged: 3, attemptTimeoutMs: 4 * 60_000 });
       if (r.code !== 0) throw new Error(`The emulated KVM host run failed with code ${r.code}: ${r.stderr ?? ''}${r.stdout ?? ''}`);
     }
     out = fs.existsSync(path.join(dir, 'vmm.out')) ? fs.readFileSync(path.join(dir, 'vmm.out'), 'utf8') : '';

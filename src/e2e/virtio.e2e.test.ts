@@ -116,7 +116,7 @@ async function runWatchedBoots(boots: WatchedBoot[]): Promise<Map<string, Watche
     spawnSync('sh', [script], { stdio: 'inherit', timeout: 15 * 60_000 });
   } else {
     const { runInEmuHost } = await import('../emuhost');
-    const r = await runInEmuHost(['sh', script], { stdio: 'pipe', timeoutMs: 15 * 60_000, retriesIfWedged: 2, attemptTimeoutMs: 7 * 60_000, faultedIf: () => tripleFaultIn(dir), beforeRetry: () => archiveAttempt(dir) });
+    const r = await runInEmuHost(['sh', script], { stdio: 'pipe', timeoutMs: 15 * 60_000, retriesIfWedged: 3, attemptTimeoutMs: 4 * 60_000, faultedIf: () => tripleFaultIn(dir), beforeRetry: () => archiveAttempt(dir) });
     if (r.code !== 0) throw new Error(`The emulated KVM host run failed with code ${r.code}: ${r.stderr ?? ''}${r.stdout ?? ''}`);
   }
   const results = new Map<string, WatchedResult>();

@@ -20,7 +20,7 @@ describe(`vsock and the SDK end to end with a Linux guest (in ${where()})`, { sk
   before(async () => {
     const kernel = await ensureKernel();
     const initrd = await ensureInitrd();
-    report = await runReportDriver(DRIVER, [kernel, initrd], { name: 'vsock', timeoutMs: 15 * 60_000, attemptTimeoutMs: 7 * 60_000, hardwareTimeoutMs: 10 * 60_000 });
+    report = await runReportDriver(DRIVER, [kernel, initrd], { name: 'vsock', timeoutMs: 15 * 60_000, attemptTimeoutMs: 4 * 60_000, hardwareTimeoutMs: 10 * 60_000 });
     context = JSON.stringify({ ...report, console: undefined }, null, 1) + `\n${report.console}`;
     console.log(`vsock e2e figures: ${JSON.stringify({ startToAgentMs: report.startToAgentMs, hostEcho: report.hostEcho, bigStdout: report.bigStdout })}`);
   });
