@@ -20,6 +20,7 @@
  *
  *   node dist/e2e/faults-driver.js REPORT KERNEL INITRD
  */
+import { progressReport } from './progress';
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -94,7 +95,7 @@ async function asyncInFlight(vm: MicroVM, file: string, work: string): Promise<R
 
 async function main(): Promise<void> {
   const [file, kernel, initrd] = process.argv.slice(2);
-  const report: Record<string, unknown> = {};
+  const report = progressReport<unknown>();
   const save = () => fs.writeFileSync(file, JSON.stringify(report, null, 1));
   const work = fs.mkdtempSync(path.join(await socketDir(), 'sparkler-faults-e2e-'));
   const full = path.join(work, 'full');

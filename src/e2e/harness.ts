@@ -118,6 +118,14 @@ export function archiveAttempt(dir: string, isBootFile: (name: string) => boolea
     const tail = `${console}\n${read(`${boot}.err`) ?? ''}\n${read(`${boot}.hang`) ?? ''}`.split('\n').filter((l) => l.trim() !== '').slice(-15);
     lines.push(`emuhost: boot "${boot}" ${faulted ? 'triple-faulted' : 'had not finished'}; its last lines:`, ...tail.map((l) => `  | ${l}`));
   }
+  // Other files (a driver's report) say where a guest triple-faulted, if one did.
+  for (const name of names.filter((x) => !/\.(out|err|code|then|hang)$/.test(x)).sort()) {
+    const text = read(name) ?? '';
+    const at = text.indexOf('triple-fault');
+    if (at < 0) continue;
+    const around = text.slice(Math.max(0, at - 1500), at + 300).split(/\\n|\n/).filter((l) => l.trim() !== '').slice(-12);
+    lines.push(`emuhost: ${name} shows a triple fault; around it:`, ...around.map((l) => `  | ${l}`));
+  }
   lines.push(`emuhost: the attempt's files are in ${archive}`);
   return lines.join('\n');
 }
@@ -149,6 +157,7 @@ export async function runReportDriver<T>(driver: string, args: string[], opts: R
     const r = await runInEmuHost(argv, {
       stdio: 'pipe', timeoutMs: opts.timeoutMs, retriesIfWedged: 3, attemptTimeoutMs: opts.attemptTimeoutMs,
       faultedIf: () => tripleFaultIn(path.dirname(file), (n) => n === 'report.json'),
+      beforeRetry: () => archiveAttempt(path.dirname(file), (n) => n === 'report.json'),
     });
     if (r.code !== 0) throw new Error(`The emulated KVM host run failed with code ${r.code}: ${r.stderr ?? ''}${r.stdout ?? ''}`);
   }

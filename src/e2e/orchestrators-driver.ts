@@ -17,6 +17,7 @@
  *
  *   node dist/e2e/orchestrators-driver.js REPORT KERNEL INITRD
  */
+import { progressReport } from './progress';
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -282,7 +283,7 @@ async function flintlock(kernel: string, initrd: string, procs: Proc[]): Promise
 
 async function main(): Promise<void> {
   const [file, kernel, initrd] = process.argv.slice(2);
-  const report: Record<string, Report> = {};
+  const report = progressReport<Report>();
   const save = () => fs.writeFileSync(file, JSON.stringify(report, null, 1));
   const scenario = async (name: string, run: (k: string, i: string, procs: Proc[]) => Promise<Report>) => {
     const procs: Proc[] = [];

@@ -6,6 +6,7 @@
  *
  *   node dist/e2e/vsock-driver.js REPORT KERNEL INITRD
  */
+import { progressReport } from './progress';
 import { createHash, randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
@@ -40,7 +41,7 @@ async function echoOnce(uds: string, port: number, blob: Buffer): Promise<Buffer
 
 async function main(): Promise<void> {
   const [file, kernel, initrd] = process.argv.slice(2);
-  const report: Record<string, unknown> = {};
+  const report = progressReport<unknown>();
   const save = () => fs.writeFileSync(file, JSON.stringify(report, null, 1));
   const workDir = fs.mkdtempSync(path.join(await socketDir(), 'sparkler-vsock-e2e-'));
   let vm: MicroVM | undefined;

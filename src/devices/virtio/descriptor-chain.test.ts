@@ -51,6 +51,9 @@ test('read() and write() gather and scatter across segments at any offset', () =
   assert.equal(c.read(memory, 0, 100).toString(), 'abcdefgh');
   assert.equal(c.read(memory, 2, 3).toString(), 'cde');
   assert.equal(c.read(memory, 8, 1).length, 0);
+  const into = Buffer.from('......');
+  assert.equal(c.readInto(memory, 1, into.subarray(0, 4)).toString(), 'bcde', 'readInto fills the buffer given, across segments');
+  assert.equal(c.readInto(memory, 6, into).toString(), 'ghde..', 'past the end the bytes stay as they were');
   assert.equal(c.write(memory, 1, Buffer.from('WXYZ!!')), 5, 'only 5 writable bytes from offset 1');
   assert.equal(memory.read(0x9000, 2).toString('latin1'), '\0W');
   assert.equal(memory.read(0x9100, 4).toString(), 'XYZ!');

@@ -42,6 +42,20 @@ export class DescriptorChain {
   }
 
   /**
+   * Copies device-readable bytes from `offset` into all of `dst` (a buffer the caller keeps, so
+   * a hot path allocates nothing) and returns it; bytes past the chain's end are left as they were.
+   */
+  readInto(memory: GuestMemory, offset: number, dst: Buffer): Buffer {
+    if (offset < 0) throw new RangeError(`A chain offset cannot be negative (${offset}).`);
+    let done = 0;
+    walk(this.readable, offset, Math.min(dst.length, this.readableBytes - offset), (addr, n) => {
+      memory.copyOut(addr, n, dst, done);
+      done += n;
+    });
+    return dst;
+  }
+
+  /**
    * Copies `data` (or its bytes from `from` to `to`) into the device-writable bytes starting
    * `offset` bytes in; returns how many fitted.
    */

@@ -133,6 +133,8 @@ export class VirtioNet implements VirtioDevice {
   private mmdsTimer: TimerHandle | undefined;
 
   private readonly txFrame = Buffer.alloc(MAX_BUFFER_SIZE);
+  /** The source MAC of the frame being sent, for the spoofing count (no allocation per frame). */
+  private readonly txSource = Buffer.alloc(6);
   private readonly txRequests: LimitedDrain<DescriptorChain>;
 
   constructor(opts: VirtioNetOptions) {
@@ -467,7 +469,7 @@ export class VirtioNet implements VirtioDevice {
       written = this.timedWrite([this.txFrame.subarray(0, length)]);
     } else {
       const views = chain.readable.map((s) => a.memory.view(s.addr, s.len));
-      this.checkSourceMac(chain.read(a.memory, VNET_HDR_SIZE + 6, 6));
+      if (this.mac !== undefined) this.checkSourceMac(chain.readInto(a.memory, VNET_HDR_SIZE + 6, this.txSource));
       written = this.timedWrite(views);
     }
     if (written < 0) {
