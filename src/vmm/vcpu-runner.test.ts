@@ -312,6 +312,8 @@ test("a triple fault's log line carries the vCPU's registers, or why they could 
   assert.equal(describeVcpuState(fd), 'rip=0xffffffff81000000 rsp=0x8000 rflags=0x2 cr0=0x80050033 cr2=0xdead cr3=0x1000 cr4=0x20 efer=0xd01 cs=0x10');
   const broken = { getRegs: () => { throw new Error('KVM_GET_REGS failed (EBADF)'); }, getSregs: () => sregs } as unknown as Parameters<typeof describeVcpuState>[0];
   assert.equal(describeVcpuState(broken), 'registers unreadable: KVM_GET_REGS failed (EBADF)');
+  const reset = { getRegs: () => ({ rip: 0xfff0n, rsp: 0n, rflags: 0x2n }), getSregs: () => ({ ...sregs, cr0: 0x10n, cr2: 0n, cr3: 0n, cr4: 0n, efer: 0n, cs: { selector: 0xf000 } }) } as unknown as Parameters<typeof describeVcpuState>[0];
+  assert.match(describeVcpuState(reset), /^rip=0xfff0 .* cs=0xf000 \(the reset state: KVM on AMD resets a vCPU at a shutdown/);
 });
 
 test('a resume that overlaps a pause resolves the pause, and the VM runs on', async () => {

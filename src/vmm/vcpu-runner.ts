@@ -409,13 +409,20 @@ export class VcpuRunner {
   }
 }
 
-/** RIP, RSP, the control registers and EFER of a stopped vCPU, or why they could not be read. */
+/**
+ * RIP, RSP, the control registers and EFER of a stopped vCPU, or why they could not be read.
+ * KVM on AMD (SVM) resets a vCPU when it reports a shutdown (the VMCB is undefined after one), so
+ * there a triple fault's registers are the reset state (rip 0xfff0, cs 0xf000): said so, since
+ * they are not where the guest faulted.
+ */
 export function describeVcpuState(fd: Pick<VcpuFd, 'getRegs' | 'getSregs'>): string {
   const hex = (v: bigint) => `0x${v.toString(16)}`;
   try {
     const r = fd.getRegs();
     const s = fd.getSregs();
-    return `rip=${hex(r.rip)} rsp=${hex(r.rsp)} rflags=${hex(r.rflags)} cr0=${hex(s.cr0)} cr2=${hex(s.cr2)} cr3=${hex(s.cr3)} cr4=${hex(s.cr4)} efer=${hex(s.efer)} cs=${hex(BigInt(s.cs.selector))}`;
+    const reset = r.rip === 0xfff0n && s.cs.selector === 0xf000 && s.cr0 === 0x10n;
+    return `rip=${hex(r.rip)} rsp=${hex(r.rsp)} rflags=${hex(r.rflags)} cr0=${hex(s.cr0)} cr2=${hex(s.cr2)} cr3=${hex(s.cr3)} cr4=${hex(s.cr4)} efer=${hex(s.efer)} cs=${hex(BigInt(s.cs.selector))}`
+      + (reset ? ' (the reset state: KVM on AMD resets a vCPU at a shutdown, so where it faulted is lost)' : '');
   } catch (err) {
     return `registers unreadable: ${(err as Error).message}`;
   }
