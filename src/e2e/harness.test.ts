@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { archiveAttempt, hangDumpLine } from './harness';
+import { archiveAttempt, hangDumpLine, stalledIn } from './harness';
 import { tempDir } from '../testing/temp-dir';
 
 test('archiveAttempt moves a dropped attempt\'s boot files aside and says which boots stalled or faulted, with their last lines', () => {
@@ -55,4 +55,14 @@ test('progressReport says each step as the driver fills it in', async () => {
   assert.deepEqual(Object.keys(report), ['boot', 'echo']);
   assert.equal(JSON.stringify(report), '{"boot":1,"echo":2}');
   assert.match(lines.join(''), /^e2e step done: boot \(\+\d+\.\d s\)\ne2e step done: echo \(\+\d+\.\d s\)\n$/);
+});
+
+test('stalledIn names the scenario a driver gave up on, with its processes\' last lines', () => {
+  const dir = tempDir('sparkler-harness-test-');
+  const file = path.join(dir, 'report.json');
+  assert.equal(stalledIn(file), undefined, 'no report yet');
+  fs.writeFileSync(file, JSON.stringify({ kata: { runningMs: 10 }, flintlock: { stalled: true, outputs: ['Linux version 6.1\nRun /init\n', ''] } }));
+  assert.equal(stalledIn(file), 'a guest in the flintlock scenario stopped making progress (last output: Run /init)');
+  fs.writeFileSync(file, JSON.stringify({ kata: { runningMs: 10 } }));
+  assert.equal(stalledIn(file), undefined);
 });

@@ -130,6 +130,26 @@ export function archiveAttempt(dir: string, isBootFile: (name: string) => boolea
   return lines.join('\n');
 }
 
+/**
+ * A driver's report in which a scenario gave up on a guest that stopped making progress
+ * (`"stalled": true`, set by the driver's own time limit): said as a fault of the emulated
+ * host's, to rerun the attempt, with the guest's last console line so the log shows where.
+ */
+export function stalledIn(reportFile: string): string | undefined {
+  let report: Record<string, { stalled?: boolean; outputs?: string[] }>;
+  try {
+    report = JSON.parse(fs.readFileSync(reportFile, 'utf8')) as typeof report;
+  } catch {
+    return undefined;
+  }
+  for (const [name, part] of Object.entries(report)) {
+    if (part?.stalled !== true) continue;
+    const last = (part.outputs ?? []).map((o) => o.trim().split('\n').pop() ?? '').filter((l) => l !== '').join(' / ');
+    return `a guest in the ${name} scenario stopped making progress (last output: ${last || 'none'})`;
+  }
+  return undefined;
+}
+
 export interface ReportDriverOptions {
   /** The temp folder's prefix: sparkler-e2e-<name>-. */
   name: string;
@@ -156,7 +176,7 @@ export async function runReportDriver<T>(driver: string, args: string[], opts: R
     const { runInEmuHost } = await import('../emuhost');
     const r = await runInEmuHost(argv, {
       stdio: 'pipe', timeoutMs: opts.timeoutMs, retriesIfWedged: 3, attemptTimeoutMs: opts.attemptTimeoutMs,
-      faultedIf: () => tripleFaultIn(path.dirname(file), (n) => n === 'report.json'),
+      faultedIf: () => tripleFaultIn(path.dirname(file), (n) => n === 'report.json') ?? stalledIn(file),
       beforeRetry: () => archiveAttempt(path.dirname(file), (n) => n === 'report.json'),
     });
     if (r.code !== 0) throw new Error(`The emulated KVM host run failed with code ${r.code}: ${r.stderr ?? ''}${r.stdout ?? ''}`);

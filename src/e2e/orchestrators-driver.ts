@@ -281,6 +281,14 @@ async function flintlock(kernel: string, initrd: string, procs: Proc[]): Promise
   return r;
 }
 
+/**
+ * A scenario takes 10-30 s in the emulated host. One that runs far past that has a guest that
+ * stopped (seen: flintlock's VMM never exiting, with nothing in the log to say why): it ends
+ * with `stalled` and its processes' last output in the report, which runReportDriver takes as
+ * a fault of the emulated host's and reruns, instead of the attempt waiting out its limit.
+ */
+const SCENARIO_LIMIT_MS = 150_000;
+
 async function main(): Promise<void> {
   const [file, kernel, initrd] = process.argv.slice(2);
   const report = progressReport<Report>();
@@ -288,11 +296,17 @@ async function main(): Promise<void> {
   const scenario = async (name: string, run: (k: string, i: string, procs: Proc[]) => Promise<Report>) => {
     const procs: Proc[] = [];
     const t0 = performance.now();
+    let timer: NodeJS.Timeout | undefined;
+    const stalled = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(Object.assign(new Error(`the ${name} scenario ran past ${SCENARIO_LIMIT_MS / 1000} s`), { detail: { stalled: true } })), SCENARIO_LIMIT_MS);
+    });
     try {
-      report[name] = await run(kernel, initrd, procs);
+      report[name] = await Promise.race([run(kernel, initrd, procs), stalled]);
     } catch (err) {
       // Each process's last output says where it stood (a guest that stopped printing, a VMM error).
       report[name] = { error: (err as Error).stack ?? String(err), outputs: procs.map((p) => p.out().slice(-2500)), ...(err as { detail?: Report }).detail };
+    } finally {
+      clearTimeout(timer);
     }
     report[name].scenarioMs = performance.now() - t0;
     for (const p of procs) p.child.kill('SIGKILL');
