@@ -20,13 +20,13 @@
  *
  *   node dist/e2e/faults-driver.js REPORT KERNEL INITRD
  */
-import { progressReport } from './progress';
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { MicroVM } from '../sdk';
 import { socketDir } from './api-driver';
 import { deleteFaultTaps, faultInterfaces, makeFaultTaps, netFaults } from './net-faults';
+import { progressReport } from './progress';
 
 const MiB = 1 << 20;
 

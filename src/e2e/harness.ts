@@ -95,13 +95,16 @@ export function hangDumpLine(pidVar: string, file: string, seconds = 150): strin
     + `echo "thread $(cat $t/comm) state $(cut -d' ' -f3 $t/stat) wchan $(cat $t/wchan) syscall $(cut -d' ' -f1-3 $t/syscall)"; cat $t/stack; done >${q} 2>&1) & hang=$!`;
 }
 
+/** What a boot of a batch leaves in its folder (runBoots, the virtio and net e2e): NAME.EXT. */
+const BOOT_FILE = /\.(out|err|code|then|hang)$/;
+
 /**
  * Before a rerun of a batch of boots (runInEmuHost beforeRetry): moves what the dropped attempt
  * left in `dir` (each boot's .out, .err, .code and .hang) to `dir`/attempt-N/, and says which
  * boots had not finished or triple-faulted, with the last lines of their consoles, so that a CI
  * log shows where an attempt stalled. A rerun then starts from clean files.
  */
-export function archiveAttempt(dir: string, isBootFile: (name: string) => boolean = (n) => /\.(out|err|code|then|hang)$/.test(n)): string {
+export function archiveAttempt(dir: string, isBootFile: (name: string) => boolean = (n) => BOOT_FILE.test(n)): string {
   let n = 1;
   while (fs.existsSync(path.join(dir, `attempt-${n}`))) n++;
   const archive = path.join(dir, `attempt-${n}`);
@@ -119,7 +122,7 @@ export function archiveAttempt(dir: string, isBootFile: (name: string) => boolea
     lines.push(`emuhost: boot "${boot}" ${faulted ? 'triple-faulted' : 'had not finished'}; its last lines:`, ...tail.map((l) => `  | ${l}`));
   }
   // Other files (a driver's report) say where a guest triple-faulted, if one did.
-  for (const name of names.filter((x) => !/\.(out|err|code|then|hang)$/.test(x)).sort()) {
+  for (const name of names.filter((x) => !BOOT_FILE.test(x)).sort()) {
     const text = read(name) ?? '';
     const at = text.indexOf('triple-fault');
     if (at < 0) continue;

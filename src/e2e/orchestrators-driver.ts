@@ -17,7 +17,6 @@
  *
  *   node dist/e2e/orchestrators-driver.js REPORT KERNEL INITRD
  */
-import { progressReport } from './progress';
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -29,6 +28,7 @@ import { flintlockArgs, flintlockConfig, flintlockMetadata } from '../compat/fli
 import { ResumeDevice, resumeFromSnapshot } from '../compat/snapshot-resume/control-plane';
 import { AgentClient, AGENT_PORT, dialVsock } from '../sdk';
 import { waitFor } from '../testing/wait';
+import { progressReport } from './progress';
 
 type Report = Record<string, unknown>;
 const b64 = (s: string) => Buffer.from(s).toString('base64');

@@ -6,13 +6,13 @@
  *
  *   node dist/e2e/vsock-driver.js REPORT KERNEL INITRD
  */
-import { progressReport } from './progress';
 import { createHash, randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
 import { MicroVM, dialVsock } from '../sdk';
 import { socketDir } from './api-driver';
+import { progressReport } from './progress';
 
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 const MiB = 1 << 20;

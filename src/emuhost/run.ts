@@ -56,11 +56,11 @@ export interface RunOptions {
    */
   keepGuestFaults?: boolean;
   /**
-   * With retriesIfWedged: called before an attempt is run again, with why; returns what the
+   * With retriesIfWedged: called before an attempt is run again; returns what the
    * dropped attempt left that says where it was (the tails of its boots' consoles, say), which
    * is printed with the rerun note so that a CI log shows what stalled or faulted.
    */
-  beforeRetry?: (why: string) => string | undefined;
+  beforeRetry?: () => string | undefined;
 }
 
 export interface RunResult {
@@ -225,11 +225,10 @@ export async function runInEmuHost(argv: string[], opts: RunOptions = {}): Promi
     }
     // The attempt's output is dropped (the command runs again from the start); its notes stay,
     // with the last lines it printed and what the caller finds it left, to say where it was.
-    const why = fault ?? r.notes[0]?.split('\n')[0]?.replace(/^emuhost: /, '') ?? 'the attempt failed';
     const report = [
       ...(opts.stdio === 'pipe' ? r.notes : []),
       opts.stdio === 'pipe' ? outputTail('the attempt\'s last output', `${r.stdout ?? ''}\n${r.commandStderr ?? ''}`) : '',
-      opts.beforeRetry?.(why) ?? '',
+      opts.beforeRetry?.() ?? '',
     ].filter((t) => t.trim() !== '').join('\n');
     const again = `${fault ? `emuhost: ${fault}\n` : ''}${report ? `${report}\n` : ''}emuhost: starting the emulated host again\n`;
     if (opts.stdio === 'pipe') earlier += again;

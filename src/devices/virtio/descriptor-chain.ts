@@ -31,14 +31,7 @@ export class DescriptorChain {
 
   /** Copies up to `length` device-readable bytes starting `offset` bytes into the chain (shorter at the end). */
   read(memory: GuestMemory, offset: number, length: number): Buffer {
-    if (offset < 0) throw new RangeError(`A chain offset cannot be negative (${offset}).`);
-    const out = Buffer.alloc(Math.max(0, Math.min(length, this.readableBytes - offset)));
-    let done = 0;
-    walk(this.readable, offset, out.length, (addr, n) => {
-      memory.copyOut(addr, n, out, done);
-      done += n;
-    });
-    return out;
+    return this.readInto(memory, offset, Buffer.alloc(Math.max(0, Math.min(length, this.readableBytes - offset))));
   }
 
   /**
