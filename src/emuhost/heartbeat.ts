@@ -12,8 +12,12 @@
  * A VM that is paused for FROZEN_MS with no other VM running also reads as frozen; no test
  * pauses that long.
  */
-export const SILENT_MS = 60_000;
-export const FROZEN_MS = 60_000;
+/**
+ * Well above a burst of 9p traffic (a snapshot's memory file written through the shared /tmp),
+ * which can hold back the heartbeat's own writes: a stale file also reads as no exits.
+ */
+export const SILENT_MS = 180_000;
+export const FROZEN_MS = 180_000;
 
 /** The limits, or both at SPARKLER_EMUHOST_STALL_MS when set (the tests shorten them). */
 export function stallLimits(env: NodeJS.ProcessEnv = process.env): { silentMs: number; frozenMs: number } {
