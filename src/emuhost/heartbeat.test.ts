@@ -41,10 +41,21 @@ test('VMs whose exit count stands still for frozenMs are frozen; without VMs a s
 
 test('the frozen clock starts again when the VMs go away and come back', () => {
   const w = new HeartbeatWatch(limits);
-  assert.equal(w.look('1 1 500', 0), undefined);
-  assert.equal(w.look('2 1 500', 4_000), undefined);
-  assert.equal(w.look('3 0 0', 5_000), undefined);
-  assert.equal(w.look('4 1 500', 6_000), undefined);
-  assert.equal(w.look('5 1 500', 11_000), undefined);
-  assert.equal(w.look('6 1 500', 12_000)?.kind, 'frozen');
+  assert.equal(w.look('0 1 500', 0), undefined);
+  assert.equal(w.look('4 1 500', 4_000), undefined);
+  assert.equal(w.look('5 0 0', 5_000), undefined);
+  assert.equal(w.look('6 1 500', 6_000), undefined);
+  assert.equal(w.look('11 1 500', 11_000), undefined);
+  assert.equal(w.look('12 1 500', 12_000)?.kind, 'frozen');
+});
+
+test('frozen is timed by the host\'s own uptime: a beat held back on its way (9p traffic) is not frozen', () => {
+  const w = new HeartbeatWatch(limits);
+  assert.equal(w.look('100 1 500', 0), undefined);
+  // The same beat seen for 9 s of the runner's clock: late, not frozen (silent comes at 10 s).
+  for (let t = 1000; t < 10_000; t += 1000) assert.equal(w.look('100 1 500', t), undefined);
+  // Then the held-back beats arrive: 2 s of uptime passed, the count moved.
+  assert.equal(w.look('102 1 530', 10_500), undefined);
+  assert.equal(w.look('107 1 530', 11_000), undefined);
+  assert.equal(w.look('108 1 530', 12_000)?.kind, 'frozen');
 });

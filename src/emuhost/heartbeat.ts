@@ -4,7 +4,8 @@
  * attempt long before its time limit:
  * - silent: the heartbeat stops changing, so the emulated host as a whole stopped running
  *   (seen: a TCG host that hangs without printing a stall report);
- * - frozen: VMs exist but none has made an exit for FROZEN_MS. A running Linux guest, even an
+ * - frozen: VMs exist but none has made an exit for FROZEN_MS of the emulated host's own uptime
+ *   (carried in each beat, so a beat held back on its way here does not count as time). A running Linux guest, even an
  *   idle one, exits about 15 times a second (its timer), so this is a nested guest that stopped
  *   being run, the emulator's nested-SVM fault seen a few times in a few hundred boots. A VMM
  *   that deadlocked with every vCPU parked would look the same: the rerun note says which it was
@@ -43,7 +44,8 @@ export class HeartbeatWatch {
   private lastText?: string;
   private lastChange = 0;
   private lastExits?: number;
-  private exitsSince = 0;
+  /** The emulated host's own uptime (s) when the exit count last moved. */
+  private exitsSinceUptime = 0;
 
   constructor(private readonly limits = stallLimits()) {}
 
@@ -63,13 +65,16 @@ export class HeartbeatWatch {
     }
     if (beat.exits !== this.lastExits) {
       this.lastExits = beat.exits;
-      this.exitsSince = now;
+      this.exitsSinceUptime = beat.uptime;
       return undefined;
     }
-    if (now - this.exitsSince >= this.limits.frozenMs) {
+    // Timed by the emulated host's own clock: a heartbeat file that is late to reach us (9p
+    // traffic) shows no exits but no time passing either, so it cannot read as frozen.
+    const frozenFor = (beat.uptime - this.exitsSinceUptime) * 1000;
+    if (frozenFor >= this.limits.frozenMs) {
       return {
         kind: 'frozen',
-        why: `its KVM holds ${beat.vms} VM${beat.vms > 1 ? 's' : ''} that made no exit for ${Math.round((now - this.exitsSince) / 1000)} s`
+        why: `its KVM holds ${beat.vms} VM${beat.vms > 1 ? 's' : ''} that made no exit for ${Math.round(frozenFor / 1000)} s of its uptime`
           + ' (stuck at ' + beat.exits + ' exits): a nested guest stopped being run (an emulator fault) or its VMM parked every vCPU',
       };
     }
