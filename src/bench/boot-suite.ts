@@ -34,17 +34,18 @@ function plan(ctx: BenchContext, a: BootArtifacts, out: string): BootPlan {
   // emulated host killed 150 s later, so that the whole quick run stays under 10 minutes (on a
   // slow day the budget cuts the other configurations' second runs first, never the headline's).
   // The paired measure: the headline configuration 21 times, Sparkler and QEMU in ABBA order
-  // (boot.ts bootOrder), the api span and the vmlinux boots in its first 5 runs only; the
+  // (boot.ts bootOrder), the api span, the vmlinux boots and the warm pool's claim -> init in its
+  // first 5 runs only; the
   // console-on configurations 9 and 7 times for their own paired ratios.
   const configs: BootConfig[] = ctx.quick
     ? [
-      { console: false, vcpus: 1, modes: ['process', 'api'], extras: ['sparkler-vmlinux', 'qemu-vmlinux'], runs: 21, fullRuns: 5 },
+      { console: false, vcpus: 1, modes: ['process', 'api'], extras: ['sparkler-vmlinux', 'qemu-vmlinux', 'sparkler-pool'], runs: 21, fullRuns: 5 },
       { console: false, vcpus: 2, modes: ['process'], runs: 2 },
       { console: true, vcpus: 1, modes: ['process'], runs: 9 },
       { console: true, vcpus: 2, modes: ['process'], runs: 7 },
     ]
     : [
-      { console: false, vcpus: 1, modes: ['process', 'api'], extras: ['sparkler-vmlinux', 'qemu-vmlinux', 'sparkler-unbundled', 'sparkler-pinned'], runs: 31, fullRuns: 10 },
+      { console: false, vcpus: 1, modes: ['process', 'api'], extras: ['sparkler-vmlinux', 'qemu-vmlinux', 'sparkler-unbundled', 'sparkler-pinned', 'sparkler-pool'], runs: 31, fullRuns: 10 },
       { console: false, vcpus: 2, modes: ['process', 'api'], runs: 11, fullRuns: 5 },
       { console: true, vcpus: 1, modes: ['process', 'api'], extras: ['sparkler-vmlinux', 'qemu-vmlinux', 'sparkler-pinned'], runs: 21, fullRuns: 5 },
       { console: true, vcpus: 2, modes: ['process', 'api'], extras: ['sparkler-pinned'], runs: 21, fullRuns: 5 },
@@ -182,6 +183,14 @@ export function bootEntries(ctx: BenchContext, samples: BootSample[], where: str
         name: `boot_to_init_ms/pinned/${mode === 'process' ? 'process_start' : 'instance_start'}/console_${console ? 'on' : 'off'}/${vcpus}vcpu`, unit: 'ms', where,
         sparkler: pinned, qemu: ctx.qemu ? qemu : undefined,
         variant: `${span}; experiment: Sparkler pinned to one CPU (taskset -c 0), so each exit is handed between its vCPU thread and the VMM thread without a cross-CPU wake-up`,
+      }));
+    }
+    const pooled = pick('sparkler-pool', mode, console, vcpus);
+    if (pooled.length > 0) {
+      entries.push(makeEntry({
+        name: `boot_to_init_ms/pool_claim/console_${console ? 'on' : 'off'}/${vcpus}vcpu`, unit: 'ms', where,
+        sparkler: pooled, qemu: ctx.qemu ? qemu : undefined,
+        variant: `warm pool: claim (rename of an idle VMM's socket) -> PUT /boot-source, /machine-config, InstanceStart -> init, against QEMU's process start -> init (issue 19's target: <= 0.7x); console ${console ? 'on' : 'off'}; ${vcpus} vCPU${vcpus > 1 ? 's' : ''}`,
       }));
     }
     const vml = pick('sparkler-vmlinux', mode, console, vcpus);

@@ -18,7 +18,7 @@ import { firstLine, httpUnix, killAndWait, now, openFifo, Qmp, Spawned, spawnSpa
 import { microvmArgs, QEMU_INIT_LINE } from './qemu';
 import { DEFAULT_BOOT_ARGS } from '../config/boot-source';
 
-export type BootVmm = 'sparkler' | 'qemu' | 'sparkler-vmlinux' | 'qemu-vmlinux' | 'sparkler-unbundled' | 'sparkler-pinned';
+export type BootVmm = 'sparkler' | 'qemu' | 'sparkler-vmlinux' | 'qemu-vmlinux' | 'sparkler-unbundled' | 'sparkler-pinned' | 'sparkler-pool';
 /** Variants booted beside the two VMMs (process start span only). */
 export type BootExtra = Exclude<BootVmm, 'sparkler' | 'qemu'>;
 export type BootMode = 'process' | 'api';
@@ -38,7 +38,8 @@ export interface BootConfig {
    * Variants also booted (process span): either VMM on the uncompressed ELF vmlinux (no
    * in-guest decompression; QEMU enters it through its PVH note), Sparkler's start-up experiment
    * (plan.experiment), or Sparkler pinned to one CPU (taskset: the vCPU thread and the VMM thread
-   * hand each exit over on the same CPU).
+   * hand each exit over on the same CPU), or a VMM from a warm pool (its span starts at the
+   * claim: the process started and went idle before).
    */
   extras?: BootExtra[];
 }
@@ -190,6 +191,40 @@ async function sparklerApi(plan: BootPlan, dir: string, b: OneBoot): Promise<Spa
   return boot;
 }
 
+/** How long a pooled VMM sits idle before its claim: past its memory settle (docs/pool.md), as a pool's VMMs are. */
+const POOL_IDLE_MS = 1500;
+
+/**
+ * A warm pool's boot: the VMM was started before (and went idle); the span is the claim (the
+ * rename of its socket, as `claimVmm` does) -> PUT /boot-source, /machine-config, InstanceStart
+ * -> init, what a pool's client waits for.
+ */
+async function sparklerPooled(plan: BootPlan, dir: string, b: OneBoot): Promise<{ ms: number }> {
+  const idle = path.join(dir, 'idle.sock');
+  const p = spawnTimed(plan.sparklerBin, ['--api-sock', idle, '--boot-timer'], { env: vmmEnv() });
+  try {
+    const init = firstLine(p, p.child.stdout, SPARKLER_INIT_LINE);
+    init.catch(() => undefined);
+    await waitForSocket(idle, p, plan.timeoutMs);
+    await new Promise((r) => setTimeout(r, POOL_IDLE_MS));
+    const claimed = path.join(dir, 'claimed.sock');
+    const claimedAt = now();
+    fs.renameSync(idle, claimed);
+    for (const [route, body] of [
+      ['/boot-source', { kernel_image_path: b.kernel, initrd_path: plan.initrd, boot_args: cmdlineFor(b.console) }],
+      ['/machine-config', { vcpu_count: b.vcpus, mem_size_mib: plan.memMiB }],
+    ] as const) {
+      const r = await httpUnix(claimed, 'PUT', route, body);
+      if (r.status !== 204) throw new Error(`PUT ${route} answered ${r.status}: ${r.body}`);
+    }
+    httpUnix(claimed, 'PUT', '/actions', { action_type: 'InstanceStart' }).catch(() => undefined);
+    const { at } = await withTimeout(init, plan.timeoutMs, 'pooled Sparkler boot after its claim');
+    return { ms: at - claimedAt };
+  } finally {
+    await killAndWait(p);
+  }
+}
+
 async function qemuBoot(plan: BootPlan, dir: string, b: OneBoot, mode: BootMode): Promise<{ ms: number }> {
   const log = path.join(dir, 'qemu.log');
   const fifo = openFifo(log);
@@ -294,6 +329,7 @@ export async function runBootPlan(plan: BootPlan, progress: (line: string) => vo
     const one = { kernel, console: c.console, vcpus: c.vcpus };
     try {
       if (vmm === 'qemu' || vmm === 'qemu-vmlinux') Object.assign(sample, await qemuBoot(plan, dir, one, mode));
+      else if (vmm === 'sparkler-pool') Object.assign(sample, await sparklerPooled(plan, dir, one));
       else Object.assign(sample, mode === 'api' ? await sparklerApi(plan, dir, one) : await sparklerProcess(plan, dir, one, vmm));
     } catch (err) {
       sample.error = (err as Error).message;

@@ -1,7 +1,8 @@
 /**
  * Drives a microVM through the SDK where real Linux guests can boot (run by vsock.e2e.test.ts,
  * inside the emulated KVM host on a PVM machine): exec, files, host<->guest vsock both ways,
- * connections closed mid-stream, 50 MiB of streamed stdout, stop(). Writes a JSON report to
+ * connections closed mid-stream, 50 MiB of streamed stdout, stop(); then a VM from a warm pool
+ * (MicroVM.start({ pool })): exec, its console, stop(). Writes a JSON report to
  * argv[2]; argv[3] is the kernel, argv[4] the initrd.
  *
  *   node dist/e2e/vsock-driver.js REPORT KERNEL INITRD
@@ -10,6 +11,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
+import { WarmPool } from '../pool/pool';
 import { MicroVM, dialVsock } from '../sdk';
 import { socketDir } from './api-driver';
 import { progressReport } from './progress';
@@ -37,6 +39,30 @@ async function echoOnce(uds: string, port: number, blob: Buffer): Promise<Buffer
     socket.on('close', () => resolve(Buffer.concat(parts)));
     socket.write(blob);
   });
+}
+
+/** A VM from a warm pool of one: claimed, booted, a command run, its console seen, stopped. */
+async function pooledVm(kernel: string, initrd: string, workDir: string): Promise<Record<string, unknown>> {
+  const dir = path.join(workDir, 'pool');
+  const pool = new WarmPool({ dir, size: 1, startTimeoutMs: 60_000 });
+  let vm: MicroVM | undefined;
+  let consoleText = '';
+  try {
+    await pool.start();
+    const t0 = performance.now();
+    vm = await MicroVM.start({ pool: dir, kernel, initrd, vcpus: 1, memMiB: 128, workDir: path.join(workDir, 'pooled'), timeoutMs: 180_000, onConsole: (c) => { consoleText += c.toString(); } });
+    const claimToAgentMs = performance.now() - t0;
+    const pid = vm.process.pid!;
+    const echo = (await vm.exec(['echo', 'pooled'])).stdout.toString();
+    await vm.stop();
+    // The pool (this process) may not have reaped it yet: a zombie has ended.
+    let alive = true;
+    try { alive = fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8') !== ''; } catch { alive = false; }
+    return { poolId: vm.poolId, claimToAgentMs, echo, consoleHasBoot: /Linux version/.test(consoleText), ended: vm.ended, processAlive: alive, claimedLeft: fs.readdirSync(path.join(dir, 'claimed')) };
+  } finally {
+    await vm?.stop().catch(() => {});
+    pool.stop();
+  }
 }
 
 async function main(): Promise<void> {
@@ -168,6 +194,8 @@ async function main(): Promise<void> {
     let alive = true;
     try { process.kill(pid, 0); } catch { alive = false; }
     report.stopped = { ...(report.stopped as object), processAlive: alive };
+
+    report.pooled = await pooledVm(kernel, initrd, workDir);
   } catch (err) {
     report.error = (err as Error).stack ?? String(err);
   } finally {

@@ -2,7 +2,8 @@
  * End to end: vsock and the SDK with the project's microVM kernel and initramfs (the guest
  * agent inside). MicroVM.start, exec, writeFile/readFile of 4 MiB, 32 host-initiated connections
  * each echoing 1 MiB through a guest echo server, 16 guest-initiated connections to a host
- * listener, 100 host connections closed mid-stream, 50 MiB of streamed stdout, stop().
+ * listener, 100 host connections closed mid-stream, 50 MiB of streamed stdout, stop(); and
+ * MicroVM.start({ pool }) on a warm pool of one.
  */
 import { before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -22,7 +23,7 @@ describe(`vsock and the SDK end to end with a Linux guest (in ${where()})`, { sk
     const initrd = await ensureInitrd();
     report = await runReportDriver(DRIVER, [kernel, initrd], { name: 'vsock', timeoutMs: 15 * 60_000, attemptTimeoutMs: 4 * 60_000, hardwareTimeoutMs: 10 * 60_000 });
     context = JSON.stringify({ ...report, console: undefined }, null, 1) + `\n${report.console}`;
-    console.log(`vsock e2e figures: ${JSON.stringify({ startToAgentMs: report.startToAgentMs, hostEcho: report.hostEcho, bigStdout: report.bigStdout })}`);
+    console.log(`vsock e2e figures: ${JSON.stringify({ startToAgentMs: report.startToAgentMs, pooledClaimToAgentMs: report.pooled?.claimToAgentMs, hostEcho: report.hostEcho, bigStdout: report.bigStdout })}`);
   });
 
   test('MicroVM.start, exec with exit code and both streams', () => {
@@ -79,5 +80,14 @@ describe(`vsock and the SDK end to end with a Linux guest (in ${where()})`, { sk
   test('pause/resume, then stop() leaves no process or socket behind', () => {
     assert.equal(report.afterResume, 'resumed\n', context);
     assert.deepEqual(report.stopped, { ended: true, leftover: [], processAlive: false }, context);
+  });
+
+  test('a VM from a warm pool: claimed, booted, exec, its console through PUT /serial, stopped', () => {
+    const p = report.pooled;
+    assert.ok(p, context);
+    assert.match(String(p.poolId), /^vmm-/, context);
+    assert.equal(p.echo, 'pooled\n', context);
+    assert.equal(p.consoleHasBoot, true, context);
+    assert.deepEqual([p.ended, p.processAlive, p.claimedLeft], [true, false, []], context);
   });
 });

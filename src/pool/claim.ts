@@ -6,7 +6,7 @@
  */
 import * as fs from 'node:fs';
 import { SparklerError } from '../errors';
-import { listSlots, slotPath } from './layout';
+import { listSlots, pidPath, slotPath } from './layout';
 
 export class PoolEmptyError extends SparklerError {
   constructor(dir: string) {
@@ -19,6 +19,8 @@ export interface ClaimedVmm {
   id: string;
   /** The API socket, now under claimed/. */
   socketPath: string;
+  /** The VMM's process id (the pool's child; undefined if the pool wrote no pid file). */
+  pid?: number;
 }
 
 /** Claims one idle VMM, or throws PoolEmptyError when none is idle right now. */
@@ -27,7 +29,7 @@ export function claimVmm(dir: string): ClaimedVmm {
     const target = slotPath(dir, 'claimed', id);
     try {
       fs.renameSync(slotPath(dir, 'idle', id), target);
-      return { id, socketPath: target };
+      return { id, socketPath: target, pid: readPid(dir, id) };
     } catch (err) {
       // Another client took it first: try the next one.
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
@@ -46,5 +48,14 @@ export async function claimVmmWaiting(dir: string, timeoutMs = 5000, pollMs = 5)
       if (!(err instanceof PoolEmptyError) || Date.now() >= deadline) throw err;
     }
     await new Promise((resolve) => setTimeout(resolve, pollMs));
+  }
+}
+
+function readPid(dir: string, id: string): number | undefined {
+  try {
+    const pid = Number(fs.readFileSync(pidPath(dir, id), 'utf8').trim());
+    return Number.isInteger(pid) && pid > 0 ? pid : undefined;
+  } catch {
+    return undefined;
   }
 }

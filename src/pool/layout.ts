@@ -5,6 +5,8 @@
  *   idle/<id>.sock       it answers GET /: ready to be claimed
  *   claimed/<id>.sock    a client took it (the claim is the rename out of idle/)
  * A Unix socket keeps working under its new name: the VMM listens on the inode, not the path.
+ *   pids/<id>.pid        the VMM's process id, written by the pool when it starts the VMM, so the
+ *                        client that claims it can end it (it is the pool's child, not the client's)
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -16,9 +18,13 @@ export function slotPath(dir: string, state: SlotState, id: string): string {
   return path.join(dir, state, `${id}.sock`);
 }
 
-/** Creates the three folders (0700: only the pool's user may claim). */
+export function pidPath(dir: string, id: string): string {
+  return path.join(dir, 'pids', `${id}.pid`);
+}
+
+/** Creates the folders (0700: only the pool's user may claim). */
 export function preparePoolDir(dir: string): void {
-  for (const state of STATES) fs.mkdirSync(path.join(dir, state), { recursive: true, mode: 0o700 });
+  for (const sub of [...STATES, 'pids']) fs.mkdirSync(path.join(dir, sub), { recursive: true, mode: 0o700 });
 }
 
 /** The ids in one state, oldest first by name (ids sort by creation). */

@@ -37,6 +37,8 @@ test('a pool of real VMMs: claim one, it answers the Firecracker API and boots; 
     assert.equal(info.status, 200);
     assert.equal((info.json as { id: string; state: string }).id, vmm.id);
     assert.equal((info.json as { state: string }).state, 'Not started');
+    assert.ok(vmm.pid, 'the pool wrote the pid of each VMM it started');
+    assert.ok(fs.readFileSync(`/proc/${vmm.pid}/cmdline`, 'utf8').includes(vmm.id), 'that pid is the claimed VMM');
     console.log(`# pool: claim -> GET / answered in ${claimToAnswerMs.toFixed(2)} ms`);
     await pool.waitIdle(2);
     assert.equal(pool.counts.claimed, 1);

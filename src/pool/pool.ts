@@ -9,7 +9,7 @@ import { ChildProcess, spawn as spawnProcess, SpawnOptions } from 'node:child_pr
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { SparklerError } from '../errors';
-import { listSlots, preparePoolDir, slotPath, SlotState } from './layout';
+import { listSlots, pidPath, preparePoolDir, slotPath, SlotState } from './layout';
 import { apiAnswers } from './probe';
 
 export const SPARKLER_BIN = path.resolve(__dirname, '..', '..', 'bin', 'sparkler');
@@ -92,7 +92,7 @@ export class WarmPool {
     for (const slot of this.slots.values()) {
       if (slot.state === 'claimed') continue;
       slot.child.kill('SIGTERM');
-      this.removeSocket(slot);
+      this.removeSlotFiles(slot);
     }
   }
 
@@ -124,6 +124,8 @@ export class WarmPool {
       { detached: true, stdio: ['ignore', 'ignore', 'inherit'] });
     const slot: Slot = { id, child, state: 'starting', startedAt: Date.now() };
     this.slots.set(id, slot);
+    // Before the socket can reach idle/, so every claimable VMM has its pid beside it.
+    if (child.pid !== undefined) fs.writeFileSync(pidPath(this.opts.dir, id), `${child.pid}\n`);
     this.counts.started++;
     child.on('exit', (code, signal) => {
       this.noticeClaims(); // a VMM claimed and ended between two looks was still claimed
@@ -132,7 +134,7 @@ export class WarmPool {
         this.counts.failed++;
         this.opts.log?.(`pool: ${id} ended before it was claimed (${signal ?? `exit ${code}`}); starting another`);
       }
-      this.removeSocket(slot);
+      this.removeSlotFiles(slot);
       this.reconcile();
     });
     void this.promote(slot, socket);
@@ -158,9 +160,9 @@ export class WarmPool {
     }
   }
 
-  private removeSocket(slot: Slot): void {
-    for (const state of ['starting', 'idle', 'claimed'] as const) {
-      try { fs.unlinkSync(slotPath(this.opts.dir, state, slot.id)); } catch { /* not there */ }
+  private removeSlotFiles(slot: Slot): void {
+    for (const f of [...(['starting', 'idle', 'claimed'] as const).map((s) => slotPath(this.opts.dir, s, slot.id)), pidPath(this.opts.dir, slot.id)]) {
+      try { fs.unlinkSync(f); } catch { /* not there */ }
     }
   }
 }

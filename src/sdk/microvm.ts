@@ -8,16 +8,18 @@
  * One Sparkler process per VM, driven over its API socket like any Firecracker client; the
  * commands go through the guest agent (docs/agent.md) over vsock.
  */
-import { ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { EventEmitter } from 'node:events';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import type * as wire from '../api/wire/definitions';
+import { claimVmmWaiting } from '../pool/claim';
 import { AGENT_PORT, AgentClient, dialVsock, ExecOptions, ExecResult } from './agent-client';
 import { SparklerSdkError } from './errors';
 import { FirecrackerClient } from './firecracker-client';
+import { ClaimedVmmProcess, openConsoleFifo, VmmProcess } from './vmm-process';
 
 /** Console on ttyS0, reboot through the i8042 (the VMM exits), and init keeps serving the agent. */
 export const SDK_BOOT_ARGS = 'console=ttyS0 reboot=k panic=1 pci=off i8042.noaux i8042.nomux i8042.dumbkbd sparkler.agent=1';
@@ -49,11 +51,20 @@ export interface MicroVMOptions {
   workDir?: string;
   /** Called with the process's output (serial console and log) from its start, so a failed boot's is not lost. */
   onConsole?: (chunk: Buffer) => void;
+  /**
+   * A warm pool's folder (`sparkler pool --dir D`): claim an idle VMM there instead of starting
+   * a process, which skips the process start. A pooled VMM's console reaches onConsole (through
+   * a FIFO and PUT /serial) and nothing else; its log stays with the pool.
+   */
+  pool?: string;
+  /** How long to wait for the pool to have an idle VMM (default 5 s). */
+  poolWaitMs?: number;
 }
 
-/** MicroVM.restore(): a fresh Sparkler process loading a snapshot that MicroVM.snapshot() made. */
 /** What starting a process takes, whether it boots or restores. */
-type LaunchOptions = Pick<MicroVMOptions, 'workDir' | 'onConsole' | 'timeoutMs' | 'signal'>;
+type LaunchOptions = Pick<MicroVMOptions, 'workDir' | 'onConsole' | 'timeoutMs' | 'signal' | 'pool' | 'poolWaitMs'>;
+
+/** MicroVM.restore(): a fresh Sparkler process (or one from a warm pool) loading a snapshot that MicroVM.snapshot() made. */
 
 export interface MicroVMRestoreOptions {
   snapshotPath: string;
@@ -70,6 +81,9 @@ export interface MicroVMRestoreOptions {
   onConsole?: (chunk: Buffer) => void;
   /** Where the new API and vsock sockets go (the vsock socket is the snapshot's vsock_override); default: a new temp folder. */
   workDir?: string;
+  /** Load it in a VMM claimed from this warm pool's folder (see MicroVMOptions.pool). */
+  pool?: string;
+  poolWaitMs?: number;
 }
 
 export interface MicroVMEvents {
@@ -91,18 +105,20 @@ function guestArtifact(sparkler: string, kind: 'kernel' | 'initrd'): string {
 export class MicroVM extends EventEmitter<MicroVMEvents> {
   readonly api: FirecrackerClient;
   readonly agent: AgentClient;
-  /** Time from spawning the process to the agent's first answer. */
+  /** Time from spawning (or claiming) the process to the agent's first answer. */
   startToAgentMs = 0;
+  /** The pool id of a VMM claimed from a warm pool; undefined for a process this SDK started. */
+  poolId?: string;
   private exited: Promise<void>;
+  private hasExited = false;
   private stopped = false;
+  private consoleFifo?: net.Socket;
 
-  private constructor(readonly process: ChildProcess, readonly apiSocket: string, readonly vsockPath: string, private readonly workDir: string, private readonly ownsWorkDir: boolean) {
+  private constructor(readonly process: VmmProcess, readonly apiSocket: string, readonly vsockPath: string, private readonly workDir: string, private readonly ownsWorkDir: boolean) {
     super();
     this.api = new FirecrackerClient(apiSocket);
     this.agent = new AgentClient(() => dialVsock(vsockPath, AGENT_PORT));
-    this.exited = new Promise((resolve) => process.once('exit', (code, sig) => { this.emit('exit', code, sig); resolve(); }));
-    process.stdout?.on('data', (d: Buffer) => this.emit('console', d));
-    process.stderr?.on('data', (d: Buffer) => this.emit('console', d));
+    this.exited = new Promise((resolve) => process.once('exit', (code, sig) => { this.hasExited = true; this.emit('exit', code, sig); resolve(); }));
   }
 
   static async start(opts: MicroVMOptions = {}): Promise<MicroVM> {
@@ -140,22 +156,24 @@ export class MicroVM extends EventEmitter<MicroVMEvents> {
   }
 
   /**
-   * A fresh Sparkler process in its work dir: waits for its API socket, lets `configure` boot or
-   * restore the VM, then waits for the guest agent; the process is stopped if any step fails.
+   * A Sparkler process in its work dir, fresh or claimed from a pool: waits for its API socket,
+   * lets `configure` boot or restore the VM, then waits for the guest agent; the process is
+   * stopped if any step fails.
    */
   private static async launch(sparkler: string, opts: LaunchOptions, configure: (vm: MicroVM) => Promise<void>): Promise<MicroVM> {
     const ownsWorkDir = opts.workDir === undefined;
     const workDir = opts.workDir ?? fs.mkdtempSync(path.join(os.tmpdir(), 'sparkler-vm-'));
-    const apiSocket = path.join(workDir, 'api.sock');
+    if (!ownsWorkDir) fs.mkdirSync(workDir, { recursive: true });
     const vsockPath = path.join(workDir, 'v.sock');
-    for (const f of [apiSocket, vsockPath]) fs.rmSync(f, { force: true }); // a killed predecessor's
+    fs.rmSync(vsockPath, { force: true }); // a killed predecessor's
     const t0 = performance.now();
-    const child = spawn(sparkler, ['--api-sock', apiSocket], { stdio: ['ignore', 'pipe', 'pipe'] });
-    const vm = new MicroVM(child, apiSocket, vsockPath, workDir, ownsWorkDir);
+    const vm = opts.pool !== undefined ? await MicroVM.claim(opts.pool, opts.poolWaitMs, vsockPath, workDir, ownsWorkDir)
+      : MicroVM.spawnVmm(sparkler, vsockPath, workDir, ownsWorkDir);
     if (opts.onConsole) vm.on('console', opts.onConsole);
     const deadline = Date.now() + (opts.timeoutMs ?? 60_000);
     try {
-      await until(() => canConnect(apiSocket), deadline, opts.signal, vm, 'the API socket');
+      await until(() => canConnect(vm.apiSocket), deadline, opts.signal, vm, 'the API socket');
+      if (opts.pool !== undefined && opts.onConsole) await vm.routeConsole();
       await configure(vm);
       await until(async () => { try { await vm.agent.ping(); return true; } catch { return false; } }, deadline, opts.signal, vm, 'the guest agent');
       vm.startToAgentMs = performance.now() - t0;
@@ -164,6 +182,35 @@ export class MicroVM extends EventEmitter<MicroVMEvents> {
       await vm.stop();
       throw err;
     }
+  }
+
+  private static spawnVmm(sparkler: string, vsockPath: string, workDir: string, ownsWorkDir: boolean): MicroVM {
+    const apiSocket = path.join(workDir, 'api.sock');
+    fs.rmSync(apiSocket, { force: true });
+    const child = spawn(sparkler, ['--api-sock', apiSocket], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const vm = new MicroVM(child, apiSocket, vsockPath, workDir, ownsWorkDir);
+    child.stdout.on('data', (d: Buffer) => vm.emit('console', d));
+    child.stderr.on('data', (d: Buffer) => vm.emit('console', d));
+    return vm;
+  }
+
+  /** Takes an idle VMM from the pool (a rename of its socket; docs/pool.md). */
+  private static async claim(pool: string, waitMs: number | undefined, vsockPath: string, workDir: string, ownsWorkDir: boolean): Promise<MicroVM> {
+    const claimed = await claimVmmWaiting(pool, waitMs ?? 5000);
+    if (claimed.pid === undefined) {
+      throw new SparklerSdkError('EPOOLPID', `Claimed ${claimed.id} from the pool at ${pool}, but the pool wrote no pid for it, so it could not be stopped; end it over its API socket ${claimed.socketPath}.`);
+    }
+    const vm = new MicroVM(new ClaimedVmmProcess(claimed.pid, claimed.id), claimed.socketPath, vsockPath, workDir, ownsWorkDir);
+    vm.poolId = claimed.id;
+    return vm;
+  }
+
+  /** A pooled VMM's serial console, through a FIFO in the work dir, to 'console' listeners. */
+  private async routeConsole(): Promise<void> {
+    const fifo = path.join(this.workDir, 'console.fifo');
+    fs.rmSync(fifo, { force: true });
+    this.consoleFifo = await openConsoleFifo(fifo, (chunk) => this.emit('console', chunk));
+    await this.api.putSerial({ serial_out_path: fifo });
   }
 
   /** Pauses the VM and writes a Full snapshot (it stays paused: resume() or end it). */
@@ -182,13 +229,14 @@ export class MicroVM extends EventEmitter<MicroVMEvents> {
   async stop(): Promise<void> {
     if (!this.stopped) {
       this.stopped = true;
-      if (this.process.exitCode === null && this.process.signalCode === null) {
+      if (!this.ended) {
         this.process.kill('SIGTERM');
         const killer = setTimeout(() => this.process.kill('SIGKILL'), 5000);
         await this.exited;
         clearTimeout(killer);
       }
-      for (const f of [this.apiSocket, this.vsockPath]) fs.rmSync(f, { force: true });
+      this.consoleFifo?.destroy();
+      for (const f of [this.apiSocket, this.vsockPath, path.join(this.workDir, 'console.fifo')]) fs.rmSync(f, { force: true });
       if (this.ownsWorkDir) fs.rmSync(this.workDir, { recursive: true, force: true });
     }
     await this.exited;
@@ -197,7 +245,7 @@ export class MicroVM extends EventEmitter<MicroVMEvents> {
   async [Symbol.asyncDispose](): Promise<void> { await this.stop(); }
 
   /** Whether the process has ended. */
-  get ended(): boolean { return this.process.exitCode !== null || this.process.signalCode !== null; }
+  get ended(): boolean { return this.hasExited || this.process.exitCode !== null || this.process.signalCode !== null; }
 }
 
 function canConnect(p: string): Promise<boolean> {
@@ -210,7 +258,10 @@ function canConnect(p: string): Promise<boolean> {
 async function until(cond: () => Promise<boolean>, deadline: number, signal: AbortSignal | undefined, vm: MicroVM, what: string): Promise<void> {
   for (;;) {
     signal?.throwIfAborted();
-    if (vm.ended) throw new SparklerSdkError('EVMEXITED', `The Sparkler process ended (exit code ${vm.process.exitCode}) while waiting for ${what}.`);
+    if (vm.ended) {
+      const how = vm.process.signalCode ? `signal ${vm.process.signalCode}` : vm.process.exitCode !== null ? `exit code ${vm.process.exitCode}` : 'a pooled VMM: its status is with the pool';
+      throw new SparklerSdkError('EVMEXITED', `The Sparkler process ended (${how}) while waiting for ${what}.`);
+    }
     if (await cond()) return;
     if (Date.now() > deadline) throw new SparklerSdkError('ETIMEDOUT', `Gave up waiting for ${what}.`);
     await new Promise((r) => setTimeout(r, 20));
