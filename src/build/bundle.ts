@@ -172,6 +172,8 @@ export function writeBundle(distDir: string, outDir = distDir): BundleInfo {
 
 if (require.main === module) {
   const distDir = path.resolve(__dirname, '..');
+  const filters = (require('../seccomp/compiled-filter') as typeof import('../seccomp/compiled-filter')).writeCompiledFilters(path.join(distDir, 'seccomp'));
+  process.stdout.write(`seccomp: ${filters.map((f) => path.relative(process.cwd(), f)).join(', ')}\n`);
   const b = writeBundle(distDir);
   process.stdout.write(`bundle: ${b.modules} modules, ${(b.bytes / 1024).toFixed(0)} KiB -> ${path.relative(process.cwd(), b.file)}\n`);
   const launcher = require('./launcher').writeLauncher(path.resolve(distDir, '..')) as string;

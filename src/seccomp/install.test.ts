@@ -28,8 +28,9 @@ test('the default filter is on every thread (TSYNC), and a call outside the allo
     const { isolationCalls } = require(${JSON.stringify(path.join(DIST, 'native.js'))});
     const { installFilter } = require(${JSON.stringify(path.join(DIST, 'seccomp', 'install.js'))});
     const { defaultFilter, allowlistFor, nodeMajor } = require(${JSON.stringify(path.join(DIST, 'seccomp', 'allowlist.js'))});
+    const { compileFilter, encodeProgram } = require(${JSON.stringify(path.join(DIST, 'seccomp', 'bpf.js'))});
     const fs = require('node:fs');
-    installFilter(isolationCalls(), defaultFilter(allowlistFor(nodeMajor())), 2);
+    installFilter(isolationCalls(), encodeProgram(compileFilter(defaultFilter(allowlistFor(nodeMajor())))), 2);
     const levels = fs.readdirSync('/proc/self/task').map((t) => /Seccomp:\\s*(\\d)/.exec(fs.readFileSync('/proc/self/task/' + t + '/status', 'utf8'))[1]);
     process.stdout.write(JSON.stringify(levels) + '\\n');
     isolationCalls().rawSyscall(${X86_64_SYSCALLS.ptrace});

@@ -5,7 +5,7 @@
  * A trapped call raises SIGSYS, which the native handler turns into a log line and exit 148.
  */
 import { IsolationShim } from '../native';
-import { FilterSpec, SeccompError, compileFilter, encodeProgram } from './bpf';
+import { SeccompError } from './bpf';
 
 const PR_SET_NO_NEW_PRIVS = 38;
 const SECCOMP_FILTER_FLAG_TSYNC = 1;
@@ -13,8 +13,8 @@ const SECCOMP_FILTER_FLAG_TSYNC = 1;
 export const EXIT_BAD_SYSCALL = 148;
 export const EXIT_UNEXPECTED = 2;
 
-export function installFilter(sys: Pick<IsolationShim, 'prctl' | 'seccompSetFilter' | 'installSigsysHandler'>, spec: FilterSpec, logFd: number): number {
-  const program = encodeProgram(compileFilter(spec));
+/** Loads `program` (struct sock_filter bytes: bpf.ts encodeProgram); the number of instructions. */
+export function installFilter(sys: Pick<IsolationShim, 'prctl' | 'seccompSetFilter' | 'installSigsysHandler'>, program: Uint8Array, logFd: number): number {
   const h = sys.installSigsysHandler(logFd, EXIT_BAD_SYSCALL, EXIT_UNEXPECTED);
   if (h < 0) throw new SeccompError(`Could not install the SIGSYS handler (errno ${-h}).`);
   const p = sys.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);

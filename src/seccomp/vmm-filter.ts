@@ -1,10 +1,13 @@
 /** The VMM's choice of filter (--no-seccomp, --seccomp-filter FILE, or the default) applied. */
 import * as fs from 'node:fs';
 import { isolationCalls } from '../native';
-import { FilterSpec, SeccompError } from './bpf';
-import { allowlistFor, defaultFilter, nodeMajor } from './allowlist';
-import { parseFilterFile } from './filter-json';
+import { compileFilter, encodeProgram, FilterSpec, SeccompError } from './bpf';
+import { readCompiledFilter } from './compiled-filter';
 import { installFilter } from './install';
+
+// Loaded only when the build's compiled filter cannot serve (a custom file, a stale build).
+const allowlist = () => require('./allowlist') as typeof import('./allowlist');
+const filterJson = () => require('./filter-json') as typeof import('./filter-json');
 
 export type SeccompChoice = { mode: 'default' } | { mode: 'off' } | { mode: 'file'; path: string };
 
@@ -13,7 +16,10 @@ const MAX_FILTER_FILE = 100_000;
 
 export function filterFor(choice: SeccompChoice): FilterSpec | undefined {
   if (choice.mode === 'off') return undefined;
-  if (choice.mode === 'default') return defaultFilter(allowlistFor(nodeMajor()));
+  if (choice.mode === 'default') {
+    const { allowlistFor, defaultFilter, nodeMajor } = allowlist();
+    return defaultFilter(allowlistFor(nodeMajor()));
+  }
   let text: string;
   try {
     const size = fs.statSync(choice.path).size;
@@ -23,12 +29,12 @@ export function filterFor(choice: SeccompChoice): FilterSpec | undefined {
     if (err instanceof SeccompError) throw err;
     throw new SeccompError(`Could not read the seccomp filter file ${choice.path}: ${(err as Error).message}`);
   }
-  return parseFilterFile(text);
+  return filterJson().parseFilterFile(text);
 }
 
 /** Installs the chosen filter on every thread; the number of BPF instructions, or 0 when off. */
 export function applySeccomp(choice: SeccompChoice, logFd: number): number {
-  const spec = filterFor(choice);
-  if (!spec) return 0;
-  return installFilter(isolationCalls(), spec, logFd);
+  if (choice.mode === 'off') return 0;
+  const compiled = choice.mode === 'default' ? readCompiledFilter(Number(process.versions.node.split('.')[0])) : undefined;
+  return installFilter(isolationCalls(), compiled ?? encodeProgram(compileFilter(filterFor(choice)!)), logFd);
 }
