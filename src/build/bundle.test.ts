@@ -56,7 +56,7 @@ test('the bundle holds the reachable modules, keeps their file names, and maps l
   assert.equal(one, two, 'one namespace object per imported module, shared by the importers');
   assert.equal(one.join, path.join);
   assert.equal(one.default, require('node:path'));
-  assert.ok(Object.getOwnPropertyDescriptor(one, 'join')?.get, 'a getter, as tsc makes it');
+  assert.equal(Object.getPrototypeOf(one), require('node:path'), 'the module behind it: a read sees its current value, as through tsc\'s getters');
   assert.deepEqual(r.text, { s: '\u00b5s \u2192 \u{1f680}', t: '\u00e91', re: true, esc: '\\\u00e9' }, 'escaped non-ASCII means the same');
   const m = /\(?([^()\s]+):(\d+):\d+\)?$/.exec(String(r.frame).trim());
   assert.ok(m, String(r.frame));
