@@ -29,6 +29,8 @@ export interface ApiServerOptions {
   controller: ActionHandler;
   logger?: Logger;
   metrics?: Metrics;
+  /** Called as each request arrives (the CLI keeps its idle work out of a talking client's way). */
+  onActivity?: () => void;
 }
 
 const SERVER_HEADER = 'Sparkler API';
@@ -107,6 +109,7 @@ export class ApiServer {
 
   private onRequest(req: http.IncomingMessage, res: http.ServerResponse): void {
     const started = nowMs();
+    this.opts.onActivity?.();
     const max = this.opts.maxPayload;
     // Firecracker answers 400 (not 413) and drops what the client sent after it; we close the connection.
     const tooLarge = (size: number) => {
