@@ -162,6 +162,17 @@ async function sparklerProcess(plan: BootPlan, dir: string, b: OneBoot, vmm: Boo
   return boot;
 }
 
+/** PUT /boot-source and /machine-config for one boot of the plan. */
+async function putBootConfig(plan: BootPlan, sock: string, b: OneBoot): Promise<void> {
+  for (const [route, body] of [
+    ['/boot-source', { kernel_image_path: b.kernel, initrd_path: plan.initrd, boot_args: cmdlineFor(b.console) }],
+    ['/machine-config', { vcpu_count: b.vcpus, mem_size_mib: plan.memMiB }],
+  ] as const) {
+    const r = await httpUnix(sock, 'PUT', route, body);
+    if (r.status !== 204) throw new Error(`PUT ${route} answered ${r.status}: ${r.body}`);
+  }
+}
+
 async function sparklerApi(plan: BootPlan, dir: string, b: OneBoot): Promise<SparklerBoot> {
   const sock = path.join(dir, 'api.sock');
   const p = spawnTimed(plan.sparklerBin, ['--api-sock', sock, '--boot-timer', '--level', 'Debug'], { env: vmmEnv() });
@@ -172,13 +183,7 @@ async function sparklerApi(plan: BootPlan, dir: string, b: OneBoot): Promise<Spa
     const init = firstLine(p, p.child.stdout, SPARKLER_INIT_LINE);
     init.catch(() => undefined);
     await waitForSocket(sock, p, plan.timeoutMs);
-    for (const [route, body] of [
-      ['/boot-source', { kernel_image_path: b.kernel, initrd_path: plan.initrd, boot_args: cmdlineFor(b.console) }],
-      ['/machine-config', { vcpu_count: b.vcpus, mem_size_mib: plan.memMiB }],
-    ] as const) {
-      const r = await httpUnix(sock, 'PUT', route, body);
-      if (r.status !== 204) throw new Error(`PUT ${route} answered ${r.status}: ${r.body}`);
-    }
+    await putBootConfig(plan, sock, b);
     const sent = now();
     httpUnix(sock, 'PUT', '/actions', { action_type: 'InstanceStart' }).catch(() => undefined);
     const { at, match } = await withTimeout(init, plan.timeoutMs, 'Sparkler boot after InstanceStart');
@@ -210,13 +215,7 @@ async function sparklerPooled(plan: BootPlan, dir: string, b: OneBoot): Promise<
     const claimed = path.join(dir, 'claimed.sock');
     const claimedAt = now();
     fs.renameSync(idle, claimed);
-    for (const [route, body] of [
-      ['/boot-source', { kernel_image_path: b.kernel, initrd_path: plan.initrd, boot_args: cmdlineFor(b.console) }],
-      ['/machine-config', { vcpu_count: b.vcpus, mem_size_mib: plan.memMiB }],
-    ] as const) {
-      const r = await httpUnix(claimed, 'PUT', route, body);
-      if (r.status !== 204) throw new Error(`PUT ${route} answered ${r.status}: ${r.body}`);
-    }
+    await putBootConfig(plan, claimed, b);
     httpUnix(claimed, 'PUT', '/actions', { action_type: 'InstanceStart' }).catch(() => undefined);
     const { at } = await withTimeout(init, plan.timeoutMs, 'pooled Sparkler boot after its claim');
     return { ms: at - claimedAt };

@@ -5,6 +5,7 @@
  * takes part: a client needs only the folder.
  */
 import * as fs from 'node:fs';
+import * as path from 'node:path';
 import { SparklerError } from '../errors';
 import { listSlots, pidPath, slotPath } from './layout';
 
@@ -21,6 +22,8 @@ export interface ClaimedVmm {
   socketPath: string;
   /** The VMM's process id (the pool's child; undefined if the pool wrote no pid file). */
   pid?: number;
+  /** A pre-jailed VMM's chroot (its files go there, named by their path inside it); undefined when not jailed. */
+  jailRoot?: string;
 }
 
 /** Claims one idle VMM, or throws PoolEmptyError when none is idle right now. */
@@ -29,7 +32,7 @@ export function claimVmm(dir: string): ClaimedVmm {
     const target = slotPath(dir, 'claimed', id);
     try {
       fs.renameSync(slotPath(dir, 'idle', id), target);
-      return { id, socketPath: target, pid: readPid(dir, id) };
+      return { id, socketPath: target, pid: readPid(dir, id), jailRoot: jailRootOf(target) };
     } catch (err) {
       // Another client took it first: try the next one.
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
@@ -48,6 +51,15 @@ export async function claimVmmWaiting(dir: string, timeoutMs = 5000, pollMs = 5)
       if (!(err instanceof PoolEmptyError) || Date.now() >= deadline) throw err;
     }
     await new Promise((resolve) => setTimeout(resolve, pollMs));
+  }
+}
+
+/** A jailed slot is a symlink to `<chroot>/api.sock`. */
+function jailRootOf(slot: string): string | undefined {
+  try {
+    return path.dirname(fs.readlinkSync(slot));
+  } catch {
+    return undefined; // a socket, not a link: not jailed
   }
 }
 

@@ -12,7 +12,30 @@ import { SparklerError } from '../errors';
 import { listSlots, pidPath, preparePoolDir, slotPath, SlotState } from './layout';
 import { apiAnswers } from './probe';
 
+/** `<base>/<exec file name>/<id>/root`, as the jailer lays it out (src/jailer/layout.ts). */
+function jailRoot(base: string, execFile: string, id: string): string {
+  return path.join(base, path.basename(fs.realpathSync(execFile)), id, 'root');
+}
+
 export const SPARKLER_BIN = path.resolve(__dirname, '..', '..', 'bin', 'sparkler');
+export const SPARKLER_JAILER_BIN = path.resolve(__dirname, '..', '..', 'bin', 'sparkler-jailer');
+
+/**
+ * Pre-jailed VMMs: each is started by the jailer (Firecracker's flags), so a claim hands out a
+ * VMM already in its chroot, namespaces, cgroup and uid. Its API socket is `api.sock` in the
+ * chroot; the pool's slot is a symlink to it, which the claim renames like any slot (connect(2)
+ * follows it, and a symlink can be renamed wherever the chroot lives).
+ */
+export interface PoolJail {
+  uid: number;
+  gid: number;
+  /** --chroot-base-dir (default /srv/jailer). */
+  chrootBaseDir?: string;
+  /** More jailer flags (--cgroup, --netns, --resource-limit, --new-pid-ns is refused: the pid would not be the VMM's). */
+  jailerArgs?: readonly string[];
+  /** The jailer executable; bin/sparkler-jailer by default. */
+  jailer?: string;
+}
 
 export interface PoolOptions {
   dir: string;
@@ -23,6 +46,8 @@ export interface PoolOptions {
   bin?: string;
   /** How long a VMM may take to answer its API before it is killed and replaced. */
   startTimeoutMs?: number;
+  /** Start each VMM in a jail (the pool runs as root then). */
+  jail?: PoolJail;
   /** Injected by tests. */
   spawn?: (command: string, args: readonly string[], options: SpawnOptions) => ChildProcess;
   probe?: (socketPath: string) => Promise<boolean>;
@@ -54,6 +79,9 @@ export class WarmPool {
 
   constructor(private readonly opts: PoolOptions) {
     if (!Number.isInteger(opts.size) || opts.size < 1) throw new PoolError(`The pool size must be a whole number of at least 1, not ${opts.size}.`);
+    if (opts.jail?.jailerArgs?.some((a) => a === '--new-pid-ns' || a === '--daemonize')) {
+      throw new PoolError('A pooled VMM must be the jailer\'s own process (its pid is how a client ends it): --new-pid-ns and --daemonize are not allowed.');
+    }
   }
 
   /** Creates the folder, starts `size` VMMs and keeps the count; resolves once all answer. */
@@ -120,8 +148,8 @@ export class WarmPool {
     const id = `vmm-${process.pid}-${Date.now().toString(36)}-${(this.sequence++).toString(36)}`;
     const socket = slotPath(this.opts.dir, 'starting', id);
     const spawn = this.opts.spawn ?? spawnProcess;
-    const child = spawn(this.opts.bin ?? SPARKLER_BIN, ['--api-sock', socket, '--id', id, ...(this.opts.vmmArgs ?? [])],
-      { detached: true, stdio: ['ignore', 'ignore', 'inherit'] });
+    const [command, args] = this.command(id, socket);
+    const child = spawn(command, args, { detached: true, stdio: ['ignore', 'ignore', 'inherit'] });
     const slot: Slot = { id, child, state: 'starting', startedAt: Date.now() };
     this.slots.set(id, slot);
     // Before the socket can reach idle/, so every claimable VMM has its pid beside it.
@@ -138,6 +166,20 @@ export class WarmPool {
       this.reconcile();
     });
     void this.promote(slot, socket);
+  }
+
+  /** How a slot's VMM is started: bin/sparkler itself, or the jailer execing it in its chroot (the slot a symlink to its socket). */
+  private command(id: string, socket: string): [string, string[]] {
+    const bin = this.opts.bin ?? SPARKLER_BIN;
+    const vmmArgs = this.opts.vmmArgs ?? [];
+    const jail = this.opts.jail;
+    if (!jail) return [bin, ['--api-sock', socket, '--id', id, ...vmmArgs]];
+    const base = jail.chrootBaseDir ?? '/srv/jailer';
+    fs.symlinkSync(path.join(jailRoot(base, bin, id), 'api.sock'), socket);
+    return [jail.jailer ?? SPARKLER_JAILER_BIN, [
+      '--id', id, '--exec-file', bin, '--uid', `${jail.uid}`, '--gid', `${jail.gid}`, '--chroot-base-dir', base,
+      ...(jail.jailerArgs ?? []), '--', '--api-sock', 'api.sock', ...vmmArgs,
+    ]];
   }
 
   /** Polls the new VMM's API; once it answers, publishes it in idle/ (a rename, so never half-ready). */
@@ -163,6 +205,11 @@ export class WarmPool {
   private removeSlotFiles(slot: Slot): void {
     for (const f of [...(['starting', 'idle', 'claimed'] as const).map((s) => slotPath(this.opts.dir, s, slot.id)), pidPath(this.opts.dir, slot.id)]) {
       try { fs.unlinkSync(f); } catch { /* not there */ }
+    }
+    // A jail whose VMM was never claimed is the pool's to remove; a claimed one is its client's.
+    if (this.opts.jail && slot.state !== 'claimed') {
+      const root = jailRoot(this.opts.jail.chrootBaseDir ?? '/srv/jailer', this.opts.bin ?? SPARKLER_BIN, slot.id);
+      fs.rmSync(path.dirname(root), { recursive: true, force: true });
     }
   }
 }

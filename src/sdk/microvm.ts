@@ -19,6 +19,7 @@ import { claimVmmWaiting } from '../pool/claim';
 import { AGENT_PORT, AgentClient, dialVsock, ExecOptions, ExecResult } from './agent-client';
 import { SparklerSdkError } from './errors';
 import { FirecrackerClient } from './firecracker-client';
+import { JailedFiles } from './jail-files';
 import { ClaimedVmmProcess, openConsoleFifo, VmmProcess } from './vmm-process';
 
 /** Console on ttyS0, reboot through the i8042 (the VMM exits), and init keeps serving the agent. */
@@ -113,6 +114,8 @@ export class MicroVM extends EventEmitter<MicroVMEvents> {
   private hasExited = false;
   private stopped = false;
   private consoleFifo?: net.Socket;
+  /** A pre-jailed VMM's chroot (claimed from a jailed pool): its files and sockets live there. */
+  private jail?: JailedFiles;
 
   private constructor(readonly process: VmmProcess, readonly apiSocket: string, readonly vsockPath: string, private readonly workDir: string, private readonly ownsWorkDir: boolean) {
     super();
@@ -127,13 +130,13 @@ export class MicroVM extends EventEmitter<MicroVMEvents> {
     const kernel = opts.kernel ?? guestArtifact(sparkler, 'kernel');
     const initrd = opts.initrd ?? (opts.rootfs === undefined ? guestArtifact(sparkler, 'initrd') : undefined);
     return MicroVM.launch(sparkler, opts, async (vm) => {
-      await vm.api.putBootSource({ kernel_image_path: kernel, boot_args: opts.bootArgs ?? SDK_BOOT_ARGS, ...(initrd ? { initrd_path: initrd } : {}) });
+      await vm.api.putBootSource({ kernel_image_path: vm.forVmm(kernel), boot_args: opts.bootArgs ?? SDK_BOOT_ARGS, ...(initrd ? { initrd_path: vm.forVmm(initrd) } : {}) });
       await vm.api.putMachineConfig({ vcpu_count: opts.vcpus ?? 1, mem_size_mib: opts.memMiB ?? 256 });
-      if (opts.rootfs !== undefined) await vm.api.putDrive({ drive_id: 'rootfs', path_on_host: opts.rootfs, is_root_device: true, is_read_only: false });
-      for (const d of opts.drives ?? []) await vm.api.putDrive(d);
+      if (opts.rootfs !== undefined) await vm.api.putDrive({ drive_id: 'rootfs', path_on_host: vm.forVmm(opts.rootfs, true), is_root_device: true, is_read_only: false });
+      for (const d of opts.drives ?? []) await vm.api.putDrive(d.path_on_host ? { ...d, path_on_host: vm.forVmm(d.path_on_host, !d.is_read_only) } : d);
       for (const n of opts.networkInterfaces ?? []) await vm.api.putNetworkInterface(n);
-      if (opts.metricsPath !== undefined) await vm.api.putMetrics({ metrics_path: opts.metricsPath });
-      await vm.api.putVsock({ guest_cid: opts.guestCid ?? 3, uds_path: vm.vsockPath });
+      if (opts.metricsPath !== undefined) await vm.api.putMetrics({ metrics_path: vm.metricsForVmm(opts.metricsPath) });
+      await vm.api.putVsock({ guest_cid: opts.guestCid ?? 3, uds_path: vm.vsockForVmm });
       await vm.api.startInstance();
     });
   }
@@ -146,10 +149,10 @@ export class MicroVM extends EventEmitter<MicroVMEvents> {
   static async restore(opts: MicroVMRestoreOptions): Promise<MicroVM> {
     opts.signal?.throwIfAborted();
     return MicroVM.launch(opts.sparklerPath ?? defaultSparkler(), opts, async (vm) => {
-      if (opts.metricsPath !== undefined) await vm.api.putMetrics({ metrics_path: opts.metricsPath });
+      if (opts.metricsPath !== undefined) await vm.api.putMetrics({ metrics_path: vm.metricsForVmm(opts.metricsPath) });
       await vm.api.loadSnapshot({
-        snapshot_path: opts.snapshotPath, mem_backend: { backend_type: 'File', backend_path: opts.memFilePath },
-        resume_vm: true, vsock_override: { uds_path: vm.vsockPath },
+        snapshot_path: vm.forVmm(opts.snapshotPath), mem_backend: { backend_type: 'File', backend_path: vm.forVmm(opts.memFilePath) },
+        resume_vm: true, vsock_override: { uds_path: vm.vsockForVmm },
         ...(opts.networkOverrides ? { network_overrides: opts.networkOverrides } : {}),
       });
     });
@@ -200,17 +203,35 @@ export class MicroVM extends EventEmitter<MicroVMEvents> {
     if (claimed.pid === undefined) {
       throw new SparklerSdkError('EPOOLPID', `Claimed ${claimed.id} from the pool at ${pool}, but the pool wrote no pid for it, so it could not be stopped; end it over its API socket ${claimed.socketPath}.`);
     }
-    const vm = new MicroVM(new ClaimedVmmProcess(claimed.pid, claimed.id), claimed.socketPath, vsockPath, workDir, ownsWorkDir);
+    const jail = claimed.jailRoot !== undefined ? new JailedFiles(claimed.jailRoot) : undefined;
+    const vm = new MicroVM(new ClaimedVmmProcess(claimed.pid, claimed.id), claimed.socketPath, jail ? jail.onHost('v.sock') : vsockPath, workDir, ownsWorkDir);
     vm.poolId = claimed.id;
+    vm.jail = jail;
     return vm;
   }
 
-  /** A pooled VMM's serial console, through a FIFO in the work dir, to 'console' listeners. */
+  /** A file's path as the VMM names it: itself, or for a jailed VMM, its place in the chroot. */
+  private forVmm(hostFile: string, writable = false): string {
+    return this.jail ? this.jail.place(hostFile, writable) : hostFile;
+  }
+
+  /** The vsock socket as the VMM names it (a jailed VMM's is in its chroot). */
+  private get vsockForVmm(): string {
+    return this.jail ? '/v.sock' : this.vsockPath;
+  }
+
+  private metricsForVmm(metricsPath: string): string {
+    if (this.jail) throw new SparklerSdkError('EJAILED', `metricsPath (${metricsPath}) cannot be used with a jailed VMM, which writes only inside its chroot (${this.jail.root}); set it with api.putMetrics and a path there.`);
+    return metricsPath;
+  }
+
+  /** A pooled VMM's serial console, through a FIFO (in the work dir, or the jail), to 'console' listeners. */
   private async routeConsole(): Promise<void> {
-    const fifo = path.join(this.workDir, 'console.fifo');
+    const fifo = this.jail ? this.jail.onHost('console.fifo') : path.join(this.workDir, 'console.fifo');
     fs.rmSync(fifo, { force: true });
     this.consoleFifo = await openConsoleFifo(fifo, (chunk) => this.emit('console', chunk));
-    await this.api.putSerial({ serial_out_path: fifo });
+    if (this.jail) fs.chownSync(fifo, this.jail.uid, this.jail.gid); // the VMM opens it as the jail's uid
+    await this.api.putSerial({ serial_out_path: this.jail ? '/console.fifo' : fifo });
   }
 
   /** Pauses the VM and writes a Full snapshot (it stays paused: resume() or end it). */
@@ -237,6 +258,7 @@ export class MicroVM extends EventEmitter<MicroVMEvents> {
       }
       this.consoleFifo?.destroy();
       for (const f of [this.apiSocket, this.vsockPath, path.join(this.workDir, 'console.fifo')]) fs.rmSync(f, { force: true });
+      this.jail?.remove(); // a claimed jail is ours to remove
       if (this.ownsWorkDir) fs.rmSync(this.workDir, { recursive: true, force: true });
     }
     await this.exited;

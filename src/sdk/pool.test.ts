@@ -65,3 +65,29 @@ test('a pooled VMM boots: its console reaches onConsole through PUT /serial, and
     pool.stop();
   }
 });
+
+test('from a pool of pre-jailed VMMs: the kernel is put in the chroot, the console FIFO is the jail uid\'s, and stop() removes the jail', {
+  timeout: 90_000, skip: process.getuid?.() === 0 ? kvmUnavailableReason() : 'a jailed pool needs root',
+}, async () => {
+  const dir = tempDir('sparkler-sdk-jailpool-');
+  const base = tempDir('sparkler-sdk-jailpool-base-');
+  fs.chmodSync(base, 0o755);
+  const pool = new WarmPool({ dir, size: 1, jail: { uid: 1234, gid: 1235, chrootBaseDir: base }, startTimeoutMs: 30_000 });
+  try {
+    await pool.start();
+    const [id] = listSlots(dir, 'idle');
+    const files = tempDir('sparkler-sdk-jailpool-files-');
+    const kernel = path.join(files, 'tiny.elf');
+    fs.writeFileSync(kernel, tinyKernel(), { mode: 0o644 });
+    const initrd = path.join(files, 'initrd');
+    fs.writeFileSync(initrd, 'x', { mode: 0o600 }); // not world-readable: copied and handed to the jail's uid
+    let console = '';
+    await assert.rejects(MicroVM.start({ pool: dir, kernel, initrd, timeoutMs: 20_000, onConsole: (c) => { console += c.toString(); } }),
+      (e: unknown) => e instanceof SparklerSdkError && e.code === 'EVMEXITED');
+    assert.match(console, /OK/, 'the guest\'s console came through the FIFO in the chroot');
+    assert.equal(fs.existsSync(path.join(base, 'sparkler', id!)), false, 'stop() removed the claimed jail');
+    assert.equal(fs.statSync(initrd).uid, 0, 'the caller\'s file kept its owner');
+  } finally {
+    pool.stop();
+  }
+});

@@ -7,9 +7,8 @@
  * RX: the TAP fd is watched for readable; each frame is read into a host buffer, admitted by the
  * RX rate limiter, then copied into the guest's buffers. A frame that has no guest buffer yet,
  * or is held by the limiter, stays in the host buffer and the TAP watch is paused (no busy
- * polling) until the guest adds buffers or the limiter's timer fires. TX: chains are checked
- * (vnet header present, size bounded), admitted by the TX limiter, offered to MMDS (frames for
- * the metadata address are answered inside the VMM), and written to the TAP from guest memory.
+ * polling) until the guest adds buffers or the limiter's timer fires. TX: chains admitted by the
+ * TX limiter go to tx.ts (checked, offered to MMDS, written to the TAP from guest memory).
  * Hostile chains are dropped and counted; nothing a guest writes can throw out of here.
  */
 import type { RateLimiterConfig } from '../../../config/rate-limiter';
@@ -28,10 +27,12 @@ import { admitRequest, LimitedDrain } from '../limited-drain';
 import type { Queue } from '../queue';
 import {
   CONFIG_MAC, CONFIG_MAX_VQ_PAIRS, CONFIG_MTU, CONFIG_STATUS, STATUS_LINK_UP, CONFIG_SIZE, ETH_HEADER, MAX_BUFFER_SIZE, NET_QUEUE_SIZE, NetFeature,
-  RX_QUEUE, TUN_F_CSUM, TUN_F_TSO4, TUN_F_TSO6, TUN_F_UFO, TX_QUEUE, VNET_HDR_F_NEEDS_CSUM, VNET_HDR_NUM_BUFFERS, VNET_HDR_SIZE,
+  RX_QUEUE, TUN_F_CSUM, TUN_F_TSO4, TUN_F_TSO6, TUN_F_UFO, TX_QUEUE, VNET_HDR_SIZE,
 } from './constants';
 import { NetMetrics } from './metrics';
 import type { NetBackend } from './tap';
+import { RxChains } from './rx-chains';
+import { NetTx } from './tx';
 
 const EAGAIN = 11;
 /** Frames moved per TAP event before the loop gets a turn (the watch is level-triggered). */
@@ -128,13 +129,11 @@ export class VirtioNet implements VirtioDevice {
   private readonly rxFrame = Buffer.alloc(MAX_BUFFER_SIZE);
   private rxLength = 0;
   private rxAdmitted = false;
-  private rxReserved: DescriptorChain[] = [];
+  private readonly rxChains: RxChains;
   private rxTimer: TimerHandle | undefined;
   private mmdsTimer: TimerHandle | undefined;
 
-  private readonly txFrame = Buffer.alloc(MAX_BUFFER_SIZE);
-  /** The source MAC of the frame being sent, for the spoofing count (no allocation per frame). */
-  private readonly txSource = Buffer.alloc(6);
+  private readonly tx: NetTx;
   private readonly txRequests: LimitedDrain<DescriptorChain>;
 
   constructor(opts: VirtioNetOptions) {
@@ -166,10 +165,15 @@ export class VirtioNet implements VirtioDevice {
     const clockOpts = { clock: opts.clock, timers: opts.timers };
     this.rxLimiter = new RateLimiter(opts.rxRateLimiter, { ...clockOpts, onUnblocked: () => this.guarded('RX after the rate limiter', () => { this.metrics.rxEventRateLimiter++; this.processRx(); }) });
     this.txLimiter = new RateLimiter(opts.txRateLimiter, { ...clockOpts, onUnblocked: () => this.guarded('TX after the rate limiter', () => { this.metrics.txRateLimiterEvents++; this.processTx(); }) });
+    this.rxChains = new RxChains(this.ifaceId, this.metrics, this.log);
+    this.tx = new NetTx({
+      ifaceId: this.ifaceId, backend: this.backend, mmds: this.mmds, metrics: this.metrics, log: this.log, host: this.host,
+      mac: () => this.mac, mmdsTookFrame: () => this.armMmdsTimer(),
+    });
     this.txRequests = new LimitedDrain(this.txLimiter, {
-      next: () => this.nextTxChain(),
+      next: () => this.tx.nextChain(this.active!.tx),
       bytes: (chain) => chain.readableBytes - VNET_HDR_SIZE,
-      run: (chain) => this.transmit(chain),
+      run: (chain) => this.tx.transmit(this.active!.memory, this.active!.tx, chain),
       throttled: () => { this.metrics.txRateLimiterThrottled++; },
     });
   }
@@ -209,7 +213,7 @@ export class VirtioNet implements VirtioDevice {
     const a = this.active;
     this.active = undefined;
     a?.watch.close();
-    this.rxReserved = [];
+    this.rxChains.reserved = [];
     this.rxLength = 0;
     this.rxAdmitted = false;
     this.txRequests.clear();
@@ -250,7 +254,7 @@ export class VirtioNet implements VirtioDevice {
    */
   heldChains(): number[] {
     const held = [0, 0];
-    held[RX_QUEUE] = this.rxReserved.length;
+    held[RX_QUEUE] = this.rxChains.reserved.length;
     held[TX_QUEUE] = this.txRequests.holding ? 1 : 0;
     return held;
   }
@@ -323,7 +327,7 @@ export class VirtioNet implements VirtioDevice {
         }
         this.rxAdmitted = true;
       }
-      const outcome = this.deliver(a);
+      const outcome = this.rxChains.deliver(this.rxFrame, this.rxLength, a.rx, a.memory, a.mergeable);
       if (outcome === 'no-buffers') {
         this.metrics.noRxAvailBuffer++;
         this.setTapReadable(false);
@@ -373,45 +377,6 @@ export class VirtioNet implements VirtioDevice {
     }
   }
 
-  /**
-   * Copies rxFrame into the guest's buffers: one chain, or with mergeable buffers as many as
-   * it takes (num_buffers in the header says how many). 'no-buffers' keeps the frame (and any
-   * chains already popped) for when the guest adds more; a frame that can never fit is dropped.
-   */
-  private deliver(a: Active): 'delivered' | 'dropped' | 'no-buffers' {
-    const length = this.rxLength;
-    let room = this.rxReserved.reduce((s, c) => s + c.writableBytes, 0);
-    while (room < length && (a.mergeable || this.rxReserved.length === 0) && this.rxReserved.length < a.rx.size) {
-      const chain = a.rx.pop();
-      if (chain === undefined) return 'no-buffers';
-      if (chain.writableBytes < VNET_HDR_SIZE) {
-        this.log.warn(`virtio-net ${this.ifaceId}: returning the RX chain at descriptor ${chain.head} unused: it has ${chain.writableBytes} writable bytes, less than a virtio-net header.`);
-        a.rx.addUsed(chain.head, 0);
-        continue;
-      }
-      this.rxReserved.push(chain);
-      room += chain.writableBytes;
-    }
-    if (room < length) {
-      this.metrics.rxFails++;
-      this.log.warn(`virtio-net ${this.ifaceId}: dropping a ${length}-byte frame: the guest's receive buffers hold only ${room} bytes${a.mergeable ? '' : ' (no mergeable buffers)'}.`);
-      return 'dropped';
-    }
-    let count = 0;
-    for (let left = length; left > 0; count++) left -= this.rxReserved[count].writableBytes;
-    this.rxFrame.writeUInt16LE(count, VNET_HDR_NUM_BUFFERS);
-    let offset = 0;
-    for (const chain of this.rxReserved.splice(0, count)) {
-      const n = chain.write(a.memory, 0, this.rxFrame, offset, length);
-      a.rx.addUsed(chain.head, n);
-      offset += n;
-    }
-    this.metrics.rxCount++;
-    this.metrics.rxPackets++;
-    this.metrics.rxBytes += length - VNET_HDR_SIZE;
-    return 'delivered';
-  }
-
   private setTapReadable(on: boolean): void {
     const a = this.active;
     if (a === undefined || on === this.tapReadable) return;
@@ -429,69 +394,6 @@ export class VirtioNet implements VirtioDevice {
     if (this.txRequests.blocked) this.metrics.txRemainingReqs++;
     a.interrupt.signalUsed(a.tx);
     if (this.mmds !== undefined && !mmdsBefore && this.mmds.hasPending()) this.processRx();
-  }
-
-  /** The next chain that holds a frame; malformed ones are returned to the driver on the way. */
-  private nextTxChain(): DescriptorChain | undefined {
-    const a = this.active!;
-    for (;;) {
-      const chain = a.tx.pop();
-      if (chain === undefined) return undefined;
-      const why = chain.readableBytes < VNET_HDR_SIZE + ETH_HEADER ? `its ${chain.readableBytes} readable bytes are less than a virtio-net and an Ethernet header`
-        : chain.readableBytes > MAX_BUFFER_SIZE ? `its ${chain.readableBytes} readable bytes are more than the largest frame (${MAX_BUFFER_SIZE})`
-          : undefined;
-      if (why === undefined) return chain;
-      this.metrics.txMalformedFrames++;
-      this.log.warn(`virtio-net ${this.ifaceId}: dropping the TX chain at descriptor ${chain.head}: ${why}.`);
-      a.tx.addUsed(chain.head, 0);
-    }
-  }
-
-  private transmit(chain: DescriptorChain): void {
-    const a = this.active!;
-    const length = chain.readableBytes;
-    this.metrics.txCount++;
-    let written: number;
-    if (this.mmds !== undefined) {
-      // MMDS needs the frame in one piece: copy it once, and send that copy when it is not for MMDS.
-      let offset = 0;
-      for (const s of chain.readable) {
-        a.memory.copyOut(s.addr, s.len, this.txFrame, offset);
-        offset += s.len;
-      }
-      const partial = (this.txFrame[0] & VNET_HDR_F_NEEDS_CSUM) !== 0;
-      if (this.mmds.detour(this.txFrame.subarray(VNET_HDR_SIZE, length), { checksumPartial: partial })) {
-        this.armMmdsTimer();
-        a.tx.addUsed(chain.head, 0);
-        return;
-      }
-      this.checkSourceMac(this.txFrame.subarray(VNET_HDR_SIZE + 6, VNET_HDR_SIZE + 12));
-      written = this.timedWrite([this.txFrame.subarray(0, length)]);
-    } else {
-      const views = chain.readable.map((s) => a.memory.view(s.addr, s.len));
-      if (this.mac !== undefined) this.checkSourceMac(chain.readInto(a.memory, VNET_HDR_SIZE + 6, this.txSource));
-      written = this.timedWrite(views);
-    }
-    if (written < 0) {
-      this.metrics.tapWriteFails++;
-      this.metrics.txFails++;
-      this.host.error(`virtio-net ${this.ifaceId}: writing a ${length - VNET_HDR_SIZE}-byte frame to the TAP ${this.backend.name} failed (errno ${-written}); dropped.`);
-    } else {
-      this.metrics.txPackets++;
-      this.metrics.txBytes += length - VNET_HDR_SIZE;
-    }
-    a.tx.addUsed(chain.head, 0);
-  }
-
-  private timedWrite(bufs: readonly Uint8Array[]): number {
-    const start = process.hrtime.bigint();
-    const n = this.backend.writev(bufs);
-    this.metrics.recordTapWrite(process.hrtime.bigint() - start);
-    return n;
-  }
-
-  private checkSourceMac(source: Uint8Array): void {
-    if (this.mac !== undefined && !this.mac.equals(source)) this.metrics.txSpoofedMac++;
   }
 
   // ---- timers ----
