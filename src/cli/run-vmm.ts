@@ -313,8 +313,8 @@ export async function runVmm(argv: string[]): Promise<number> {
   }
 
   let server: { close(): Promise<void> } | undefined;
+  let idleWork: QuietWork | undefined;
   if (!args.noApi) {
-    let idleWork: QuietWork | undefined;
     const { ApiServer } = await import('../api/server');
     try {
       server = await ApiServer.listen({ socketPath: args.apiSock, maxPayload: args.httpApiMaxPayloadSize, controller, onActivity: () => idleWork?.poke() });
@@ -340,6 +340,7 @@ export async function runVmm(argv: string[]): Promise<number> {
     });
   }
   const cleanUp = () => {
+    idleWork?.cancel(); // no memory settle while the VMM winds down
     metrics.flush();
     metrics.stop();
     if (server) {

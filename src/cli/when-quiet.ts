@@ -3,35 +3,40 @@
  * request arrived (each request pokes). A client that configures and starts a VM right away is
  * never made to wait behind it; a VMM left idle (a warm pool's) does it soon after it listens.
  */
+import type { TimerHandle, Timers } from '../ratelimit/clock';
+
 export interface QuietWork {
   /** A request arrived: wait another quietMs. */
   poke(): void;
   cancel(): void;
 }
 
-type Timers = { set: (fn: () => void, ms: number) => { unref?: () => unknown }; clear: (t: ReturnType<Timers['set']>) => void };
-const realTimers: Timers = { set: (fn, ms) => setTimeout(fn, ms), clear: (t) => clearTimeout(t as NodeJS.Timeout) };
-
-export function whenQuiet(quietMs: number, work: () => void, timers: Timers = realTimers): QuietWork {
+/**
+ * `timers` default to the project's unref'd Node timers (never what keeps the process alive),
+ * loaded on the first call: after the API socket listens, not on the way to it.
+ */
+export function whenQuiet(quietMs: number, work: () => void, timers: Timers = (require('../ratelimit/clock') as typeof import('../ratelimit/clock')).nodeTimers): QuietWork {
   let done = false;
-  let timer: ReturnType<Timers['set']> | undefined;
+  let timer: TimerHandle | undefined;
+  const disarm = () => {
+    if (timer !== undefined) timers.clearTimeout(timer);
+    timer = undefined;
+  };
   const arm = () => {
     if (done) return;
-    if (timer) timers.clear(timer);
-    timer = timers.set(() => {
+    disarm();
+    timer = timers.setTimeout(() => {
       done = true;
       timer = undefined;
       work();
     }, quietMs);
-    timer.unref?.(); // never what keeps the process alive
   };
   arm();
   return {
     poke: arm,
     cancel: () => {
       done = true;
-      if (timer) timers.clear(timer);
-      timer = undefined;
+      disarm();
     },
   };
 }

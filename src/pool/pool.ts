@@ -10,12 +10,10 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { SparklerError } from '../errors';
 import { listSlots, pidPath, preparePoolDir, slotPath, SlotState } from './layout';
+import { DEFAULT_CHROOT_BASE } from '../jailer/args';
+import { chrootDir } from '../jailer/layout';
 import { apiAnswers } from './probe';
 
-/** `<base>/<exec file name>/<id>/root`, as the jailer lays it out (src/jailer/layout.ts). */
-function jailRoot(base: string, execFile: string, id: string): string {
-  return path.join(base, path.basename(fs.realpathSync(execFile)), id, 'root');
-}
 
 export const SPARKLER_BIN = path.resolve(__dirname, '..', '..', 'bin', 'sparkler');
 export const SPARKLER_JAILER_BIN = path.resolve(__dirname, '..', '..', 'bin', 'sparkler-jailer');
@@ -174,12 +172,16 @@ export class WarmPool {
     const vmmArgs = this.opts.vmmArgs ?? [];
     const jail = this.opts.jail;
     if (!jail) return [bin, ['--api-sock', socket, '--id', id, ...vmmArgs]];
-    const base = jail.chrootBaseDir ?? '/srv/jailer';
-    fs.symlinkSync(path.join(jailRoot(base, bin, id), 'api.sock'), socket);
+    fs.symlinkSync(path.join(this.jailRoot(jail, id), 'api.sock'), socket);
     return [jail.jailer ?? SPARKLER_JAILER_BIN, [
-      '--id', id, '--exec-file', bin, '--uid', `${jail.uid}`, '--gid', `${jail.gid}`, '--chroot-base-dir', base,
+      '--id', id, '--exec-file', bin, '--uid', `${jail.uid}`, '--gid', `${jail.gid}`, '--chroot-base-dir', jail.chrootBaseDir ?? DEFAULT_CHROOT_BASE,
       ...(jail.jailerArgs ?? []), '--', '--api-sock', 'api.sock', ...vmmArgs,
     ]];
+  }
+
+  /** A slot's chroot, where the jailer lays it out (the exec file's canonical name, as the jailer takes it). */
+  private jailRoot(jail: PoolJail, id: string): string {
+    return chrootDir(jail.chrootBaseDir ?? DEFAULT_CHROOT_BASE, fs.realpathSync(this.opts.bin ?? SPARKLER_BIN), id);
   }
 
   /** Polls the new VMM's API; once it answers, publishes it in idle/ (a rename, so never half-ready). */
@@ -208,8 +210,7 @@ export class WarmPool {
     }
     // A jail whose VMM was never claimed is the pool's to remove; a claimed one is its client's.
     if (this.opts.jail && slot.state !== 'claimed') {
-      const root = jailRoot(this.opts.jail.chrootBaseDir ?? '/srv/jailer', this.opts.bin ?? SPARKLER_BIN, slot.id);
-      fs.rmSync(path.dirname(root), { recursive: true, force: true });
+      fs.rmSync(path.dirname(this.jailRoot(this.opts.jail, slot.id)), { recursive: true, force: true });
     }
   }
 }

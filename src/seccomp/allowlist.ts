@@ -9,9 +9,7 @@ import { X86_64_SYSCALLS } from './syscalls-x86_64';
 
 export const ALLOWLISTS: Readonly<Record<number, readonly AllowEntry[]>> = { 20: NODE20_ALLOWLIST };
 
-export function nodeMajor(version: string = process.versions.node): number {
-  return Number(version.split('.')[0]);
-}
+export { nodeMajor } from './compiled-filter';
 
 export function allowlistFor(major: number): readonly AllowEntry[] {
   const list = ALLOWLISTS[major];

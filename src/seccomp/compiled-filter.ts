@@ -10,6 +10,15 @@ import * as path from 'node:path';
 
 const fileFor = (dir: string, major: number): string => path.join(dir, `default-filter-node${major}.bpf`);
 
+/**
+ * A Node major version (the running one's by default): allow-lists and their compiled filters
+ * are per major. Here rather than in allowlist.ts, which re-exports it, so that reading the
+ * compiled filter does not load the allow-list.
+ */
+export function nodeMajor(version: string = process.versions.node): number {
+  return Number(version.split('.')[0]);
+}
+
 /** Writes every allow-list's compiled filter into `dir` (dist/seccomp); the files written. */
 export function writeCompiledFilters(dir: string = __dirname): string[] {
   const { ALLOWLISTS, defaultFilter } = require('./allowlist') as typeof import('./allowlist');
@@ -23,7 +32,7 @@ export function writeCompiledFilters(dir: string = __dirname): string[] {
 }
 
 /** The build's compiled default filter for Node `major`, or undefined when there is none or it is stale. */
-export function readCompiledFilter(major: number, dir: string = __dirname): Uint8Array | undefined {
+export function readCompiledFilter(major: number = nodeMajor(), dir: string = __dirname): Uint8Array | undefined {
   try {
     const file = fileFor(dir, major);
     if (fs.statSync(file).mtimeMs < fs.statSync(path.join(dir, `allowlist-node${major}.js`)).mtimeMs) return undefined;

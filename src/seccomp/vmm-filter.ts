@@ -35,6 +35,6 @@ export function filterFor(choice: SeccompChoice): FilterSpec | undefined {
 /** Installs the chosen filter on every thread; the number of BPF instructions, or 0 when off. */
 export function applySeccomp(choice: SeccompChoice, logFd: number): number {
   if (choice.mode === 'off') return 0;
-  const compiled = choice.mode === 'default' ? readCompiledFilter(Number(process.versions.node.split('.')[0])) : undefined;
+  const compiled = choice.mode === 'default' ? readCompiledFilter() : undefined;
   return installFilter(isolationCalls(), compiled ?? encodeProgram(compileFilter(filterFor(choice)!)), logFd);
 }

@@ -213,7 +213,7 @@ export class VirtioNet implements VirtioDevice {
     const a = this.active;
     this.active = undefined;
     a?.watch.close();
-    this.rxChains.reserved = [];
+    this.rxChains.clear();
     this.rxLength = 0;
     this.rxAdmitted = false;
     this.txRequests.clear();
@@ -254,7 +254,7 @@ export class VirtioNet implements VirtioDevice {
    */
   heldChains(): number[] {
     const held = [0, 0];
-    held[RX_QUEUE] = this.rxChains.reserved.length;
+    held[RX_QUEUE] = this.rxChains.held;
     held[TX_QUEUE] = this.txRequests.holding ? 1 : 0;
     return held;
   }

@@ -14,10 +14,20 @@ import type { NetMetrics } from './metrics';
 export type RxOutcome = 'delivered' | 'dropped' | 'no-buffers';
 
 export class RxChains {
-  /** Popped for the waiting frame but not used yet (a snapshot counts them as held). */
-  reserved: DescriptorChain[] = [];
+  /** Popped for the waiting frame but not used yet. */
+  private reserved: DescriptorChain[] = [];
 
   constructor(private readonly ifaceId: string, private readonly metrics: NetMetrics, private readonly log: LogSink) {}
+
+  /** Chains popped and not yet used (a snapshot counts them as held). */
+  get held(): number {
+    return this.reserved.length;
+  }
+
+  /** Forgets the reserved chains (a device reset: the driver starts its queue over). */
+  clear(): void {
+    this.reserved = [];
+  }
 
   /** Copies frame[0, length) (header included) into the guest's buffers; 'no-buffers' keeps what it popped. */
   deliver(frame: Buffer, length: number, rx: Queue, memory: GuestMemory, mergeable: boolean): RxOutcome {

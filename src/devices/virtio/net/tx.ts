@@ -59,11 +59,7 @@ export class NetTx {
     let written: number;
     if (mmds !== undefined) {
       // MMDS needs the frame in one piece: copy it once, and send that copy when it is not for MMDS.
-      let offset = 0;
-      for (const s of chain.readable) {
-        memory.copyOut(s.addr, s.len, this.frame, offset);
-        offset += s.len;
-      }
+      chain.readInto(memory, 0, this.frame);
       const partial = (this.frame[0] & VNET_HDR_F_NEEDS_CSUM) !== 0;
       if (mmds.detour(this.frame.subarray(VNET_HDR_SIZE, length), { checksumPartial: partial })) {
         this.ctx.mmdsTookFrame();
